@@ -1,0 +1,205 @@
+"""The training loop: `train(config, report)`, the whole contract between hpo and trainers.
+
+    metrics = train(config, report=print)          # report(metrics) once per epoch
+    metrics = train(config, report, final=True, output_dir="runs/best")   # train+val -> test
+
+Reads top to bottom: set-up, then the epoch loop (train, evaluate, report, stop), then the
+final evaluation and the files of `output_dir`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainers.augment import Pipeline
+from trainers.config import augment_ops, validate_train_config
+from trainers.data import load_data
+from trainers.models import create_model, features
+from trainers.optim import create_optimizer, create_schedule
+
+__all__ = ["NonFiniteLossError", "evaluate", "pick_device", "seed_everything", "train"]
+
+FEATURE_SAMPLES = 2000  # evaluation images whose penultimate features go to features.npz
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite (usually: learning rate too high)."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_threads() -> None:
+    """Use as many threads as OMP_NUM_THREADS says (Ray sets it to each trial's CPUs)."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        torch.set_num_threads(int(threads))
+
+
+@torch.no_grad()
+def evaluate(model, pipeline: Pipeline, x: torch.Tensor, y: torch.Tensor, batch_size: int, autocast):
+    """(mean cross-entropy, accuracy, predictions) over a uint8 image tensor, in eval mode."""
+    model.eval()
+    loss, preds = torch.zeros((), device=x.device), []
+    for i in range(0, len(x), batch_size):
+        with autocast:
+            logits = model(pipeline.eval(x[i : i + batch_size]))
+        loss += F.cross_entropy(logits.float(), y[i : i + batch_size], reduction="sum")
+        preds.append(logits.argmax(1))
+    preds = torch.cat(preds)
+    return loss.item() / len(y), (preds == y).float().mean().item(), preds
+
+
+def train(config: dict, report: Callable[[dict], None], *, final: bool = False, output_dir: str | None = None) -> dict:
+    """Train the config; report(metrics) after every epoch; return the last metrics.
+
+    Args:
+        config: a training config dict (see trainers.config.TrainConfig).
+        report: called once per epoch with epoch, train_loss, train_acc, val_loss, val_acc, lr,
+            seconds, images_per_second and finished (True only on the last report: all epochs
+            ran, or early stopping ended training).
+        final: train on train+val and evaluate on the test split (val_* then hold test metrics,
+            also given as test_*). Early stopping is off: there is no validation split to watch.
+        output_dir: if given, save model.pt, config.yaml, metrics.json and features.npz there.
+
+    Returns:
+        The last report plus per_class_acc, confusion (rows: true class) and classes.
+
+    Raises:
+        NonFiniteLossError: the training loss became NaN or infinite.
+    """
+    # ------------------------------------------------------------------ set-up
+    cfg = validate_train_config(config)
+    set_threads()
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda)
+    memory_format = torch.channels_last if cuda else torch.contiguous_format
+
+    data = load_data(cfg.data, cfg.seed, device, final)
+    pipeline = Pipeline(augment_ops(cfg), data.mean, data.std, device)
+    in_shape = pipeline.output_shape(*data.train_x.shape[1:])
+    model = create_model(cfg.model, in_shape, len(data.classes)).to(device, memory_format=memory_format)
+    optimizer = create_optimizer(model, cfg.optimizer)
+    schedule = create_schedule(cfg.schedule, cfg.epochs)
+    generator = torch.Generator(device).manual_seed(cfg.seed)  # shuffling and augmentation
+
+    n = len(data.train_y)
+    batch_size = min(cfg.batch_size, n)
+    steps = n // batch_size  # the last partial batch is dropped (a batch of 1 breaks batch norm)
+    eval_batch_size = 2 * cfg.batch_size
+    patience = cfg.early_stopping if not final else None
+    best_acc, bad_epochs, history = -1.0, 0, []
+
+    # ------------------------------------------------------------------ epochs
+    for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, device=device, generator=generator)
+        losses = torch.zeros(steps, device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        for step in range(steps):
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            x = pipeline.train(data.train_x[idx], generator).contiguous(memory_format=memory_format)
+            y = data.train_y[idx]
+            lr_factor = schedule(epoch - 1 + step / steps)
+            for group in optimizer.param_groups:
+                group["lr"] = group["base_lr"] * lr_factor
+            with autocast:
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            losses[step] = loss.detach()
+            correct += (logits.argmax(1) == y).sum()
+        bad_steps = (~torch.isfinite(losses)).nonzero()
+        if len(bad_steps):
+            step = bad_steps[0].item()
+            raise NonFiniteLossError(
+                f"training loss is {losses[step].item()} at epoch {epoch}, step {step + 1} of {steps} "
+                f"(lr {optimizer.param_groups[0]['lr']:.3g}); try a lower learning rate or grad_clip"
+            )
+        train_seconds = time.perf_counter() - start
+
+        val_loss, val_acc, preds = evaluate(model, pipeline, data.eval_x, data.eval_y, eval_batch_size, autocast)
+        schedule.end_of_epoch(val_acc if not final else correct.item() / (steps * batch_size))
+        improved = val_acc > best_acc + (patience.min_delta if patience else 0.0)
+        best_acc, bad_epochs = (val_acc, 0) if improved else (best_acc, bad_epochs + 1)
+        stop = patience is not None and bad_epochs >= patience.patience
+        metrics = {
+            "epoch": epoch,
+            "train_loss": losses.mean().item(),
+            "train_acc": correct.item() / (steps * batch_size),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "best_val_acc": best_acc,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - start,
+            "images_per_second": steps * batch_size / train_seconds,
+            "finished": stop or epoch == cfg.epochs,
+        }
+        if final:
+            metrics.update(test_loss=val_loss, test_acc=val_acc)
+        history.append(metrics)
+        report(dict(metrics))
+        if metrics["finished"]:
+            break
+
+    # ------------------------------------------------------------------ final metrics and files
+    k = len(data.classes)
+    confusion = torch.bincount(data.eval_y * k + preds, minlength=k * k).view(k, k).cpu()
+    per_class = confusion.diag() / confusion.sum(1).clamp(min=1)
+    result = {
+        **metrics,
+        "per_class_acc": per_class.tolist(),
+        "confusion": confusion.tolist(),
+        "classes": data.classes,
+    }
+    if output_dir is not None:
+        save_run(output_dir, model, cfg, result, history, pipeline, data, eval_batch_size)
+    return result
+
+
+def save_run(output_dir, model, cfg, result, history, pipeline, data, batch_size) -> None:
+    """model.pt (state_dict), config.yaml (the validated config), metrics.json, features.npz."""
+    import yaml
+
+    os.makedirs(output_dir, exist_ok=True)
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, os.path.join(output_dir, "model.pt"))
+    with open(os.path.join(output_dir, "config.yaml"), "w") as f:
+        yaml.safe_dump(cfg.model_dump(mode="json"), f, sort_keys=False)
+    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
+        json.dump({**result, "history": history}, f, indent=1)
+    model.eval()
+    feats = []
+    x, y = data.eval_x[:FEATURE_SAMPLES], data.eval_y[:FEATURE_SAMPLES]
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            feats.append(features(model, pipeline.eval(x[i : i + batch_size]))[0].float().cpu())
+    np.savez_compressed(
+        os.path.join(output_dir, "features.npz"), features=torch.cat(feats).numpy(), labels=y.cpu().numpy()
+    )

@@ -1,0 +1,200 @@
+"""Models: one registry of builders.
+
+    @register_model("cnn")
+    def cnn(config, in_shape, num_classes) -> nn.Module
+
+Every model's last module is its classification head, registered as `model.head_name`
+(a dotted module path: "head" for ours, "fc" for resnets...). That gives, for any model,
+the head's parameters (for `optimizer.head_lr`) and its penultimate features (`features`).
+`create_model` also loads `pretrained` weights and applies `freeze_until`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable
+
+import torch
+from torch import nn
+
+from trainers.config import did_you_mean
+
+__all__ = ["PretrainedWeightsError", "create_model", "features", "head", "list_models", "register_model"]
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    """Register `build(config, in_shape, num_classes) -> nn.Module` under `name`."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _MODELS[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+class PretrainedWeightsError(ValueError):
+    """A `pretrained` file that is unsafe, missing or does not fit the model."""
+
+
+def head(model: nn.Module) -> nn.Module:
+    """The classification head (last module) of a model built here."""
+    return model.get_submodule(model.head_name)
+
+
+def features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(penultimate features, logits) of a batch: the head's input, caught by a forward hook."""
+    caught = []
+    hook = head(model).register_forward_pre_hook(lambda module, args: caught.append(args[0]))
+    try:
+        logits = model(x)
+    finally:
+        hook.remove()
+    return caught[0].flatten(1), logits
+
+
+def _mlp_layers(sizes: list[int], num_classes: int, dropout: float, batch_norm: bool = False) -> nn.Sequential:
+    """Linear -> [BatchNorm1d] -> ReLU for each pair of sizes; the last Linear is named 'head'."""
+    layers: list[tuple[str, nn.Module]] = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        if dropout:
+            layers.append((f"drop{i}", nn.Dropout(dropout)))
+        layers.append((f"fc{i}", nn.Linear(a, b)))
+        if batch_norm:
+            layers.append((f"bn{i}", nn.BatchNorm1d(b)))
+        layers.append((f"relu{i}", nn.ReLU(inplace=True)))
+    if dropout:
+        layers.append(("drop", nn.Dropout(dropout)))
+    layers.append(("head", nn.Linear(sizes[-1], num_classes)))
+    return nn.Sequential(OrderedDict(layers))
+
+
+class Net(nn.Module):
+    """A feature extractor `body` (conv layers, or Identity) then an MLP `classifier` whose last
+    Linear is the head. The body's output is flattened."""
+
+    head_name = "classifier.head"
+
+    def __init__(self, body: nn.Module, in_shape: tuple[int, int, int], hidden: list[int], num_classes: int,
+                 dropout: float = 0.0, batch_norm: bool = False):
+        super().__init__()
+        self.body = body
+        with torch.no_grad():  # the flattened width, from a dummy forward pass
+            width = body.eval()(torch.zeros(1, *in_shape)).flatten(1).shape[1]
+        body.train()
+        self.classifier = _mlp_layers([width, *hidden], num_classes, dropout, batch_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.body(x).flatten(1))
+
+
+# ----------------------------------------------------------------------------------------------
+# Our models
+
+
+@register_model("mlp")
+def mlp(config, in_shape, num_classes) -> nn.Module:
+    return Net(nn.Identity(), in_shape, config.hidden, num_classes, config.dropout, config.batch_norm)
+
+
+def _pool(kind: str) -> nn.Module:
+    return {"max": nn.MaxPool2d(2), "avg": nn.AvgPool2d(2), "none": nn.Identity()}[kind]
+
+
+def conv_block(c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1, batch_norm: bool = True,
+               pool: str = "none", padding: int | None = None, dropout: float = 0.0) -> nn.Sequential:
+    """conv -> [batch norm] -> relu -> [pool] -> [Dropout2d]; 'same' padding by default."""
+    if padding is None:
+        padding = dilation * (k - 1) // 2
+    layers = [nn.Conv2d(c_in, c_out, k, stride, padding, dilation, bias=not batch_norm)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers += [nn.ReLU(inplace=True), _pool(pool)]
+    if dropout:
+        layers.append(nn.Dropout2d(dropout))
+    return nn.Sequential(*layers)
+
+
+@register_model("cnn")
+def cnn(config, in_shape, num_classes) -> nn.Module:
+    n = len(config.channels)
+    kernels = config.kernel_sizes or [3] * n
+    strides = config.strides or [1] * n
+    dilations = config.dilations or [1] * n
+    blocks, c_in = [], in_shape[0]
+    for c, k, s, d in zip(config.channels, kernels, strides, dilations):
+        blocks.append(conv_block(c_in, c, k, s, d, config.batch_norm, config.pool, dropout=config.conv_dropout))
+        c_in = c
+    if config.global_pool:
+        blocks.append(nn.AdaptiveAvgPool2d(1))
+    return Net(nn.Sequential(*blocks), in_shape, config.hidden, num_classes, config.dropout, config.batch_norm)
+
+
+# ----------------------------------------------------------------------------------------------
+# Building, pretrained weights, freezing
+
+
+def create_model(config, in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """Build the model of a model config for images of `in_shape` (C, H, W)."""
+    if config.name not in _MODELS:
+        raise KeyError(did_you_mean(config.name, list_models(), "model"))
+    model = _MODELS[config.name](config, tuple(in_shape), num_classes)
+    if config.pretrained:
+        load_pretrained(model, config.pretrained)
+    if config.freeze_until:
+        freeze_until(model, config.freeze_until)
+    return model
+
+
+def load_pretrained(model: nn.Module, path: str) -> None:
+    """Load a state_dict file with torch.load(weights_only=True): tensors only, never code.
+
+    Weights whose shape does not fit (the old head) are skipped; the head may be missing from
+    the file; anything else missing or extra is an error.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise PretrainedWeightsError(f"pretrained weights file not found: {path}") from None
+    except Exception as error:  # pickle.UnpicklingError and friends
+        raise PretrainedWeightsError(
+            f"refusing to load {path}: it is not a plain state_dict of tensors "
+            f"(torch.load with weights_only=True failed: {str(error).splitlines()[0]})"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise PretrainedWeightsError(f"{path} holds a {type(state).__name__}, not a state_dict")
+    own = model.state_dict()
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    head_prefix = model.head_name + "."
+    missing = [k for k in own if k not in fitting and not k.startswith(head_prefix)]
+    extra = [k for k in state if k not in own and not k.startswith(head_prefix)]
+    if missing or extra:
+        raise PretrainedWeightsError(
+            f"{path} does not fit this model: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
+        )
+    model.load_state_dict(fitting, strict=False)
+
+
+def freeze_until(model: nn.Module, name: str) -> None:
+    """Freeze every parameter registered before and inside the module `name` (e.g. layer3:
+    then only layer4 and the head train)."""
+    modules = dict(model.named_modules())
+    if name not in modules or name == "":
+        top = [n for n, _ in model.named_children()]
+        raise KeyError(did_you_mean(name, top, "module for freeze_until"))
+    target = {id(p) for p in modules[name].parameters()}
+    if not target:
+        raise ValueError(f"freeze_until: module '{name}' has no parameters")
+    for p in model.parameters():
+        p.requires_grad_(False)
+        target.discard(id(p))
+        if not target:
+            break

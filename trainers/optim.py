@@ -1,0 +1,152 @@
+"""Optimizers and learning-rate schedules, each from a registry.
+
+    @register_optimizer("sgd")
+    def sgd(config, groups) -> torch.optim.Optimizer
+
+    @register_schedule("cosine")
+    class Cosine(Schedule):
+        def factor(self, epoch: float) -> float  # multiplier of the base rate, epoch in [0, epochs]
+
+The loop sets each parameter group's rate by hand every step: base rate x warmup x schedule
+factor. No torch scheduler objects, so any schedule composes with warmup and head_lr.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+
+from trainers.config import did_you_mean
+
+__all__ = [
+    "Schedule",
+    "create_optimizer",
+    "create_schedule",
+    "list_optimizers",
+    "list_schedules",
+    "param_groups",
+    "register_optimizer",
+    "register_schedule",
+]
+
+# ----------------------------------------------------------------------------------------------
+# Optimizers
+
+_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {}
+
+
+def register_optimizer(name: str):
+    def wrap(fn):
+        _OPTIMIZERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_optimizers() -> list[str]:
+    return sorted(_OPTIMIZERS)
+
+
+@register_optimizer("sgd")
+def _sgd(c, groups):
+    return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay)
+
+
+@register_optimizer("adam")
+def _adam(c, groups):
+    return torch.optim.Adam(groups, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
+
+
+@register_optimizer("adamw")
+def _adamw(c, groups):
+    return torch.optim.AdamW(groups, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
+
+
+@register_optimizer("rmsprop")
+def _rmsprop(c, groups):
+    return torch.optim.RMSprop(groups, lr=c.lr, alpha=c.alpha, momentum=c.momentum, weight_decay=c.weight_decay)
+
+
+@register_optimizer("adagrad")
+def _adagrad(c, groups):
+    return torch.optim.Adagrad(groups, lr=c.lr, weight_decay=c.weight_decay)
+
+
+def param_groups(model: nn.Module, config) -> list[dict]:
+    """The trainable parameters: one group, or body and head when `head_lr` is set.
+
+    Each group keeps its base rate in `base_lr`; the loop multiplies it by the schedule.
+    """
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if config.head_lr is None:
+        return [{"params": trainable, "lr": config.lr, "base_lr": config.lr}]
+    head_ids = {id(p) for p in model.get_submodule(model.head_name).parameters()}
+    body = [p for p in trainable if id(p) not in head_ids]
+    head = [p for p in trainable if id(p) in head_ids]
+    groups = [{"params": head, "lr": config.head_lr, "base_lr": config.head_lr}]
+    if body:  # everything but the head may be frozen
+        groups.insert(0, {"params": body, "lr": config.lr, "base_lr": config.lr})
+    return groups
+
+
+def create_optimizer(model: nn.Module, config) -> torch.optim.Optimizer:
+    """The optimizer of an optimizer config over the model's trainable parameters."""
+    if config.name not in _OPTIMIZERS:
+        raise KeyError(did_you_mean(config.name, list_optimizers(), "optimizer"))
+    return _OPTIMIZERS[config.name](config, param_groups(model, config))
+
+
+# ----------------------------------------------------------------------------------------------
+# Schedules
+
+
+class Schedule:
+    """Learning-rate multiplier as a function of (fractional) epoch, with linear warmup."""
+
+    def __init__(self, config, epochs: int):
+        self.c, self.epochs = config, epochs
+
+    def factor(self, epoch: float) -> float:
+        return 1.0
+
+    def __call__(self, epoch: float) -> float:
+        warmup = self.c.warmup_epochs
+        ramp = min(1.0, epoch / warmup) if warmup else 1.0
+        return ramp * self.factor(epoch)
+
+    def end_of_epoch(self, val_acc: float) -> None:
+        """Called after each epoch's evaluation (reduce-on-plateau listens here)."""
+
+
+_SCHEDULES: dict[str, type[Schedule]] = {}
+
+
+def register_schedule(name: str):
+    def wrap(cls):
+        _SCHEDULES[name] = cls
+        return cls
+
+    return wrap
+
+
+def list_schedules() -> list[str]:
+    return sorted(_SCHEDULES)
+
+
+register_schedule("none")(Schedule)
+
+
+@register_schedule("cosine")
+class Cosine(Schedule):
+    def factor(self, epoch):
+        lo = self.c.min_lr_ratio
+        return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * min(epoch / self.epochs, 1.0)))
+
+
+def create_schedule(config, epochs: int) -> Schedule:
+    if config.name not in _SCHEDULES:
+        raise KeyError(did_you_mean(config.name, list_schedules(), "schedule"))
+    return _SCHEDULES[config.name](config, epochs)
