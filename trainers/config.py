@@ -36,6 +36,7 @@ __all__ = [
     "ScheduleConfig",
     "StrictModel",
     "TrainConfig",
+    "UnknownKeyError",
     "dataset_shape",
     "did_you_mean",
     "validate_train_config",
@@ -48,6 +49,14 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...], what: str = "k
     if close:
         return f"unknown {what} '{word}' (did you mean '{close[0]}'?)"
     return f"unknown {what} '{word}' (valid: {', '.join(sorted(choices)) or 'none'})"
+
+
+class UnknownKeyError(ValueError):
+    """An unknown key in a config mapping; `validate_train_config` puts `key` in the error loc."""
+
+    def __init__(self, key: str, valid: list[str]):
+        super().__init__(did_you_mean(key, valid))
+        self.key = key
 
 
 class StrictModel(pydantic.BaseModel):
@@ -64,7 +73,7 @@ class StrictModel(pydantic.BaseModel):
             ]
             for key in data:
                 if key not in valid:
-                    raise ValueError(did_you_mean(str(key), valid))
+                    raise UnknownKeyError(str(key), valid)
         return data
 
 
@@ -453,7 +462,7 @@ class PlateauSchedule(_ScheduleBase):
     name: Literal["plateau"] = "plateau"
     factor: float = Field(0.1, gt=0, lt=1)  # report 004
     patience: int = Field(3, ge=0)  # report 004
-    min_lr: float = Field(0.0, ge=0)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)  # never below this share of the initial rate
 
 
 ScheduleConfig = _named_union(
@@ -703,7 +712,11 @@ def validate_train_config(config: dict) -> TrainConfig:
     except pydantic.ValidationError as error:
         errors = []
         for e in error.errors(include_url=False):
-            line = {"type": e["type"], "loc": _input_loc(e["loc"], config, e["type"] == "missing"), "input": e["input"]}
+            loc = _input_loc(e["loc"], config, e["type"] == "missing")
+            cause = e.get("ctx", {}).get("error")
+            if isinstance(cause, UnknownKeyError):
+                loc += (cause.key,)
+            line = {"type": e["type"], "loc": loc, "input": e["input"]}
             if "ctx" in e:
                 line["ctx"] = e["ctx"]
             errors.append(line)

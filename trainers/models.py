@@ -135,6 +135,139 @@ def cnn(config, in_shape, num_classes) -> nn.Module:
     return Net(nn.Sequential(*blocks), in_shape, config.hidden, num_classes, config.dropout, config.batch_norm)
 
 
+@register_model("lenet5")
+def lenet5(config, in_shape, num_classes) -> nn.Module:
+    """LeCun et al. 1998: conv 6@5x5, pool, conv 16@5x5, pool, 120, 84. Inputs smaller than
+    32x32 (MNIST's 28) are padded in the first conv, as the paper's 32x32 framing did."""
+    act = {"relu": nn.ReLU, "tanh": nn.Tanh}[config.activation]
+    pool = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}[config.pool]
+    pad = max(0, (32 - min(in_shape[1:])) // 2)
+    layers = []
+    for c_in, c_out, p in ((in_shape[0], 6, pad), (6, 16, 0)):
+        layers.append(nn.Conv2d(c_in, c_out, 5, padding=p))
+        if config.batch_norm:
+            layers.append(nn.BatchNorm2d(c_out))
+        layers += [act(), pool(2)]
+    net = Net(nn.Sequential(*layers), in_shape, [120, 84], num_classes, batch_norm=config.batch_norm)
+    if config.activation == "tanh":
+        for i, module in enumerate(net.classifier):
+            if isinstance(module, nn.ReLU):
+                net.classifier[i] = nn.Tanh()
+    return net
+
+
+@register_model("convnet5")
+def convnet5(config, in_shape, num_classes) -> nn.Module:
+    """Report 000: stem conv 3x3 stride 3 (no padding, no pool); conv 5x5 + max pool; two conv
+    3x3 + max pool; conv 3x3 + global average pool; each block doubles the width."""
+    w = config.width
+    body = nn.Sequential(
+        conv_block(in_shape[0], w, 3, stride=config.stem_stride, padding=0),
+        conv_block(w, 2 * w, 5, pool="max"),
+        conv_block(2 * w, 4 * w, 3, pool="max"),
+        conv_block(4 * w, 8 * w, 3, pool="max"),
+        conv_block(8 * w, 16 * w, 3),
+        nn.AdaptiveAvgPool2d(1),
+    )
+    net = Net(body, in_shape, [config.hidden, config.hidden], num_classes)
+    if config.dropout:  # dropout only between the second and third linear layer
+        *hidden, head_item = net.classifier.named_children()
+        net.classifier = nn.Sequential(OrderedDict([*hidden, ("drop", nn.Dropout(config.dropout)), head_item]))
+    return net
+
+
+@register_model("vgg")
+def vgg(config, in_shape, num_classes) -> nn.Module:
+    pool_after = config.pool_after or [True] * (len(config.stages) - 1) + [False]
+    blocks, c_in = [], in_shape[0]
+    for c, pool in zip(config.stages, pool_after):
+        for i in range(config.convs_per_stage):
+            last = i == config.convs_per_stage - 1
+            blocks.append(conv_block(c_in, c, 3, batch_norm=config.batch_norm, pool="max" if pool and last else "none"))
+            c_in = c
+    blocks.append(nn.AdaptiveAvgPool2d(1))
+    return Net(nn.Sequential(*blocks), in_shape, config.hidden, num_classes, config.dropout)
+
+
+class ViT(nn.Module):
+    """Patch embedding (a strided conv), a class token, learned position embeddings, pre-norm
+    transformer encoder layers, and a linear head on the class token."""
+
+    head_name = "head"
+
+    def __init__(self, config, in_shape, num_classes):
+        super().__init__()
+        c, h, w = in_shape
+        p = config.patch_size
+        if h % p or w % p:
+            raise ValueError(f"vit: patch_size {p} must divide the image size {h}x{w}")
+        self.patches = nn.Conv2d(c, config.dim, p, stride=p)
+        self.cls = nn.Parameter(torch.zeros(1, 1, config.dim))
+        self.pos = nn.Parameter(torch.randn(1, 1 + (h // p) * (w // p), config.dim) * 0.02)
+        layer = nn.TransformerEncoderLayer(
+            config.dim, config.heads, round(config.mlp_ratio * config.dim), config.dropout,
+            activation="gelu", batch_first=True, norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(config.dim)
+        self.head = nn.Linear(config.dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.patches(x).flatten(2).transpose(1, 2)
+        tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], 1) + self.pos
+        return self.head(self.norm(self.encoder(tokens))[:, 0])
+
+
+register_model("vit")(ViT)
+
+
+# ----------------------------------------------------------------------------------------------
+# torchvision architectures (weights=None): the original classifier's last layer is replaced
+# by a new head; `head_name` is where it sits.
+
+_TORCHVISION_HEADS = {
+    "resnet18": "fc",
+    "resnet50": "fc",
+    "vgg16": "classifier.6",
+    "alexnet": "classifier.6",
+    "mobilenet_v3_small": "classifier.3",
+    "efficientnet_v2_s": "classifier.1",
+}
+
+
+def _torchvision(name: str):
+    def build(config, in_shape, num_classes) -> nn.Module:
+        import torchvision
+
+        model = torchvision.models.get_model(name, weights=None)
+        if in_shape[0] != 3:  # gray images: repeat to RGB so pretrained stems still apply
+            model = _GrayToRgb(model)
+        path = _TORCHVISION_HEADS[name]
+        parent_name, _, leaf = path.rpartition(".")
+        root = model.net if isinstance(model, _GrayToRgb) else model
+        parent = root.get_submodule(parent_name) if parent_name else root
+        width = getattr(parent, leaf).in_features
+        new_head = _mlp_layers([width, *config.head_hidden], num_classes, config.head_dropout)
+        setattr(parent, leaf, new_head.head if len(new_head) == 1 else new_head)
+        model.head_name = ("net." if isinstance(model, _GrayToRgb) else "") + path
+        return model
+
+    return build
+
+
+class _GrayToRgb(nn.Module):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.expand(-1, 3, -1, -1))
+
+
+for _name in _TORCHVISION_HEADS:
+    register_model(_name)(_torchvision(_name))
+
+
 # ----------------------------------------------------------------------------------------------
 # Building, pretrained weights, freezing
 
@@ -170,6 +303,8 @@ def load_pretrained(model: nn.Module, path: str) -> None:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise PretrainedWeightsError(f"{path} holds a {type(state).__name__}, not a state_dict")
+    if isinstance(model, _GrayToRgb) and not any(k.startswith("net.") for k in state):
+        state = {"net." + k: v for k, v in state.items()}  # torchvision's own key names
     own = model.state_dict()
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     head_prefix = model.head_name + "."
@@ -187,6 +322,8 @@ def freeze_until(model: nn.Module, name: str) -> None:
     """Freeze every parameter registered before and inside the module `name` (e.g. layer3:
     then only layer4 and the head train)."""
     modules = dict(model.named_modules())
+    if isinstance(model, _GrayToRgb) and name not in modules:
+        name = "net." + name  # torchvision's own module names
     if name not in modules or name == "":
         top = [n for n, _ in model.named_children()]
         raise KeyError(did_you_mean(name, top, "module for freeze_until"))

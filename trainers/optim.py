@@ -139,11 +139,64 @@ def list_schedules() -> list[str]:
 register_schedule("none")(Schedule)
 
 
+def _cosine_between(start: float, end: float, t: float) -> float:
+    """Half a cosine from start (t=0) to end (t=1)."""
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 @register_schedule("cosine")
 class Cosine(Schedule):
     def factor(self, epoch):
-        lo = self.c.min_lr_ratio
-        return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * min(epoch / self.epochs, 1.0)))
+        return _cosine_between(1.0, self.c.min_lr_ratio, min(epoch / self.epochs, 1.0))
+
+
+@register_schedule("onecycle")
+class OneCycle(Schedule):
+    """PyTorch's OneCycleLR (cosine annealing both ways) as a multiplier of the base rate."""
+
+    def factor(self, epoch):
+        c, t = self.c, min(epoch / self.epochs, 1.0)
+        start, end = 1 / c.div_factor, 1 / (c.div_factor * c.final_div_factor)
+        if t < c.pct_start:
+            return _cosine_between(start, 1.0, t / c.pct_start)
+        return _cosine_between(1.0, end, (t - c.pct_start) / (1 - c.pct_start))
+
+
+@register_schedule("multistep")
+class MultiStep(Schedule):
+    """Multiply by gamma after each milestone epoch."""
+
+    def factor(self, epoch):
+        return self.c.gamma ** sum(epoch >= m for m in self.c.milestones)
+
+
+@register_schedule("step")
+class Step(Schedule):
+    """Multiply by gamma every step_size epochs."""
+
+    def factor(self, epoch):
+        return self.c.gamma ** int(epoch // self.c.step_size)
+
+
+@register_schedule("plateau")
+class Plateau(Schedule):
+    """Reduce on plateau (as PyTorch's ReduceLROnPlateau in max mode): multiply by `factor`
+    when val_acc has not improved for more than `patience` epochs, down to min_lr_ratio."""
+
+    def __init__(self, config, epochs):
+        super().__init__(config, epochs)
+        self.scale, self.best, self.bad = 1.0, -math.inf, 0
+
+    def factor(self, epoch):
+        return self.scale
+
+    def end_of_epoch(self, val_acc):
+        if val_acc > self.best:
+            self.best, self.bad = val_acc, 0
+            return
+        self.bad += 1
+        if self.bad > self.c.patience:
+            self.scale, self.bad = max(self.scale * self.c.factor, self.c.min_lr_ratio), 0
 
 
 def create_schedule(config, epochs: int) -> Schedule:

@@ -1,0 +1,70 @@
+"""A dry run for `hpo validate`: build the config's model and push one random batch through it.
+
+    probe({"model": {"name": "cnn", "kernel_sizes": [7, 7, 7]}, ...})
+    -> {"parameters": 1210407, "input_shape": (2, 3, 32, 32), "output_shape": (2, 10), ...}
+
+No data is read: the batch is random uint8 images of the data set's shape, passed through the
+config's augmentations (so `resize` and crops change it as in training). Shape errors (a kernel
+larger than its feature map...) propagate as the exceptions torch raises.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from trainers.augment import Pipeline
+from trainers.config import augment_ops, dataset_shape, validate_train_config
+from trainers.models import create_model
+
+__all__ = ["probe"]
+
+PROBE_BATCH = 2  # the smallest batch batch norm accepts in training mode
+
+
+def probe(config: dict, batch_size: int | None = None) -> dict:
+    """One forward and backward pass on CPU of a random batch; sizes of what ran.
+
+    Args:
+        config: a training config dict.
+        batch_size: images in the batch; default 2 (cheap, enough for batch norm).
+
+    Returns:
+        parameters: trainable and frozen parameter count.
+        input_shape: the batch as the model sees it, after augmentation (B, C, H, W).
+        output_shape: the logits' shape (B, num_classes).
+        activation_bytes: bytes of every module's forward output for this batch (an estimate
+            of the activations kept for the backward pass).
+        activation_bytes_per_sample: the same for one image; times config.batch_size it
+            estimates a training step's activations.
+    """
+    cfg = validate_train_config(config)
+    c, h, w, num_classes = dataset_shape(cfg.data)
+    b = batch_size or PROBE_BATCH
+    g = torch.Generator().manual_seed(cfg.seed)
+    pipeline = Pipeline(augment_ops(cfg), mean=(0.5,) * c, std=(0.25,) * c, device="cpu")
+    x = pipeline.train(torch.randint(0, 256, (b, c, h, w), dtype=torch.uint8, generator=g), g)
+    model = create_model(cfg.model, tuple(x.shape[1:]), num_classes).train()
+
+    total = 0
+
+    def count(module, args, output):
+        nonlocal total
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    try:
+        logits = model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    logits.float().logsumexp(1).mean().backward()
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "input_shape": tuple(x.shape),
+        "output_shape": tuple(logits.shape),
+        "activation_bytes": total,
+        "activation_bytes_per_sample": total // b,
+    }
