@@ -647,6 +647,7 @@ def augment_ops(config: "TrainConfig") -> list[tuple[str, _Augment]]:
 class EarlyStopping(StrictModel):
     patience: int = Field(5, ge=1)  # epochs without a better val_acc before stopping (report 003)
     min_delta: float = Field(0.0, ge=0)  # an improvement smaller than this does not count
+    min_epochs: int = Field(0, ge=0)  # never stop before this epoch (report 002: 30)
 
 
 class TrainConfig(StrictModel):

@@ -149,7 +149,7 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
         schedule.end_of_epoch(val_acc if not final else correct.item() / (steps * batch_size))
         improved = val_acc > best_acc + (patience.min_delta if patience else 0.0)
         best_acc, bad_epochs = (val_acc, 0) if improved else (best_acc, bad_epochs + 1)
-        stop = patience is not None and bad_epochs >= patience.patience
+        stop = patience is not None and bad_epochs >= patience.patience and epoch >= patience.min_epochs
         metrics = {
             "epoch": epoch,
             "train_loss": losses.mean().item(),
