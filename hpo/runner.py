@@ -1,0 +1,244 @@
+"""``hpo run``: open (or resume) the study, start Ray, run the trials, close cleanly.
+
+Ray Tune schedules the trials (ASHA, resources, concurrency); the searcher in this
+process asks and tells the Optuna study. Running the same spec again resumes: trials
+left RUNNING by a crash are failed as "interrupted" and their parameters enqueued, and
+the run stops at exactly ``study.trials`` finished trials. Ctrl-C (or SIGTERM) fails
+the running trials as "interrupted" and leaves a consistent study to resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from rich.console import Console
+
+from hpo.errors import HpoError
+from hpo.progress import StudyProgress, Tally
+from hpo.records import INTERRUPTED, beat, finished_count, recover_interrupted
+from hpo.samplers import ConditionalGridSampler, build_sampler
+from hpo.spec import Spec
+from hpo.storage import STUDIES_DIR, default_storage_url, open_storage
+from hpo.versions import open_study_for_spec
+
+HEARTBEAT_INTERVAL_S = 30.0
+
+# Ray reads these when it starts; set before the first `import ray`.
+_RAY_ENV = {
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",  # Ctrl-C reaches hpo, which fails running trials cleanly
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # the study is the record; no CSV/JSON per trial
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "RAY_DEDUP_LOGS": "0",
+    "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",  # nothing leaves the machine
+}
+
+
+@dataclass
+class RunOutcome:
+    study_name: str
+    storage_url: str
+    tally: Tally
+    interrupted: bool
+    budget_spent: bool
+    recovered: list[int]
+
+
+def run_study(
+    spec: Spec,
+    *,
+    address: str | None = None,
+    new_version: bool = False,
+    console: Console | None = None,
+) -> RunOutcome:
+    """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials."""
+    console = console or Console()
+    _quiet_optuna()
+    storage_url = spec.study.storage or default_storage_url(spec.study.name)
+    storage = open_storage(storage_url)
+    sampler = build_sampler(spec)
+    study = open_study_for_spec(spec, storage, sampler, new_version=new_version, console=console)
+    recovered = recover_interrupted(study)
+    if recovered:
+        console.print(f"resuming: trials {recovered} were interrupted; their parameters run again", highlight=False)
+    target = spec.study.trials
+    if isinstance(sampler, ConditionalGridSampler) and sampler.size < target:
+        console.print(f"the grid has {sampler.size} points: running {sampler.size} trials, not {target}", highlight=False)
+        target = sampler.size
+    tally = Tally.from_trials(study.get_trials(deepcopy=False), target, spec.study.mode)
+    outcome = RunOutcome(study.study_name, storage_url, tally, False, False, recovered)
+    if finished_count(study) >= target:
+        console.print(f"study {study.study_name} already has {tally.finished} finished trials (target {target})", highlight=False)
+        return outcome
+    log_dir = STUDIES_DIR / study.study_name
+    with _ray(address, log_dir), StudyProgress(study.study_name, tally, console) as progress:
+        outcome.interrupted, outcome.budget_spent = _tune(spec, study, target, progress)
+    outcome.tally = Tally.from_trials(study.get_trials(deepcopy=False), target, spec.study.mode)
+    return outcome
+
+
+def _quiet_optuna() -> None:
+    """hpo prints its own progress; Optuna's per-trial log lines and its notes about
+    experimental sampler options would only repeat it."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _tune(spec: Spec, study: optuna.Study, target: int, progress: StudyProgress) -> tuple[bool, bool]:
+    """Run Ray Tune until the searcher says the study is done; returns (interrupted, budget_spent)."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from hpo.searcher import StudySearcher
+    from hpo.trainable import run_trial
+    from hpo.tune_callbacks import TrialErrorCallback, TrialTimeoutWatchdog
+
+    searcher = StudySearcher(
+        study,
+        spec.space,
+        spec.train,
+        metric=spec.study.metric,
+        mode=spec.study.mode,
+        objective=spec.study.objective,
+        target=target,
+        time_budget_s=spec.study.time_budget,
+        observer=progress,
+    )
+    if spec.scheduler.type == "asha":
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            metric=spec.study.metric,
+            mode=spec.study.mode,
+            max_t=spec.epochs,
+            grace_period=spec.scheduler.grace_period,
+            reduction_factor=spec.scheduler.reduction_factor,
+        )
+    else:
+        scheduler = FIFOScheduler()
+    resources = spec.resources
+    errors = TrialErrorCallback(searcher)
+    callbacks: list[Any] = [errors]
+    if spec.study.trial_timeout:
+        callbacks.append(TrialTimeoutWatchdog(errors, spec.study.trial_timeout))
+    tuner = tune.Tuner(
+        tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
+        param_space={"trial_timeout_s": spec.study.trial_timeout},
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=-1,  # the searcher decides when the study is done
+            max_concurrent_trials=_max_concurrent(spec),
+            reuse_actors=True,  # one worker runs trial after trial: no torch import per trial
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=study.study_name,
+            storage_path=str((STUDIES_DIR / study.study_name / "ray").resolve()),
+            verbose=0,
+            callbacks=callbacks,
+            failure_config=tune.FailureConfig(max_failures=spec.study.retries),
+        ),
+    )
+    stop_beating = _heartbeat(study)
+    interrupted = False
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        stop_beating()
+        searcher.fail_unfinished("Interrupted", INTERRUPTED)
+    return interrupted, searcher.budget_spent
+
+
+def _trial_name(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def _max_concurrent(spec: Spec) -> int:
+    """Trials at once: the spec's limit, else what the cluster's resources allow."""
+    import ray
+
+    if spec.resources.max_concurrent:
+        return spec.resources.max_concurrent
+    available = ray.cluster_resources()
+    fits = math.floor(available.get("CPU", 1) / spec.resources.cpus_per_trial + 1e-9)
+    if spec.resources.gpus_per_trial > 0:
+        fits = min(fits, math.floor(available.get("GPU", 0) / spec.resources.gpus_per_trial + 1e-9))
+    return max(1, fits)
+
+
+def _heartbeat(study: optuna.Study):
+    """Beat every HEARTBEAT_INTERVAL_S in a thread; returns the function that stops it."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while True:
+            beat(study)
+            if stop.wait(HEARTBEAT_INTERVAL_S):
+                return
+
+    thread = threading.Thread(target=loop, name="hpo-heartbeat", daemon=True)
+    thread.start()
+
+    def stop_beating() -> None:
+        stop.set()
+        thread.join()
+
+    return stop_beating
+
+
+@contextmanager
+def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
+    """Join ``address``, use a Ray already started in this process, or start a local one
+    on loopback only; shut down only what was started here. Ray's log lines go to
+    ``log_dir/ray.log``, not the console."""
+    for key, value in _RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    if address is None:
+        # Seen with Ray 2.60 on Linux: a local instance otherwise advertises the machine's
+        # outward address and listens on every interface. Ray reads this at import.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
+    import ray
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    _send_ray_logs_to(log_dir / "ray.log")  # after the import: importing ray sets up its loggers
+    started = False
+    if not ray.is_initialized():
+        common = {"log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
+        try:
+            if address:
+                ray.init(address=address, **common)
+            else:
+                ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, **common)
+        except ConnectionError as exc:
+            raise HpoError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+        started = True
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _send_ray_logs_to(path: Path) -> None:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for name in ("ray", "ray.tune", "ray.train", "ray.air"):
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.propagate = False

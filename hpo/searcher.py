@@ -1,0 +1,217 @@
+"""A Ray Tune ``Searcher`` that owns the Optuna study: ask, report, tell.
+
+Ray's own ``OptunaSearch`` records a trial that ASHA stopped as COMPLETE and drops the
+result at which it was stopped. Here the study is the record of truth:
+
+- ``suggest`` asks the study and samples the space into a config (define-by-run);
+- ``on_trial_result`` stores each epoch's metric as an intermediate value;
+- ``on_trial_complete`` stores the result Ray passes only there (the one at which a
+  scheduler stopped the trial), then tells the final state: COMPLETE when the trainer's
+  last report says ``finished`` (all epochs, or its own early stopping), PRUNED when it
+  ended without it (ASHA stopped it), FAIL when it raised, with the reason.
+
+Only the driver runs this code, so workers on other nodes never touch the database.
+The searcher also decides when the study is done: it keeps proposing trials until
+exactly ``study.trials`` have finished, because a trial that fails does not count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from ray.tune.search import Searcher
+
+from hpo.records import FINISHED_STATES, mark_driver
+from hpo.space import Space, sample
+
+ERROR_TYPE_KEY = "hpo_error_type"
+ERROR_KEY = "hpo_error"
+
+
+class TrialObserver(Protocol):
+    """What the progress display needs to know (see hpo.progress)."""
+
+    def trial_started(self, number: int) -> None: ...
+
+    def trial_finished(self, trial: FrozenTrial) -> None: ...
+
+
+@dataclass
+class _LiveTrial:
+    trial: optuna.Trial
+    started: float = field(default_factory=time.time)
+    values: dict[int, float] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    last: Mapping[str, Any] = field(default_factory=dict)
+
+
+_HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
+
+
+class StudySearcher(Searcher):
+    """Propose and record trials of one study (see module doc).
+
+    Args:
+        study: The Optuna study (its sampler proposes the values).
+        space: The parsed search space.
+        base_config: The spec's ``train:`` block, copied and filled for each trial.
+        metric, mode: The per-epoch key to optimise and its direction.
+        objective: ``best`` or ``last`` epoch as a complete trial's value.
+        target: Finished trials (COMPLETE + PRUNED) the study must reach.
+        time_budget_s: Stop proposing trials after this many seconds (running ones finish).
+        observer: Told about starts and ends (progress display); optional.
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        space: Space,
+        base_config: Mapping[str, Any],
+        *,
+        metric: str,
+        mode: str,
+        objective: str,
+        target: int,
+        time_budget_s: float | None = None,
+        observer: TrialObserver | None = None,
+    ) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self._study = study
+        self._space = space
+        self._base = dict(base_config)
+        self._objective = objective
+        self._target = target
+        self._deadline = time.monotonic() + time_budget_s if time_budget_s else None
+        self._observer = observer
+        self._live: dict[str, _LiveTrial] = {}
+        self._errored: dict[str, _LiveTrial] = {}
+        self._finished = sum(t.state in FINISHED_STATES for t in study.get_trials(deepcopy=False))
+        self.budget_spent = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Ray pickles the Tuner for its own restore, which hpo never uses: a run resumes
+        from the study. The pickled copy carries no database handle or live trials."""
+        state = dict(self.__dict__)
+        for key in ("_study", "_observer", "_live", "_errored"):
+            state[key] = None
+        return state
+
+    # ------------------------------------------------------------------ Ray's interface
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # metric and mode come from the spec, never from Ray
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self.budget_spent = True
+            return Searcher.FINISHED
+        if self._finished >= self._target:
+            return Searcher.FINISHED
+        if self._finished + len(self._live) + len(self._errored) >= self._target:
+            return None  # enough are running; ask again once one ends (it may fail)
+        trial = self._study.ask()
+        try:
+            config = sample(trial, self._space, self._base)
+        except Exception as exc:  # a space that passed validation should never get here
+            self._study.tell(trial, state=TrialState.FAIL)
+            raise RuntimeError(f"sampling trial {trial.number} failed: {exc}") from exc
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("ray_trial_id", trial_id)
+        mark_driver(self._study, trial)
+        self._live[trial_id] = _LiveTrial(trial)
+        if self._observer:
+            self._observer.trial_started(trial.number)
+        return {"config": config, "trial_number": trial.number}
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        live = self._live.get(trial_id)
+        if live is not None:
+            self._record_epoch(live, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        live = self._live.pop(trial_id, None)
+        if live is None:
+            return
+        if result:
+            self._record_epoch(live, result)
+        if error:
+            # Ray tells the searcher before the callbacks that carry the exception;
+            # TrialErrorCallback calls record_error right after with the reason.
+            self._errored[trial_id] = live
+        elif result and result.get(ERROR_TYPE_KEY):
+            self._fail(live, str(result[ERROR_TYPE_KEY]), str(result.get(ERROR_KEY, "")))
+        elif result and result.get("finished"):
+            self._tell(live, TrialState.COMPLETE, self._final_value(live))
+        elif live.values:
+            self._tell(live, TrialState.PRUNED)
+        else:
+            self._fail(live, "Stopped", "the trial ended before reporting its first epoch")
+
+    # ------------------------------------------------------------------ hpo's interface
+
+    def record_error(self, trial_id: str, error_type: str, message: str) -> None:
+        """Fail a trial Ray marked as errored, with the reason its callback found."""
+        live = self._errored.pop(trial_id, None)
+        if live is not None:
+            self._fail(live, error_type, message)
+
+    def fail_unfinished(self, error_type: str, message: str) -> int:
+        """Fail every trial still open (Ctrl-C, a crash of Ray); returns how many."""
+        open_trials = {**self._live, **self._errored}
+        self._live.clear()
+        self._errored.clear()
+        for live in open_trials.values():
+            self._fail(live, error_type, message)
+        return len(open_trials)
+
+    @property
+    def finished(self) -> int:
+        return self._finished
+
+    def live_trial_numbers(self) -> dict[str, int]:
+        """Ray trial id -> Optuna trial number of every running trial."""
+        return {tid: live.trial.number for tid, live in self._live.items()}
+
+    # ------------------------------------------------------------------ recording
+
+    def _record_epoch(self, live: _LiveTrial, result: Mapping[str, Any]) -> None:
+        if self.metric not in result:
+            return
+        epoch = int(result.get("epoch", result.get("training_iteration", len(live.values) + 1)))
+        value = float(result[self.metric])
+        if epoch not in live.values and math.isfinite(value):
+            live.trial.report(value, step=epoch)
+            live.values[epoch] = value
+            live.history.append({k: result[k] for k in _HISTORY_KEYS if k in result})
+        live.last = result
+
+    def _final_value(self, live: _LiveTrial) -> float:
+        if self._objective == "last":
+            return live.values[max(live.values)]
+        return max(live.values.values()) if self.mode == "max" else min(live.values.values())
+
+    def _fail(self, live: _LiveTrial, error_type: str, message: str) -> None:
+        live.trial.set_user_attr("error_type", error_type)
+        live.trial.set_user_attr("error", message[:2000])
+        self._tell(live, TrialState.FAIL)
+
+    def _tell(self, live: _LiveTrial, state: TrialState, value: float | None = None) -> None:
+        trial = live.trial
+        last = live.last
+        trial.set_user_attr("epochs", len(live.values))
+        trial.set_user_attr("seconds", round(time.time() - live.started, 3))
+        trial.set_user_attr("history", live.history)
+        for key in ("node_id", "node_ip", "hostname", "device", "pid"):
+            if key in last:
+                trial.set_user_attr(key, last[key])
+        frozen = self._study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        if state in FINISHED_STATES:
+            self._finished += 1
+        if self._observer:
+            self._observer.trial_finished(frozen)

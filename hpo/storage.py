@@ -1,0 +1,110 @@
+"""Open the study's storage: SQLite under studies/ by default, any SQLAlchemy URL otherwise.
+
+SQLite runs in WAL mode, so optuna-dashboard and ``hpo status`` read while the run
+writes, and with a long busy timeout, so a reader holding a lock makes the writer wait
+instead of fail. Problems with the location (a missing directory, a read-only or
+corrupt file) are reported before any trial runs, and nothing is created or changed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from hpo.errors import HpoError
+
+STUDIES_DIR = Path("studies")
+SQLITE_BUSY_TIMEOUT_S = 60  # a dashboard query can hold the lock for a moment; wait, don't fail
+
+
+def default_storage_url(study_name: str) -> str:
+    return f"sqlite:///{STUDIES_DIR / study_name}.db"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL, or None for other back ends."""
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def check_sqlite_location(url: str, *, create: bool) -> None:
+    """Refuse, with a clear error, a SQLite location that cannot hold a study."""
+    path = sqlite_path(url)
+    if path is None or str(path) == ":memory:":
+        return
+    if path.exists():
+        if path.is_dir():
+            raise HpoError(f"storage {url}: {path} is a directory, expected a SQLite database file")
+        if not os.access(path, os.R_OK):
+            raise HpoError(f"storage {url}: {path} is not readable")
+        if create and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            raise HpoError(
+                f"storage {url}: {path} (or its directory) is read-only; a run must write "
+                "the study there. Make it writable or give study.storage another location."
+            )
+        _check_sqlite_file(url, path)
+        return
+    if not create:
+        raise HpoError(f"storage {url}: no study database at {path}")
+    parent = path.parent
+    if parent == STUDIES_DIR:
+        parent.mkdir(parents=True, exist_ok=True)
+    if not parent.is_dir():
+        raise HpoError(
+            f"storage {url}: the directory {parent} does not exist; create it or give "
+            "study.storage another location"
+        )
+    if not os.access(parent, os.W_OK):
+        raise HpoError(f"storage {url}: the directory {parent} is read-only")
+
+
+def _check_sqlite_file(url: str, path: Path) -> None:
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            result = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise HpoError(f"storage {url}: {path} is not a usable SQLite database ({exc}); it was left untouched") from None
+    if result != "ok":
+        raise HpoError(f"storage {url}: {path} is corrupt (SQLite says: {result}); it was left untouched")
+
+
+def open_storage(url: str, *, create: bool = True):
+    """Return an Optuna RDB storage for ``url`` (checked first, see module doc)."""
+    import optuna
+    import sqlalchemy
+
+    check_sqlite_location(url, create=create)
+    engine_kwargs = {}
+    if sqlite_path(url) is not None:
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    try:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as exc:
+        raise HpoError(f"storage {url}: not a usable SQLAlchemy URL ({exc})") from None
+    except sqlalchemy.exc.OperationalError as exc:
+        raise HpoError(f"storage {url}: cannot open it ({exc.orig})") from None
+    if sqlite_path(url) is not None:
+        _enable_wal(storage)
+    return storage
+
+
+def _enable_wal(storage) -> None:
+    """WAL is a property of the database file: set once, every later connection has it."""
+    import sqlalchemy
+
+    with storage.engine.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        if str(mode).lower() != "wal":
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        conn.commit()
+    sqlalchemy.event.listen(storage.engine, "connect", _on_sqlite_connect)
+
+
+def _on_sqlite_connect(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL, fewer fsyncs per epoch report
+    cursor.close()

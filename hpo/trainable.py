@@ -1,0 +1,59 @@
+"""The function every Ray trial runs: the trainer's ``train(config, report)``.
+
+It adds where the trial ran (node, host, process) to each report, and turns an
+exception from the trainer (a bug, a NaN loss, out of memory, a timeout) into a last
+report carrying the error's class and message, so the searcher records the trial as
+FAIL with its reason and the study goes on. Ray's own error path is left for what
+this function cannot catch: the worker process dying.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+from hpo.searcher import ERROR_KEY, ERROR_TYPE_KEY
+
+
+class TrialTimeoutError(TimeoutError):
+    """The trial ran longer than ``study.trial_timeout``."""
+
+
+def run_trial(ray_config: dict[str, Any]) -> None:
+    """Ray Tune function trainable: one trial of one config."""
+    import ray
+    from ray import tune
+
+    from trainers.loop import train
+
+    config = ray_config["config"]
+    timeout_s = ray_config.get("trial_timeout_s")
+    where = {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "node_ip": ray.util.get_node_ip_address(),
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    started = time.monotonic()
+
+    def report(metrics: dict[str, Any]) -> None:
+        tune.report({**metrics, **where})
+        if timeout_s is not None and time.monotonic() - started > timeout_s and not metrics.get("finished"):
+            raise TrialTimeoutError(f"timeout: the trial ran longer than {timeout_s:g} s (study.trial_timeout)")
+
+    try:
+        train(config, report)
+    except Exception as exc:  # every trainer failure is recorded, none stops the study
+        tune.report({ERROR_TYPE_KEY: type(exc).__name__, ERROR_KEY: str(exc) or repr(exc), **where})
+        _release_device_memory()
+
+
+def _release_device_memory() -> None:
+    """After an out-of-memory error, give the cached blocks back before the next trial
+    reuses this worker (reuse_actors)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
