@@ -1,0 +1,46 @@
+"""Shared helpers for the trainers tests: tiny configs that train in well under a second."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+
+def tiny_config(**overrides) -> dict:
+    """digits (8x8x1, 10 classes) with a small CNN: one epoch takes ~0.1 s on a CPU core."""
+    config = {
+        "seed": 0,
+        "data": {"name": "digits"},
+        "model": {"name": "cnn", "channels": [16, 32], "hidden": [64]},
+        "optimizer": {"name": "adam", "lr": 3e-3},
+        "schedule": {"name": "cosine"},
+        "batch_size": 64,
+        "epochs": 2,
+        "device": "cpu",
+    }
+    config.update(copy.deepcopy(overrides))
+    return config
+
+
+def synthetic_data(shape=(3, 16, 16), num_classes=4, size=64, **extra) -> dict:
+    return {"name": "synthetic", "shape": list(shape), "num_classes": num_classes, "size": size, "test_size": 16, **extra}
+
+
+class Recorder:
+    """A `report` callback that keeps every epoch's metrics."""
+
+    def __init__(self):
+        self.reports: list[dict] = []
+
+    def __call__(self, metrics: dict) -> None:
+        self.reports.append(metrics)
+
+    @property
+    def finished(self) -> list[bool]:
+        return [r["finished"] for r in self.reports]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
