@@ -29,6 +29,7 @@ from hpo.records import INTERRUPTED, beat, finished_count, recover_interrupted
 from hpo.samplers import ConditionalGridSampler, build_sampler
 from hpo.spec import Spec
 from hpo.storage import STUDIES_DIR, default_storage_url, open_storage
+from hpo.trainable import DEFAULT_TRAINER, load_trainer
 from hpo.versions import open_study_for_spec
 
 HEARTBEAT_INTERVAL_S = 30.0
@@ -60,8 +61,14 @@ def run_study(
     address: str | None = None,
     new_version: bool = False,
     console: Console | None = None,
+    trainer: str = DEFAULT_TRAINER,
 ) -> RunOutcome:
-    """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials."""
+    """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials.
+
+    ``trainer`` is the ``module:function`` every trial calls as ``train(config, report)``;
+    a Ray instance already initialised in this process is used as it is (and left running).
+    """
+    load_trainer(trainer)  # fail now, in the driver, not once per trial
     console = console or Console()
     _quiet_optuna()
     storage_url = spec.study.storage or default_storage_url(spec.study.name)
@@ -82,7 +89,7 @@ def run_study(
         return outcome
     log_dir = STUDIES_DIR / study.study_name
     with _ray(address, log_dir), StudyProgress(study.study_name, tally, console) as progress:
-        outcome.interrupted, outcome.budget_spent = _tune(spec, study, target, progress)
+        outcome.interrupted, outcome.budget_spent = _tune(spec, study, target, progress, trainer)
     outcome.tally = Tally.from_trials(study.get_trials(deepcopy=False), target, spec.study.mode)
     return outcome
 
@@ -94,7 +101,7 @@ def _quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def _tune(spec: Spec, study: optuna.Study, target: int, progress: StudyProgress) -> tuple[bool, bool]:
+def _tune(spec: Spec, study: optuna.Study, target: int, progress: StudyProgress, trainer: str) -> tuple[bool, bool]:
     """Run Ray Tune until the searcher says the study is done; returns (interrupted, budget_spent)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -132,7 +139,7 @@ def _tune(spec: Spec, study: optuna.Study, target: int, progress: StudyProgress)
         callbacks.append(TrialTimeoutWatchdog(errors, spec.study.trial_timeout))
     tuner = tune.Tuner(
         tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
-        param_space={"trial_timeout_s": spec.study.trial_timeout},
+        param_space={"trainer": trainer, "trial_timeout_s": spec.study.trial_timeout},
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,

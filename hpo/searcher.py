@@ -29,9 +29,10 @@ from ray.tune.search import Searcher
 
 from hpo.records import FINISHED_STATES, mark_driver
 from hpo.space import Space, sample
+from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY
 
-ERROR_TYPE_KEY = "hpo_error_type"
-ERROR_KEY = "hpo_error"
+
+COUNT_INTERVAL_S = 1.0
 
 
 class TrialObserver(Protocol):
@@ -91,14 +92,16 @@ class StudySearcher(Searcher):
         self._observer = observer
         self._live: dict[str, _LiveTrial] = {}
         self._errored: dict[str, _LiveTrial] = {}
-        self._finished = sum(t.state in FINISHED_STATES for t in study.get_trials(deepcopy=False))
+        self._finished = 0
+        self._others_running: set[int] = set()
+        self._counted_at = -math.inf
         self.budget_spent = False
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the Tuner for its own restore, which hpo never uses: a run resumes
         from the study. The pickled copy carries no database handle or live trials."""
         state = dict(self.__dict__)
-        for key in ("_study", "_observer", "_live", "_errored"):
+        for key in ("_study", "_observer", "_live", "_errored", "_others_running"):
             state[key] = None
         return state
 
@@ -111,9 +114,10 @@ class StudySearcher(Searcher):
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self.budget_spent = True
             return Searcher.FINISHED
-        if self._finished >= self._target:
+        finished, running = self._study_counts()
+        if finished >= self._target:
             return Searcher.FINISHED
-        if self._finished + len(self._live) + len(self._errored) >= self._target:
+        if finished + running >= self._target:
             return None  # enough are running; ask again once one ends (it may fail)
         trial = self._study.ask()
         try:
@@ -170,13 +174,24 @@ class StudySearcher(Searcher):
             self._fail(live, error_type, message)
         return len(open_trials)
 
-    @property
-    def finished(self) -> int:
-        return self._finished
+    def _study_counts(self) -> tuple[int, int]:
+        """(finished, running) trials of the study, over every driver working on it.
 
-    def live_trial_numbers(self) -> dict[str, int]:
-        """Ray trial id -> Optuna trial number of every running trial."""
-        return {tid: live.trial.number for tid, live in self._live.items()}
+        Several drivers may share one study (PostgreSQL); each counts the others'
+        trials too, so together they stop at exactly the target. Ray asks again and
+        again while the answer is "wait", so the database is read at most once a second.
+        """
+        now = time.monotonic()
+        if now - self._counted_at >= COUNT_INTERVAL_S:
+            states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            trials = self._study.get_trials(deepcopy=False, states=states)
+            self._others_running = {t.number for t in trials if t.state == TrialState.RUNNING} - self._own_numbers()
+            self._finished = sum(t.state in FINISHED_STATES for t in trials)
+            self._counted_at = now
+        return self._finished, len(self._others_running) + len(self._live) + len(self._errored)
+
+    def _own_numbers(self) -> set[int]:
+        return {live.trial.number for live in (*self._live.values(), *self._errored.values())}
 
     # ------------------------------------------------------------------ recording
 
@@ -211,7 +226,6 @@ class StudySearcher(Searcher):
             if key in last:
                 trial.set_user_attr(key, last[key])
         frozen = self._study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
-        if state in FINISHED_STATES:
-            self._finished += 1
+        self._counted_at = -math.inf  # re-read: other drivers may have finished trials too
         if self._observer:
             self._observer.trial_finished(frozen)

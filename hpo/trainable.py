@@ -9,12 +9,29 @@ this function cannot catch: the worker process dying.
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
-from hpo.searcher import ERROR_KEY, ERROR_TYPE_KEY
+from hpo.errors import HpoError
+
+ERROR_TYPE_KEY = "hpo_error_type"  # in a trial's last report: the trainer raised this
+ERROR_KEY = "hpo_error"
+
+
+DEFAULT_TRAINER = "trainers.loop:train"
+
+
+def load_trainer(path: str) -> Callable[..., Any]:
+    """Import ``module:function``, the ``train(config, report)`` every trial calls."""
+    module_name, _, function = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), function)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise HpoError(f"trainer {path!r}: cannot import it ({exc}); expected module:function") from None
 
 
 class TrialTimeoutError(TimeoutError):
@@ -26,8 +43,7 @@ def run_trial(ray_config: dict[str, Any]) -> None:
     import ray
     from ray import tune
 
-    from trainers.loop import train
-
+    train = load_trainer(ray_config["trainer"])
     config = ray_config["config"]
     timeout_s = ray_config.get("trial_timeout_s")
     where = {

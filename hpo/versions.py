@@ -51,7 +51,10 @@ def open_study_for_spec(
         version += 1
         name = f"{spec.study.name}-v{version}"
     direction = "maximize" if spec.study.mode == "max" else "minimize"
-    study = existing or optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction=direction)
+    # load_if_exists: another driver on a shared database may create it at the same moment
+    study = existing or optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
+    )
     if existing is None:
         console.print(f"created study {name} in {_url(storage)}", highlight=False)
         study.set_user_attr(SEARCH_HASH_ATTR, spec.search_hash())
