@@ -108,8 +108,8 @@ def _synthetic(config) -> Raw:
     k, n = config.num_classes, config.size + config.test_size
     patterns = torch.rand(k, c, 4, 4, generator=g) * 2 - 1
     patterns = torch.nn.functional.interpolate(patterns, size=(h, w), mode="bilinear", align_corners=False)
-    y = torch.arange(n) % k
-    y = y[torch.randperm(n, generator=g)]
+    y = torch.cat([torch.arange(m) % k for m in (config.size, config.test_size)])  # balanced splits
+    y = torch.cat([y[: config.size][torch.randperm(config.size, generator=g)], y[config.size :]])
     x = patterns[y] + config.noise * torch.randn(n, c, h, w, generator=g)
     x = (0.5 + 0.25 * x).clamp(0, 1).mul(255).round().to(torch.uint8)
     split = config.size
@@ -259,12 +259,7 @@ def load_data(config, seed: int, device: torch.device | str = "cpu", final: bool
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         val, train = order[:n_val], order[n_val:]
         train_x, train_y, eval_x, eval_y = raw.train_x[train], raw.train_y[train], raw.train_x[val], raw.train_y[val]
-    return Splits(
-        train_x.to(device),
-        train_y.to(device),
-        eval_x.to(device),
-        eval_y.to(device),
-        raw.classes,
-        entry.mean,
-        entry.std,
-    )
+    channels = train_x.shape[1]  # constants given for one channel apply to every channel
+    mean = entry.mean * channels if len(entry.mean) == 1 else entry.mean
+    std = entry.std * channels if len(entry.std) == 1 else entry.std
+    return Splits(train_x.to(device), train_y.to(device), eval_x.to(device), eval_y.to(device), raw.classes, mean, std)

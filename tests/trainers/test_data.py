@@ -1,0 +1,157 @@
+"""trainers/data.py: every data set, offline loading from the publishers' formats, splits."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from trainers.config import dataset_shape, validate_train_config
+from trainers.data import DatasetNotFoundError, list_datasets, load_data
+
+FILE_BACKED = ["mnist", "fashion_mnist", "cifar10", "cifar100", "stl10"]
+
+
+def data_config(data: dict):
+    return validate_train_config({"data": data}).data
+
+
+def test_registry_covers_every_configurable_data_set():
+    assert list_datasets() == sorted(FILE_BACKED + ["digits", "synthetic"])
+
+
+@pytest.mark.parametrize("name", FILE_BACKED)
+def test_missing_data_set_says_which_files_to_put_where(name, tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_data(data_config({"name": name, "root": str(tmp_path)}), seed=0)
+    message = str(info.value)
+    assert f"data set '{name}' not found" in message
+    assert str(tmp_path) in message and "missing:" in message
+    assert "Download" in message or "Get" in message
+
+
+@pytest.mark.parametrize("name", ["digits", "synthetic"])
+def test_built_in_data_sets_have_their_declared_shape(name):
+    config = data_config({"name": name})
+    splits = load_data(config, seed=0)
+    c, h, w, k = dataset_shape(config)
+    assert splits.train_x.dtype == torch.uint8 and splits.train_x.shape[1:] == (c, h, w)
+    assert splits.train_y.dtype == torch.int64 and int(splits.train_y.max()) == k - 1
+    assert len(splits.classes) == k and len(splits.mean) == len(splits.std) == c
+
+
+def test_digits_split_sizes():
+    config = data_config({"name": "digits", "val_fraction": 0.1})
+    splits = load_data(config, seed=0)
+    assert (len(splits.train_y), len(splits.eval_y)) == (1437 - 144, 144)
+    final = load_data(config, seed=0, final=True)
+    assert (len(final.train_y), len(final.eval_y)) == (1437, 360)
+
+
+def test_validation_split_follows_the_seed():
+    config = data_config({"name": "digits", "val_size": 100})
+    a, b, c = load_data(config, seed=1), load_data(config, seed=1), load_data(config, seed=2)
+    assert len(a.eval_y) == 100
+    assert torch.equal(a.eval_x, b.eval_x) and not torch.equal(a.eval_x, c.eval_x)
+    # validation and training images are disjoint parts of train; test is untouched
+    test = load_data(config, seed=1, final=True)
+    assert len(a.train_y) + len(a.eval_y) == len(test.train_y)
+
+
+def test_synthetic_is_a_function_of_its_seed():
+    a = load_data(data_config({"name": "synthetic", "shape": [2, 5, 7], "num_classes": 3, "size": 50}), seed=0)
+    b = load_data(data_config({"name": "synthetic", "shape": [2, 5, 7], "num_classes": 3, "size": 50}), seed=0)
+    c = load_data(data_config({"name": "synthetic", "shape": [2, 5, 7], "num_classes": 3, "size": 50, "seed": 1}), seed=0)
+    assert a.train_x.shape == (45, 2, 5, 7) and len(a.eval_y) == 5
+    assert torch.equal(a.train_x, b.train_x) and not torch.equal(a.train_x, c.train_x)
+    assert torch.bincount(load_data(data_config({"name": "synthetic", "num_classes": 4, "size": 400}), 0, final=True).train_y).tolist() == [100] * 4
+
+
+def test_validation_that_leaves_nothing_to_train_on_is_an_error():
+    with pytest.raises(ValueError, match="leaves no training images"):
+        load_data(data_config({"name": "synthetic", "size": 10, "val_size": 10}), seed=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The publishers' formats, written small, read through torchvision with download=False
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    dims = array.shape
+    code = 0x08  # unsigned byte
+    header = bytes([0, 0, code, len(dims)]) + b"".join(int(d).to_bytes(4, "big") for d in dims)
+    with open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_mnist_format(name, folder, tmp_path):
+    raw = tmp_path / folder / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    splits = load_data(data_config({"name": name, "root": str(tmp_path), "val_size": 5}), seed=0)
+    assert splits.train_x.shape == (25, 1, 28, 28) and splits.train_x.dtype == torch.uint8
+    assert len(splits.eval_y) == 5 and len(splits.classes) == 10
+    assert len(load_data(data_config({"name": name, "root": str(tmp_path)}), 0, final=True).eval_y) == 10
+
+
+def _write_cifar(root, folder, files, label_key, meta_file, meta_key, classes, monkeypatch, cls):
+    os.makedirs(root / folder)
+    rng = np.random.default_rng(0)
+    for f in files:
+        batch = {"data": rng.integers(0, 256, (6, 3072)).astype(np.uint8), label_key: list(range(6))}
+        with open(root / folder / f, "wb") as fh:
+            pickle.dump(batch, fh)
+    with open(root / folder / meta_file, "wb") as fh:
+        pickle.dump({meta_key: classes}, fh)
+    # torchvision checks the md5 sums of the real files
+    monkeypatch.setattr(cls, "_check_integrity", lambda self: True)
+    monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda path, md5=None: os.path.isfile(path))
+
+
+def test_cifar10_format(tmp_path, monkeypatch):
+    from torchvision.datasets import CIFAR10
+
+    files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    _write_cifar(tmp_path, "cifar-10-batches-py", files, "labels", "batches.meta", "label_names", classes, monkeypatch, CIFAR10)
+    splits = load_data(data_config({"name": "cifar10", "root": str(tmp_path), "val_size": 6}), seed=0)
+    assert splits.train_x.shape == (24, 3, 32, 32) and splits.classes == classes
+    raw = pickle.load(open(tmp_path / "cifar-10-batches-py" / "test_batch", "rb"))["data"]
+    final = load_data(data_config({"name": "cifar10", "root": str(tmp_path)}), 0, final=True)
+    assert torch.equal(final.eval_x[0], torch.from_numpy(raw[0].reshape(3, 32, 32)))  # NCHW, untouched
+
+
+def test_cifar100_format(tmp_path, monkeypatch):
+    from torchvision.datasets import CIFAR100
+
+    classes = [f"c{i}" for i in range(100)]
+    _write_cifar(tmp_path, "cifar-100-python", ["train", "test"], "fine_labels", "meta", "fine_label_names", classes, monkeypatch, CIFAR100)
+    splits = load_data(data_config({"name": "cifar100", "root": str(tmp_path), "val_size": 2}), seed=0)
+    assert splits.train_x.shape == (4, 3, 32, 32) and len(splits.classes) == 100
+
+
+def test_stl10_format_and_class_subset(tmp_path, monkeypatch):
+    from torchvision.datasets import STL10
+
+    folder = tmp_path / "stl10_binary"
+    folder.mkdir()
+    labels = np.arange(20) % 10 + 1  # STL-10 labels are 1-based
+    for split in ("train", "test"):
+        np.zeros((20, 3, 96, 96), np.uint8).tofile(folder / f"{split}_X.bin")
+        labels.astype(np.uint8).tofile(folder / f"{split}_y.bin")
+    (folder / "unlabeled_X.bin").write_bytes(b"")
+    monkeypatch.setattr(STL10, "_check_integrity", lambda self: True)
+    config = data_config({"name": "stl10", "root": str(tmp_path), "classes": ["truck", "car"], "val_size": 1})
+    splits = load_data(config, seed=0, final=True)
+    assert splits.classes == ["truck", "car"]
+    assert splits.train_x.shape == (4, 3, 96, 96)
+    assert sorted(splits.train_y.tolist()) == [0, 0, 1, 1]  # truck -> 0, car -> 1
+    everything = load_data(data_config({"name": "stl10", "root": str(tmp_path)}), 0, final=True)
+    assert len(everything.train_y) == 20 and len(everything.classes) == 10
