@@ -1,0 +1,58 @@
+"""Recovery of trials a crashed driver left RUNNING."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import optuna
+from optuna.trial import TrialState
+
+from hpo.records import DRIVER_ID, mark_driver, recover_interrupted
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def orphan(study: optuna.Study, lr: float) -> optuna.Trial:
+    trial = study.ask()
+    trial.suggest_float("lr", lr, lr)
+    host = DRIVER_ID.split(":")[0]
+    study._storage.set_trial_system_attr(trial._trial_id, "hpo:driver", f"{host}:{dead_pid()}:x")
+    return trial
+
+
+def test_orphans_fail_as_interrupted_and_their_params_run_again():
+    study = optuna.create_study()
+    orphan(study, 0.01)
+    done = study.ask()
+    done.suggest_float("lr", 0.5, 0.5)  # the same distribution name must keep log=False
+    study.tell(done, 1.0)
+    assert recover_interrupted(study) == [0]
+    first = study.trials[0]
+    assert first.state == TrialState.FAIL and first.user_attrs["error"] == "interrupted"
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert len(waiting) == 1 and waiting[0].user_attrs["requeued_from"] == 0
+    again = study.ask()
+    assert again.suggest_float("lr", 1e-4, 1.0) == 0.01
+
+
+def test_recovery_is_idempotent():
+    study = optuna.create_study()
+    trial = orphan(study, 0.02)
+    # a crash between the enqueue and the FAIL: the next run sees the orphan RUNNING again
+    study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+    recover_interrupted(study)
+    recover_interrupted(study)
+    assert sum(t.state == TrialState.WAITING for t in study.trials) == 1
+
+
+def test_own_live_trials_are_left_alone():
+    study = optuna.create_study()
+    trial = study.ask()
+    mark_driver(study, trial)
+    assert recover_interrupted(study) == []
+    assert study.trials[0].state == TrialState.RUNNING

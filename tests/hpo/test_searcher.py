@@ -1,0 +1,155 @@
+"""The searcher's records, driven through Ray's Searcher interface with a real study.
+
+Ray calls suggest / on_trial_result / on_trial_complete from its controller; here the
+test plays the controller, so each rule of DESIGN.md's "Engine rules" is checked
+directly: epochs become intermediate values, the result passed only to
+on_trial_complete is stored, finished -> COMPLETE, stopped -> PRUNED, raised -> FAIL.
+"""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+from hpo.searcher import StudySearcher
+from hpo.space import parse_space
+from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY
+
+SPACE = parse_space({"optimizer.lr": {"float": [1e-4, 1e-1], "log": True}}, "t.yaml")
+BASE = {"optimizer": {"name": "adam", "lr": 1e-3}, "epochs": 4}
+
+
+def make(target=3, objective="best", mode="max", budget=None):
+    study = optuna.create_study(direction="maximize" if mode == "max" else "minimize")
+    searcher = StudySearcher(
+        study, SPACE, BASE, metric="val_acc", mode=mode, objective=objective, target=target, time_budget_s=budget
+    )
+    return study, searcher
+
+
+def epoch(n, acc, finished=False):
+    return {"epoch": n, "training_iteration": n, "val_acc": acc, "val_loss": 1 - acc, "finished": finished}
+
+
+def test_suggest_samples_the_space_into_the_config():
+    study, searcher = make()
+    suggested = searcher.suggest("t1")
+    trial = study.trials[0]
+    assert suggested["config"]["optimizer"]["lr"] == trial.params["optimizer.lr"]
+    assert trial.user_attrs["config"] == suggested["config"]
+    assert trial.user_attrs["ray_trial_id"] == "t1"
+
+
+def test_finished_trial_is_complete_with_its_best_epoch():
+    study, searcher = make()
+    searcher.suggest("t1")
+    for n, acc in enumerate([0.5, 0.9, 0.7], start=1):
+        searcher.on_trial_result("t1", epoch(n, acc))
+    searcher.on_trial_complete("t1", epoch(4, 0.8, finished=True))
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert trial.value == 0.9
+    assert trial.intermediate_values == {1: 0.5, 2: 0.9, 3: 0.7, 4: 0.8}
+    assert trial.user_attrs["epochs"] == 4
+    assert [h["epoch"] for h in trial.user_attrs["history"]] == [1, 2, 3, 4]
+
+
+def test_objective_last_takes_the_last_epoch():
+    study, searcher = make(objective="last")
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.9))
+    searcher.on_trial_complete("t1", epoch(2, 0.6, finished=True))
+    assert study.trials[0].value == 0.6
+
+
+def test_trial_stopped_by_the_scheduler_is_pruned_with_the_stopping_result():
+    study, searcher = make()
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.3))
+    # Ray passes the result at which ASHA stops a trial only to on_trial_complete
+    searcher.on_trial_complete("t1", epoch(2, 0.35))
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert trial.intermediate_values == {1: 0.3, 2: 0.35}
+    assert trial.value == 0.35
+
+
+def test_trainer_exception_is_fail_with_reason():
+    study, searcher = make()
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.3))
+    searcher.on_trial_complete("t1", {ERROR_TYPE_KEY: "NonFiniteLossError", ERROR_KEY: "loss is nan at epoch 2"})
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["error_type"] == "NonFiniteLossError"
+    assert "nan" in trial.user_attrs["error"]
+
+
+def test_ray_error_waits_for_the_callback_reason():
+    study, searcher = make()
+    searcher.suggest("t1")
+    searcher.on_trial_complete("t1", error=True)
+    assert study.trials[0].state == TrialState.RUNNING
+    searcher.record_error("t1", "WorkerDied", "the trial's worker process died")
+    assert study.trials[0].state == TrialState.FAIL
+    assert study.trials[0].user_attrs["error_type"] == "WorkerDied"
+
+
+def test_stops_at_exactly_target_finished_and_replaces_failures():
+    study, searcher = make(target=2)
+    searcher.suggest("a")
+    searcher.suggest("b")
+    assert searcher.suggest("c") is None  # two running for a target of two: wait
+    searcher.on_trial_complete("a", {ERROR_TYPE_KEY: "RuntimeError", ERROR_KEY: "boom"})
+    assert isinstance(searcher.suggest("c"), dict)  # the failure does not count
+    searcher.on_trial_complete("b", epoch(1, 0.5, finished=True))
+    searcher.on_trial_complete("c", epoch(1, 0.6, finished=True))
+    assert searcher.suggest("d") == Searcher.FINISHED
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) == 2 and states.count(TrialState.FAIL) == 1
+
+
+def test_counts_trials_of_other_drivers_on_the_same_study():
+    study, searcher = make(target=2)
+    other = study.ask()  # another driver's running trial
+    searcher.suggest("a")
+    assert searcher.suggest("b") is None
+    study.tell(other, 0.1)
+    searcher._counted_at = float("-inf")  # the once-a-second throttle, skipped for the test
+    searcher.on_trial_complete("a", epoch(1, 0.5, finished=True))
+    assert searcher.suggest("b") == Searcher.FINISHED
+
+
+def test_time_budget_stops_new_trials_but_not_running_ones():
+    study, searcher = make(target=10, budget=1e-9)
+    assert searcher.suggest("a") == Searcher.FINISHED
+    assert searcher.budget_spent
+
+
+def test_interrupt_fails_every_open_trial():
+    study, searcher = make(target=3)
+    searcher.suggest("a")
+    searcher.suggest("b")
+    searcher.on_trial_complete("b", error=True)
+    assert searcher.fail_unfinished("Interrupted", "interrupted") == 2
+    assert [t.user_attrs["error"] for t in study.trials] == ["interrupted", "interrupted"]
+
+
+def test_searcher_pickles_without_its_database_handle():
+    import pickle
+
+    _, searcher = make()
+    searcher.suggest("a")
+    copy = pickle.loads(pickle.dumps(searcher))
+    assert copy._study is None
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_best_follows_the_mode(mode):
+    study, searcher = make(mode=mode)
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.2))
+    searcher.on_trial_complete("t1", epoch(2, 0.8, finished=True))
+    assert study.trials[0].value == (0.8 if mode == "max" else 0.2)
