@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,7 @@ def _tune(spec: Spec, study: optuna.Study, target: int, progress: StudyProgress,
     from hpo.trainable import run_trial
     from hpo.tune_callbacks import TrialErrorCallback, TrialTimeoutWatchdog
 
+    sampler = study.sampler
     searcher = StudySearcher(
         study,
         spec.space,
@@ -120,6 +122,7 @@ def _tune(spec: Spec, study: optuna.Study, target: int, progress: StudyProgress,
         target=target,
         time_budget_s=spec.study.time_budget,
         observer=progress,
+        exhausted=partial(sampler.exhausted, study) if isinstance(sampler, ConditionalGridSampler) else None,
     )
     if spec.scheduler.type == "asha":
         scheduler = ASHAScheduler(

@@ -27,9 +27,11 @@ _GRID_ATTR = "hpo:grid_index"
 class ConditionalGridSampler(optuna.samplers.BaseSampler):
     """Visit every assignment of a conditional space once, in a seeded order.
 
-    Each trial claims the first grid point that no COMPLETE, PRUNED, RUNNING or WAITING
-    trial holds (a FAIL frees its point, so a failed trial is tried again). The claim
-    is stored in the trial's system attributes, so a resumed study continues the grid.
+    Each trial claims the first grid point no other trial holds; the claim is stored in
+    the trial's system attributes, so a resumed study continues the grid. A point that
+    failed is not tried again (a deterministic failure would repeat forever), except
+    that a trial interrupted by a crash is enqueued again by the runner with its
+    parameters, and then reclaims its own point.
     """
 
     def __init__(self, grid: list[dict[str, Any]], seed: int = 0) -> None:
@@ -41,6 +43,12 @@ class ConditionalGridSampler(optuna.samplers.BaseSampler):
     def size(self) -> int:
         return len(self._grid)
 
+    def exhausted(self, study: optuna.Study) -> bool:
+        """Every point is held by a trial, and no enqueued trial waits for its point."""
+        trials = study.get_trials(deepcopy=False)
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        return not waiting and len(self._held(trials)) >= len(self._grid)
+
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return {}
 
@@ -50,16 +58,20 @@ class ConditionalGridSampler(optuna.samplers.BaseSampler):
         return {}
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if "fixed_params" in trial.system_attrs or _GRID_ATTR in trial.system_attrs:
+        if _GRID_ATTR in trial.system_attrs:
             return
-        held = {
-            t.system_attrs[_GRID_ATTR]
-            for t in study.get_trials(deepcopy=False)
-            if _GRID_ATTR in t.system_attrs and t.state != TrialState.FAIL
-        }
-        free = next((i for i in range(len(self._grid)) if i not in held), None)
-        if free is not None:
-            study._storage.set_trial_system_attr(trial._trial_id, _GRID_ATTR, free)
+        fixed = trial.system_attrs.get("fixed_params")
+        if fixed is not None:
+            index = next((i for i, point in enumerate(self._grid) if point == fixed), None)
+        else:
+            held = self._held(study.get_trials(deepcopy=False))
+            index = next((i for i in range(len(self._grid)) if i not in held), None)
+        if index is not None:
+            study._storage.set_trial_system_attr(trial._trial_id, _GRID_ATTR, index)
+
+    @staticmethod
+    def _held(trials: list[FrozenTrial]) -> set[int]:
+        return {t.system_attrs[_GRID_ATTR] for t in trials if _GRID_ATTR in t.system_attrs}
 
     def sample_independent(
         self,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,6 +67,7 @@ class StudySearcher(Searcher):
         target: Finished trials (COMPLETE + PRUNED) the study must reach.
         time_budget_s: Stop proposing trials after this many seconds (running ones finish).
         observer: Told about starts and ends (progress display); optional.
+        exhausted: Says when the sampler has nothing left to propose (a finished grid).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class StudySearcher(Searcher):
         target: int,
         time_budget_s: float | None = None,
         observer: TrialObserver | None = None,
+        exhausted: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self._study = study
@@ -90,6 +92,7 @@ class StudySearcher(Searcher):
         self._target = target
         self._deadline = time.monotonic() + time_budget_s if time_budget_s else None
         self._observer = observer
+        self._exhausted = exhausted
         self._live: dict[str, _LiveTrial] = {}
         self._errored: dict[str, _LiveTrial] = {}
         self._finished = 0
@@ -101,7 +104,7 @@ class StudySearcher(Searcher):
         """Ray pickles the Tuner for its own restore, which hpo never uses: a run resumes
         from the study. The pickled copy carries no database handle or live trials."""
         state = dict(self.__dict__)
-        for key in ("_study", "_observer", "_live", "_errored", "_others_running"):
+        for key in ("_study", "_observer", "_live", "_errored", "_others_running", "_exhausted"):
             state[key] = None
         return state
 
@@ -119,6 +122,8 @@ class StudySearcher(Searcher):
             return Searcher.FINISHED
         if finished + running >= self._target:
             return None  # enough are running; ask again once one ends (it may fail)
+        if self._exhausted is not None and self._exhausted():
+            return None if self._live or self._errored else Searcher.FINISHED
         trial = self._study.ask()
         try:
             config = sample(trial, self._space, self._base)

@@ -1,0 +1,106 @@
+"""A shortened quickstart through the real CLI, Ray, Optuna and trainer."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from .conftest import hpo_env, load_study, shortened_quickstart, write_spec
+
+pytestmark = pytest.mark.slow
+
+
+def descendants(pid: int) -> set[int]:
+    """pid and every process below it (Ray's gcs, raylet and workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        found.add(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def listening_addresses(pids: set[int]) -> set[str]:
+    output = subprocess.run(["ss", "-Htlnp"], capture_output=True, text=True).stdout
+    addresses = set()
+    for line in output.splitlines():
+        owners = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        if owners & pids:
+            addresses.add(line.split()[3].rsplit(":", 1)[0])
+    return addresses
+
+
+def test_quickstart_records_pruned_and_complete_trials_and_listens_on_loopback(workdir):
+    spec_file = write_spec(workdir, shortened_quickstart(trials=8, epochs=4))
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "hpo.cli", "run", str(spec_file)],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=hpo_env(),
+    )
+    addresses: set[str] = set()
+    while driver.poll() is None:
+        addresses |= listening_addresses(descendants(driver.pid))
+        time.sleep(0.5)
+    output = driver.stdout.read()
+    assert driver.returncode == 0, output
+    assert addresses, "saw no listening socket of the run's Ray instance"
+    assert addresses <= {"127.0.0.1", "[::1]", "[::ffff:127.0.0.1]"}, addresses
+
+    study = load_study(workdir, "quickstart")
+    trials = study.trials
+    states = [t.state for t in trials]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 8
+    assert set(states) <= {TrialState.COMPLETE, TrialState.PRUNED}
+    assert TrialState.PRUNED in states
+    for trial in trials:
+        epochs = trial.user_attrs["epochs"]
+        assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
+        if trial.state == TrialState.PRUNED:
+            assert epochs < 4
+    assert study.best_value > 0.9
+    assert "best val_acc" in output and "studies/quickstart.db" in output
+    assert re.search(r"8/8 finished", output)
+
+
+def test_rerun_of_a_finished_study_runs_nothing(workdir):
+    spec_file = write_spec(workdir, shortened_quickstart(trials=2, epochs=2))
+    first = subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True, text=True)
+    assert again.returncode == 0
+    assert "already has 2 finished trials" in again.stdout
+    assert len(load_study(workdir, "quickstart").trials) == 2
+
+
+def test_changed_space_is_refused_and_new_version_starts_beside_it(workdir):
+    spec = shortened_quickstart(trials=1, epochs=2)
+    spec_file = write_spec(workdir, spec)
+    assert subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True).returncode == 0
+    spec["space"]["batch_size"] = {"choice": [16, 32]}
+    write_spec(workdir, spec)
+    refused = subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True, text=True)
+    assert refused.returncode == 2
+    assert "searched a different space" in refused.stderr and "--new-version" in refused.stderr
+    assert "-    - 128" in refused.stderr or "- 128" in refused.stderr
+    spec["study"]["trials"] = 2  # a changed trial count alone would resume; the space change still needs v2
+    write_spec(workdir, spec)
+    v2 = subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file), "--new-version"], cwd=workdir, env=hpo_env(), capture_output=True, text=True)
+    assert v2.returncode == 0, v2.stdout + v2.stderr
+    assert len(load_study(workdir, "quickstart").trials) == 1
+    assert len(load_study(workdir, "quickstart-v2", database="quickstart").trials) == 2
