@@ -44,3 +44,16 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """One torch thread per test: the tiny models here do not gain from more, and a second
+    thread on a busy 2-core machine makes OpenMP spin (10x slower epochs)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # train() reads it
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
