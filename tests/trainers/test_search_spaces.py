@@ -1,0 +1,106 @@
+"""search_spaces/*.yaml: every train block validates, every searched value gives a valid
+config, and each train block trains one short epoch on synthetic data of its data set's shape."""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+
+import pytest
+import torch
+import yaml
+
+from conftest import Recorder
+from trainers.config import dataset_shape, validate_train_config
+from trainers.loop import train
+
+ROOT = pathlib.Path(__file__).resolve().parents[2] / "search_spaces"
+FILES = [
+    "cifar10_cnn.yaml",
+    "cifar10_grid.yaml",
+    "cifar100_convnet.yaml",
+    "stl10_finetune.yaml",
+    "mnist_cnn.yaml",
+    "cifar10_finetune.yaml",
+    "cifar100_vgg.yaml",
+]
+SLOW = {"cifar10_finetune.yaml", "cifar100_vgg.yaml", "cifar100_convnet.yaml", "stl10_finetune.yaml"}  # 96-224 px
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+def set_path(config: dict, path: str, value) -> dict:
+    config = copy.deepcopy(config)
+    *parents, leaf = path.split(".")
+    node = config
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+    return config
+
+
+def searched_values(dist: dict) -> list:
+    """The values a distribution can give: every choice, or the bounds of a range."""
+    if "choice" in dist:
+        choice = dist["choice"]
+        return list(choice.values()) if isinstance(choice, dict) else list(choice)
+    return list(dist.get("float") or dist.get("int"))
+
+
+def assignments(space: dict):
+    """(path, value) pairs, each with the conditional values that come with it."""
+    for path, dist in space.items():
+        for value in searched_values(dist):
+            yield [(path, value)]
+            branches = dist.get("when") or {}
+            branch = branches.get(value, {}) if isinstance(value, (str, int, float, bool)) else {}
+            for sub_path, sub_dist in branch.items():
+                for sub_value in searched_values(sub_dist):
+                    yield [(path, value), (sub_path, sub_value)]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_header_says_which_report(name):
+    assert (ROOT / name).read_text().startswith("# Report 00")
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_searched_value_gives_a_valid_config(name):
+    spec = load(name)
+    validate_train_config(spec["train"])
+    for assignment in assignments(spec["space"]):
+        config = spec["train"]
+        for path, value in assignment:
+            config = set_path(config, path, value)
+        validate_train_config(config)
+
+
+def _pretrained_file(model: dict, data: dict, directory: pathlib.Path) -> str:
+    """Stand-in for the file a YAML names: fresh weights of the architecture it expects."""
+    if model["name"] == "resnet18":  # torchvision's own key names
+        import torchvision
+
+        state = torchvision.models.resnet18(weights=None).state_dict()
+    else:  # our saved model.pt, here with a 100-way head as after CIFAR-100
+        from trainers.models import create_model
+
+        source = validate_train_config({"model": {**model, "pretrained": None}}).model
+        state = create_model(source, dataset_shape(data)[:3], 100).state_dict()
+    path = directory / "pretrained.pt"
+    torch.save(state, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in FILES])
+def test_train_block_trains_one_epoch_on_synthetic_data(name, tmp_path):
+    config = load(name)["train"]
+    c, h, w, k = dataset_shape(config["data"])
+    if config["model"].get("pretrained"):
+        config["model"]["pretrained"] = _pretrained_file(config["model"], config["data"], tmp_path)
+    config["data"] = {"name": "synthetic", "shape": [c, h, w], "num_classes": k, "size": 12, "test_size": 4, "val_size": 4}
+    config.update(epochs=1, batch_size=4, device="cpu")
+    recorder = Recorder()
+    result = train(config, recorder)
+    assert recorder.finished == [True] and len(result["per_class_acc"]) == k
