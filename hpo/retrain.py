@@ -1,14 +1,26 @@
 """``hpo train``: run one training config, once per seed, and summarise across seeds.
 
 Accepts a plain training config (what ``hpo export`` writes) or a whole spec (its
-``train:`` block is used). Each seed prints its epochs as they finish; several seeds
-end with the mean ± std of the evaluated accuracy, the "3 seeds, mean ± std" people
-otherwise compute by hand. With ``--final`` each run trains on train+val and is
-evaluated on the held-out test split, which a search never touches.
+``train:`` block is used). Each seed prints its epochs as they finish; the run ends with
+the evaluated accuracy per seed and its mean ± std, the accuracy per class and the
+confusion matrix summed over seeds: the "3 seeds, mean ± std" people otherwise compute by
+hand. With ``--final`` each run trains on train+val and is evaluated on the held-out test
+split, which a search never touches.
+
+Files, by default under ``studies/<study>/retrain/<config>[-final]/`` (the study named in
+an exported config's header, else the config file's name):
+
+    config.yaml             the config file as given
+    summary.json, summary.txt   the tables below
+    seed<N>/model.pt        state_dict (torch.load(..., weights_only=True) reads it)
+    seed<N>/config.yaml     the exact config that seed trained (defaults filled in)
+    seed<N>/metrics.json    last metrics, per-class accuracy, confusion, history
+    seed<N>/features.npz    penultimate-layer features of the evaluated images, and labels
 """
 
 from __future__ import annotations
 
+import io
 import json
 import statistics
 from pathlib import Path
@@ -23,6 +35,8 @@ from hpo.storage import STUDIES_DIR
 from hpo.yamlfile import read_yaml
 
 _EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
+RETRAIN_DIR = "retrain"
+SUMMARY_FILE = "summary.json"
 
 
 def load_train_config(path: Path) -> dict[str, Any]:
@@ -35,8 +49,24 @@ def load_train_config(path: Path) -> dict[str, Any]:
     return raw
 
 
-def default_output_dir(config_file: Path) -> Path:
-    return STUDIES_DIR / config_file.stem / "retrain"
+def retrain_root(study_name: str) -> Path:
+    """Where the retrained models of a study are kept (read by ``hpo report``)."""
+    return STUDIES_DIR / study_name / RETRAIN_DIR
+
+
+def default_output_dir(config_file: Path, final: bool) -> Path:
+    """``studies/<study from the export header, else the file's stem>/retrain/<stem>[-final]``."""
+    from hpo.export import study_of_config
+
+    study = study_of_config(config_file) or config_file.stem
+    return retrain_root(study) / (config_file.stem + ("-final" if final else ""))
+
+
+def check_seeds(seeds: list[int]) -> list[int]:
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise HpoError(f"--seeds {' '.join(map(str, seeds))}: seed {repeated[0]} is given twice; each seed trains once")
+    return seeds
 
 
 def train_seeds(
@@ -47,16 +77,16 @@ def train_seeds(
     final: bool,
     output_dir: Path | None,
     console: Console,
-) -> list[dict[str, Any]]:
-    """Train ``config`` once per seed; print epochs and a summary; save each run."""
+) -> dict[str, Any]:
+    """Train ``config`` once per seed; print epochs and the summary; save runs and summary."""
     from trainers.data import DatasetNotFoundError
-    from trainers.models import PretrainedWeightsError
     from trainers.loop import train
+    from trainers.models import PretrainedWeightsError
 
-    root = output_dir or default_output_dir(config_file)
+    root = output_dir or default_output_dir(config_file, final)
     split = "test" if final else "val"
     results = []
-    for seed in seeds:
+    for seed in check_seeds(seeds):
         run_dir = root / f"seed{seed}"
         console.print(f"[bold]seed {seed}[/bold] ({'train+val, evaluated on test' if final else 'evaluated on val'})")
         try:
@@ -66,11 +96,17 @@ def train_seeds(
         result["seed"] = seed
         results.append(result)
         console.print(f"seed {seed}: {split}_acc {result['val_acc']:.4f}; saved to {run_dir}")
-    summary = _summary(results, split)
-    _print_summary(console, summary)
+    summary = summarize(results, split)
+    summary["config_file"] = str(config_file)
+    tables = summary_tables(summary)
+    for table in tables:
+        console.print(table)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "summary.json").write_text(json.dumps(summary, indent=1))
-    return results
+    (root / "config.yaml").write_text(config_file.read_text(encoding="utf-8"), encoding="utf-8")
+    (root / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+    (root / "summary.txt").write_text(_plain_text(tables))
+    console.print(f"saved to {root}")
+    return summary
 
 
 def _print_epoch(console: Console, metrics: dict[str, Any]) -> None:
@@ -83,32 +119,71 @@ def _print_epoch(console: Console, metrics: dict[str, Any]) -> None:
     console.print("  " + "  ".join(parts))
 
 
-def _summary(results: list[dict[str, Any]], split: str) -> dict[str, Any]:
+def summarize(results: list[dict[str, Any]], split: str) -> dict[str, Any]:
+    """Accuracy per seed with mean ± std; per class mean ± std; confusion summed over seeds."""
     accs = [r["val_acc"] for r in results]
+    per_class = list(zip(*(r["per_class_acc"] for r in results)))
+    confusion = [[sum(cells) for cells in zip(*rows)] for rows in zip(*(r["confusion"] for r in results))]
     return {
         "split": split,
         "seeds": [r["seed"] for r in results],
-        f"{split}_acc": accs,
+        "acc": accs,
         "mean": statistics.fmean(accs),
-        "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-        "classes": results[0].get("classes"),
-        "per_class_acc_mean": [statistics.fmean(col) for col in zip(*(r["per_class_acc"] for r in results))],
+        "std": _std(accs),
+        "epochs": [r["epoch"] for r in results],
+        "classes": results[0].get("classes") or [str(i) for i in range(len(per_class))],
+        "per_class_acc_mean": [statistics.fmean(col) for col in per_class],
+        "per_class_acc_std": [_std(col) for col in per_class],
+        "confusion": confusion,
     }
 
 
-def _print_summary(console: Console, summary: dict[str, Any]) -> None:
+def _std(values) -> float:
+    """Sample standard deviation (n - 1), 0 for a single value."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summary_tables(summary: dict[str, Any]) -> list[Table]:
+    """The accuracy per seed, per class, and the confusion matrix, as rich tables."""
     split = summary["split"]
-    table = Table(title=f"{split} accuracy over {len(summary['seeds'])} seed(s)")
-    table.add_column("seed")
-    table.add_column(f"{split}_acc", justify="right")
-    for seed, acc in zip(summary["seeds"], summary[f"{split}_acc"]):
-        table.add_row(str(seed), f"{acc:.4f}")
-    table.add_row("mean ± std", f"{summary['mean']:.4f} ± {summary['std']:.4f}", style="bold")
-    console.print(table)
-    classes = summary["classes"] or list(range(len(summary["per_class_acc_mean"])))
-    per_class = Table(title=f"per-class {split} accuracy (mean over seeds)")
+    seeds = Table(title=f"{split} accuracy over {len(summary['seeds'])} seed(s)")
+    seeds.add_column("seed")
+    seeds.add_column(f"{split}_acc", justify="right")
+    seeds.add_column("epochs", justify="right")
+    for seed, acc, epochs in zip(summary["seeds"], summary["acc"], summary["epochs"]):
+        seeds.add_row(str(seed), f"{acc:.4f}", str(epochs))
+    seeds.add_row("mean ± std", f"{summary['mean']:.4f} ± {summary['std']:.4f}", "", style="bold")
+
+    per_class = Table(title=f"per-class {split} accuracy (mean ± std over seeds)")
     per_class.add_column("class")
     per_class.add_column("accuracy", justify="right")
-    for name, acc in zip(classes, summary["per_class_acc_mean"]):
-        per_class.add_row(str(name), f"{acc:.4f}")
-    console.print(per_class)
+    for name, mean, std in zip(summary["classes"], summary["per_class_acc_mean"], summary["per_class_acc_std"]):
+        per_class.add_row(str(name), f"{mean:.4f} ± {std:.4f}")
+
+    confusion = Table(title=f"{split} confusion matrix, summed over seeds (rows: true class, columns: predicted)")
+    confusion.add_column("true \\ pred")
+    for name in summary["classes"]:
+        confusion.add_column(str(name), justify="right")
+    for name, row in zip(summary["classes"], summary["confusion"]):
+        confusion.add_row(str(name), *(str(n) for n in row))
+    return [seeds, per_class, confusion]
+
+
+def _plain_text(tables: list[Table]) -> str:
+    buffer = io.StringIO()
+    plain = Console(file=buffer, width=200, no_color=True, highlight=False)
+    for table in tables:
+        plain.print(table)
+    return buffer.getvalue()
+
+
+def load_summaries(study_name: str, root: Path | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """Every retrain run saved for a study: (its directory, its summary), by name."""
+    root = root or retrain_root(study_name)
+    found = []
+    for path in sorted(root.glob(f"*/{SUMMARY_FILE}")) if root.is_dir() else []:
+        try:
+            found.append((path.parent, json.loads(path.read_text())))
+        except (OSError, ValueError):
+            continue  # a run still being written, or damaged: the report shows the others
+    return found
