@@ -50,6 +50,9 @@ def run(
     new_version: Annotated[
         bool, typer.Option("--new-version", help="If the stored study searched another space, start NAME-v2 beside it.")
     ] = False,
+    trainer: Annotated[
+        str, typer.Option("--trainer", help="The train(config, report) every trial calls, as module:function.")
+    ] = "trainers.loop:train",
 ) -> None:
     """Run (or resume) the study a spec describes."""
     import signal
@@ -62,7 +65,7 @@ def run(
 
     spec = load_spec(spec_file)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    outcome = run_study(spec, address=address, new_version=new_version, console=console)
+    outcome = run_study(spec, address=address, new_version=new_version, console=console, trainer=trainer)
     tally = outcome.tally
     console.print(tally.summary())
     if outcome.interrupted:
@@ -122,19 +125,91 @@ def validate(spec_file: SpecArg) -> None:
 @app.command()
 def train(
     config_file: Annotated[Path, typer.Argument(help="Training config (an exported config, or a spec's train: block).")],
-    seeds: Annotated[Optional[list[int]], typer.Option("--seeds", help="Train once per seed (e.g. --seeds 0 --seeds 1).")] = None,
+    seeds: Annotated[
+        Optional[list[int]], typer.Option("--seeds", help="Train once per seed: --seeds 0 1 2 (default: the config's seed).")
+    ] = None,
     final: Annotated[
         bool, typer.Option("--final", help="Train on train+val and evaluate the held-out test split.")
     ] = False,
     output_dir: Annotated[
-        Optional[Path], typer.Option("--output-dir", help="Where to save weights, config and metrics.")
+        Optional[Path],
+        typer.Option(
+            "--output-dir",
+            help="Where to save weights, configs and the summary "
+            "[default: studies/<study in the config's header, else its name>/retrain/<config>[-final]].",
+        ),
     ] = None,
 ) -> None:
-    """Train one config (once per seed) and print per-epoch metrics."""
+    """Train one config once per seed: accuracy mean ± std, per class, confusion matrix."""
     from hpo.retrain import load_train_config, train_seeds
 
     config = load_train_config(config_file)
     train_seeds(config, config_file, seeds or [config.get("seed", 0)], final=final, output_dir=output_dir, console=console)
+
+
+@app.command()
+def export(
+    study: StudyArg,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("-o", "--output", help="Config file to write; with --top K: FILE-1.yaml ... FILE-K.yaml "
+                     "[default: studies/<study>/best.yaml]."),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", help="Export the K best complete trials.", min=1)] = 1,
+    table: Annotated[
+        Optional[Path], typer.Option("--table", help="Also write the table of all trials (.csv or .parquet).")
+    ] = None,
+    storage: StorageOpt = None,
+) -> None:
+    """Write the best trial (or --top K) as complete training configs that `hpo train` runs."""
+    from hpo.export import export_best
+    from hpo.locate import load_existing_study
+    from hpo.results import check_table_path, trials_frame, write_table
+    from hpo.storage import STUDIES_DIR
+
+    if table is not None:
+        check_table_path(table)
+    loaded = load_existing_study(study, storage)
+    written = export_best(loaded, output or STUDIES_DIR / loaded.study_name / "best.yaml", top)
+    for path, trial in written:
+        console.print(f"trial {trial.number} (value {trial.value:.4f}) -> {path}")
+    if len(written) < top:
+        console.print(f"the study has only {len(written)} complete trial(s), not {top}")
+    if table is not None:
+        write_table(trials_frame(loaded), table)
+        console.print(f"trials table -> {table}")
+    console.print(f"retrain: hpo train {written[0][0]} --seeds 0 1 2 --final")
+
+
+@app.command()
+def report(
+    study: StudyArg,
+    output: Annotated[
+        Optional[Path], typer.Option("-o", "--output", help="HTML file [default: studies/<study>/report.html].")
+    ] = None,
+    storage: StorageOpt = None,
+) -> None:
+    """One self-contained HTML report of a study (plots work offline)."""
+    from hpo.locate import load_existing_study
+    from hpo.report import write_report
+    from hpo.storage import STUDIES_DIR
+
+    loaded = load_existing_study(study, storage)
+    path = write_report(loaded, output or STUDIES_DIR / loaded.study_name / "report.html")
+    console.print(f"report of study {loaded.study_name} -> {path}")
+
+
+@app.command()
+def dashboard(
+    study: StudyArg,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).", min=0, max=65535)] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Address to bind; anything but loopback exposes the study.")] = "127.0.0.1",
+    storage: StorageOpt = None,
+) -> None:
+    """Serve optuna-dashboard on the study's storage until Ctrl-C."""
+    from hpo.dashboard import serve
+
+    serve(study, storage, host=host, port=port, console=console)
 
 
 @app.command()
@@ -149,7 +224,7 @@ def status(study: StudyArg, storage: StorageOpt = None) -> None:
 def main() -> None:
     """Entry point: run the app, turning user errors into one paragraph and exit code 2."""
     try:
-        app()
+        app(args=expand_seeds(sys.argv[1:]), prog_name="hpo")
     except HpoError as exc:
         if _debug:
             traceback.print_exc()
@@ -158,6 +233,34 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+
+
+def expand_seeds(args: list[str]) -> list[str]:
+    """``--seeds 0 1 2`` -> ``--seeds 0 --seeds 1 --seeds 2`` (a click option takes one value).
+
+    Only the integers right after ``--seeds`` are taken; anything else (``--final``, a file,
+    ``--``) ends the list. ``--seeds`` with no integer after it is left for click to refuse.
+    """
+    expanded: list[str] = []
+    pending = False  # after "--seeds", before its first value
+    taking = False  # inside the list of values
+    for arg in args:
+        if (pending or taking) and _is_int(arg):
+            expanded += ["--seeds", arg]
+            pending, taking = False, True
+            continue
+        if pending:
+            expanded.append("--seeds")
+        pending, taking = arg == "--seeds", False
+        if not pending:
+            expanded.append(arg)
+    if pending:
+        expanded.append("--seeds")
+    return expanded
+
+
+def _is_int(text: str) -> bool:
+    return text.removeprefix("-").isdigit()
 
 
 if __name__ == "__main__":
