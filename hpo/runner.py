@@ -39,6 +39,9 @@ HEARTBEAT_INTERVAL_S = 30.0
 _RAY_ENV = {
     "TUNE_DISABLE_SIGINT_HANDLER": "1",  # Ctrl-C reaches hpo, which fails running trials cleanly
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # the study is the record; no CSV/JSON per trial
+    # a trial's error report carries no metric; ASHA skips such a result and the searcher
+    # records the error (the spec already checked that the metric is one the trainer reports)
+    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
     "RAY_AIR_NEW_OUTPUT": "0",
     "RAY_DEDUP_LOGS": "0",
     "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S": "0",
@@ -209,14 +212,24 @@ def _heartbeat(study: optuna.Study):
     return stop_beating
 
 
+RAY_CONNECT_TIMEOUT_S = 10.0  # a head that takes longer to accept a TCP connection is taken as unreachable
+
+
 @contextmanager
 def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
-    """Join ``address``, use a Ray already started in this process, or start a local one
-    on loopback only; shut down only what was started here. Ray's log lines go to
-    ``log_dir/ray.log``, not the console."""
+    """Join a cluster, use a Ray already started in this process, or start a local one;
+    shut down only what was started here.
+
+    The cluster to join is ``address`` (``--address``: HOST:PORT of its head, or ``auto``
+    for the one ``ray start`` last started on this machine), else ``RAY_ADDRESS`` (which
+    ``ray job submit`` sets). Without either, a local instance on loopback only: never a
+    cluster that happens to run on this machine. Ray's log lines go to ``log_dir/ray.log``,
+    not the console.
+    """
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
     for key, value in _RAY_ENV.items():
         os.environ.setdefault(key, value)
-    if address is None:
+    if address == "local":
         # Seen with Ray 2.60 on Linux: a local instance otherwise advertises the machine's
         # outward address and listens on every interface. Ray reads this at import.
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
@@ -229,18 +242,58 @@ def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
     if not ray.is_initialized():
         common = {"log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
         try:
-            if address:
-                ray.init(address=address, **common)
+            if address == "local":  # said explicitly, or Ray joins the last `ray start` on this machine
+                ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, **common)
             else:
-                ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, **common)
-        except ConnectionError as exc:
-            raise HpoError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+                _check_head_reachable(address)
+                ray.init(address=address, **common)
+        except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
+            raise HpoError(_cannot_join(address, exc)) from None
         started = True
     try:
         yield
     finally:
         if started:
             ray.shutdown()
+
+
+def _check_head_reachable(address: str) -> None:
+    """Fail in seconds with a clear error: Ray itself retries an unreachable head forever."""
+    import socket
+
+    from ray._private.services import canonicalize_bootstrap_address, find_bootstrap_address
+
+    if address == "auto" and not os.environ.get("RAY_ADDRESS") and find_bootstrap_address(None) is None:
+        # Ray would then join any Ray process it finds on this machine, another user's too
+        raise HpoError(
+            "--address auto: no Ray cluster was started on this machine with `ray start`; "
+            "give HOST:PORT of the Ray head"
+        )
+    try:
+        resolved = canonicalize_bootstrap_address(address)  # "auto" -> the address `ray start` wrote
+    except ValueError as exc:
+        raise HpoError(f"--address {address}: {exc}; expected HOST:PORT of the Ray head, or auto") from None
+    host, _, port = resolved.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise HpoError(
+            f"cannot reach the Ray cluster at {resolved} ({exc.strerror or exc}): is `ray start --head "
+            f"--port {port}` running there, and is that address reachable from this machine?"
+        ) from None
+
+
+def _cannot_join(address: str, exc: Exception) -> str:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if address == "local":
+        return f"cannot start a local Ray instance: {reason}"
+    message = f"cannot join the Ray cluster at {address}: {reason}"
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        message += (
+            ". If the cluster uses token authentication (Ray's default for `ray start`), run with "
+            "RAY_AUTH_MODE=token and the cluster's token in ~/.ray/auth_token (or RAY_AUTH_TOKEN_PATH)"
+        )
+    return message
 
 
 def _send_ray_logs_to(path: Path) -> None:

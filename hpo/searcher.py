@@ -130,8 +130,7 @@ class StudySearcher(Searcher):
         except Exception as exc:  # a space that passed validation should never get here
             self._study.tell(trial, state=TrialState.FAIL)
             raise RuntimeError(f"sampling trial {trial.number} failed: {exc}") from exc
-        trial.set_user_attr("config", config)
-        trial.set_user_attr("ray_trial_id", trial_id)
+        set_user_attrs(self._study, trial, {"config": config, "ray_trial_id": trial_id})
         mark_driver(self._study, trial)
         self._live[trial_id] = _LiveTrial(trial)
         if self._observer:
@@ -160,7 +159,7 @@ class StudySearcher(Searcher):
         elif live.values:
             self._tell(live, TrialState.PRUNED)
         else:
-            self._fail(live, "Stopped", "the trial ended before reporting its first epoch")
+            self._fail(live, "NoResult", f"the trial ended without reporting `{self.metric}` for any epoch")
 
     # ------------------------------------------------------------------ hpo's interface
 
@@ -217,20 +216,46 @@ class StudySearcher(Searcher):
         return max(live.values.values()) if self.mode == "max" else min(live.values.values())
 
     def _fail(self, live: _LiveTrial, error_type: str, message: str) -> None:
-        live.trial.set_user_attr("error_type", error_type)
-        live.trial.set_user_attr("error", message[:2000])
-        self._tell(live, TrialState.FAIL)
+        self._tell(live, TrialState.FAIL, attrs={"error_type": error_type, "error": message[:2000]})
 
-    def _tell(self, live: _LiveTrial, state: TrialState, value: float | None = None) -> None:
+    def _tell(
+        self, live: _LiveTrial, state: TrialState, value: float | None = None, attrs: Mapping[str, Any] | None = None
+    ) -> None:
         trial = live.trial
         last = live.last
-        trial.set_user_attr("epochs", len(live.values))
-        trial.set_user_attr("seconds", round(time.time() - live.started, 3))
-        trial.set_user_attr("history", live.history)
-        for key in ("node_id", "node_ip", "hostname", "device", "pid"):
-            if key in last:
-                trial.set_user_attr(key, last[key])
+        set_user_attrs(
+            self._study,
+            trial,
+            {
+                **(attrs or {}),
+                "epochs": len(live.values),
+                "seconds": round(time.time() - live.started, 3),
+                "history": live.history,
+                **{key: last[key] for key in ("node_id", "node_ip", "hostname", "device", "pid") if key in last},
+            },
+        )
         frozen = self._study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
         self._counted_at = -math.inf  # re-read: other drivers may have finished trials too
         if self._observer:
             self._observer.trial_finished(frozen)
+
+
+def set_user_attrs(study: optuna.Study, trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
+    """Set several user attributes of a running trial, as ``trial.set_user_attr`` would.
+
+    On Optuna's SQL storage they are written in one transaction: one commit instead of
+    one per key. It matters because the searcher runs on Ray's controller thread, where
+    each commit delays every trial. Other storages get them one by one.
+    """
+    backend = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    from optuna.storages._rdb.models import TrialUserAttributeModel
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for key, value in attrs.items():
+            backend._set_trial_attr_without_commit(session, TrialUserAttributeModel, trial._trial_id, key, value)
+    trial._cached_frozen_trial.user_attrs.update(attrs)

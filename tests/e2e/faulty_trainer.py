@@ -1,0 +1,29 @@
+"""A trainer that fails on purpose for some configs, and trains for real otherwise.
+
+The batch size picks the fault, so a grid over it gives every fault exactly once:
+16 runs out of memory (the error torch raises on a GPU), 24 raises a plain error in the
+middle of training, 40 trains with a learning rate that makes the loss NaN (a real
+NonFiniteLossError from the trainer), 56 sleeps past the trial timeout.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from trainers.loop import train as real_train
+
+
+def train(config, report, **kwargs):
+    batch = config["batch_size"]
+    if batch == 16:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    if batch == 24:
+        report({"epoch": 1, "val_acc": 0.1, "val_loss": 2.0, "finished": False})
+        raise RuntimeError("simulated failure in epoch 2")
+    if batch == 40:
+        config = {**config, "optimizer": {**config["optimizer"], "name": "sgd", "lr": 1.0e6}}
+    if batch == 56:
+        time.sleep(600)
+    return real_train(config, report, **kwargs)

@@ -1,0 +1,118 @@
+"""A killed or interrupted run resumes where it stopped.
+
+The driver is killed with SIGKILL at random moments (the delays are printed), then run
+again; after the last run the study has exactly ``study.trials`` finished trials, no
+RUNNING trial, no finished parameter set run twice, and a sound database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from optuna.trial import TrialState
+
+from .conftest import hpo, hpo_env, load_study, shortened_quickstart, write_spec
+from .test_quickstart import descendants
+
+pytestmark = pytest.mark.slow
+
+TRIALS = 6
+
+
+def start(spec_file, workdir):
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpo.cli", "run", str(spec_file)],
+        cwd=workdir,
+        env=hpo_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def kill_tree(process, sig):
+    """Signal the driver; after SIGKILL also end the Ray processes it started (and only those)."""
+    tree = descendants(process.pid)
+    os.kill(process.pid, sig)
+    process.wait(timeout=120)
+    if sig == signal.SIGKILL:
+        for pid in tree - {process.pid}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return process.stdout.read()
+
+
+def running_trials(workdir) -> bool:
+    if not (workdir / "studies" / "quickstart.db").exists():
+        return False
+    try:
+        return any(t.state == TrialState.RUNNING for t in load_study(workdir, "quickstart").trials)
+    except KeyError:  # the database exists, the study not yet
+        return False
+
+
+def check_final_study(workdir):
+    study = load_study(workdir, "quickstart")
+    trials = study.trials
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == TRIALS
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert not [t for t in trials if t.state == TrialState.WAITING]
+    param_sets = [json.dumps(t.params, sort_keys=True) for t in finished]
+    assert len(set(param_sets)) == len(param_sets), "a finished parameter set ran twice"
+    for t in trials:
+        if t.state == TrialState.FAIL:
+            assert t.user_attrs["error"] == "interrupted"
+    with sqlite3.connect(workdir / "studies" / "quickstart.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    return trials
+
+
+def test_sigkill_at_random_moments_then_resume(workdir):
+    spec_file = write_spec(workdir, shortened_quickstart(trials=TRIALS, epochs=3))
+    rng = random.Random(20261123)
+    kills = 0
+    for attempt in range(3):
+        delay = rng.uniform(3.0, 15.0)
+        process = start(spec_file, workdir)
+        time.sleep(delay)
+        if process.poll() is not None:
+            break  # the study finished before this kill
+        kill_tree(process, signal.SIGKILL)
+        kills += 1
+        print(f"kill {attempt + 1}: SIGKILL after {delay:.1f} s")
+    final = hpo("run", str(spec_file), cwd=workdir, timeout=600)
+    assert final.returncode == 0, final.stdout + final.stderr
+    trials = check_final_study(workdir)
+    interrupted = sum(t.state == TrialState.FAIL for t in trials)
+    print(f"kill -9: {kills} kills, resumed to exactly {TRIALS} finished trials, 0 RUNNING, {interrupted} interrupted")
+    assert kills >= 1
+
+
+def test_ctrl_c_fails_running_trials_and_the_next_run_resumes(workdir):
+    spec_file = write_spec(workdir, shortened_quickstart(trials=TRIALS, epochs=3))
+    process = start(spec_file, workdir)
+    deadline = time.monotonic() + 120
+    output = ""
+    while time.monotonic() < deadline and not running_trials(workdir):  # wait until trials run
+        time.sleep(1)
+    output = kill_tree(process, signal.SIGINT)
+    assert process.returncode == 130, output
+    assert "interrupted" in output
+    study = load_study(workdir, "quickstart")
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    assert [t for t in study.trials if t.user_attrs.get("error") == "interrupted"]
+    final = hpo("run", str(spec_file), cwd=workdir, timeout=600)
+    assert final.returncode == 0, final.stdout + final.stderr
+    check_final_study(workdir)
