@@ -145,7 +145,7 @@ def _tune(spec: Spec, study: optuna.Study, target: int, progress: StudyProgress,
         callbacks.append(TrialTimeoutWatchdog(errors, spec.study.trial_timeout))
     tuner = tune.Tuner(
         tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
-        param_space={"trainer": trainer, "trial_timeout_s": spec.study.trial_timeout},
+        param_space={"trainer": trainer, "trial_timeout_s": spec.study.trial_timeout, "workdir": os.getcwd()},
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,

@@ -45,6 +45,11 @@ def run_trial(ray_config: dict[str, Any]) -> None:
 
     train = load_trainer(ray_config["trainer"])
     config = ray_config["config"]
+    # Ray starts each trial in a working directory of its own; relative paths in the config
+    # (data.root, weights) name files under the directory `hpo run` ran in, as for `hpo train`.
+    # On another node that directory exists where the cluster shares a filesystem.
+    if os.path.isdir(ray_config.get("workdir") or ""):
+        os.chdir(ray_config["workdir"])
     timeout_s = ray_config.get("trial_timeout_s")
     where = {
         "node_id": ray.get_runtime_context().get_node_id(),
