@@ -1,0 +1,23 @@
+"""A trainer that only sleeps and reports, and logs when it ran and on which GPU.
+
+For the packing test: trials must overlap long enough to see how many Ray runs at
+once. Each run appends {start, end, gpu_ids} to the file named by HPO_TEST_TIMELINE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import ray
+
+
+def train(config, report, **kwargs):
+    start = time.time()
+    for epoch in range(1, config["epochs"] + 1):
+        time.sleep(0.8)
+        report({"epoch": epoch, "val_acc": 0.5, "val_loss": 1.0, "finished": epoch == config["epochs"]})
+    with open(os.environ["HPO_TEST_TIMELINE"], "a") as timeline:
+        timeline.write(json.dumps({"start": start, "end": time.time(), "gpu_ids": ray.get_gpu_ids()}) + "\n")
+    return {"finished": True}
