@@ -38,7 +38,7 @@ from hpo.retrain import load_summaries
 from hpo.versions import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 
 TOP = 10  # trials in the table of the best
-TSNE_POINTS = 1000  # at most this many feature vectors go into t-SNE (seconds, not minutes)
+TSNE_POINTS = 500  # at most this many feature vectors go into t-SNE: a few seconds on one core
 STATE_COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728", "RUNNING": "#2ca02c", "WAITING": "#7f7f7f"}
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -196,7 +196,7 @@ def history_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure:
             best_y.append(best)
     fig.add_trace(go.Scatter(x=best_x, y=best_y, mode="lines", name="best so far", line={"shape": "hv", "color": "#444"}))
     fig.update_layout(title=f"{metric} per trial (pruned: value at the epoch it was stopped)", xaxis_title="trial", yaxis_title=metric)
-    return fig
+    return _whole_ticks(fig, max(t.number for t in trials))
 
 
 def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure:
@@ -239,8 +239,8 @@ def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go
     metric = study_metric(study)
     fig.update_layout(title=f"{metric} per epoch", xaxis_title="epoch", yaxis_title=metric)
     if not fig.data:
-        _say(fig, "no trial has reported an epoch yet")
-    return fig
+        return _say(fig, "no trial has reported an epoch yet")
+    return _whole_ticks(fig, max(max(t.intermediate_values, default=1) for t in trials))
 
 
 def _parallel_coordinates(study: optuna.Study) -> go.Figure:
@@ -319,6 +319,13 @@ def timeline_figure(trials: list[FrozenTrial]) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed", title="worker (host, process)")
     fig.update_layout(title="trials over time", height=max(250, 80 + 40 * frame.worker.nunique()))
+    return fig
+
+
+def _whole_ticks(fig: go.Figure, largest: int) -> go.Figure:
+    """Trial numbers and epochs are whole: no tick at 1.5 on a short axis."""
+    if largest <= 20:
+        fig.update_xaxes(tick0=0, dtick=1)
     return fig
 
 
@@ -407,6 +414,7 @@ def confusion_figure(summary: dict[str, Any]) -> go.Figure:
 def tsne_figure(run_dir: Path, summary: dict[str, Any]) -> go.Figure:
     """t-SNE of the first seed's penultimate-layer features, coloured by true class."""
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     seed = summary["seeds"][0]
     path = run_dir / f"seed{seed}" / "features.npz"
@@ -420,7 +428,10 @@ def tsne_figure(run_dir: Path, summary: dict[str, Any]) -> go.Figure:
     if len(features) < 5:
         raise _CannotPlot(f"Too few feature vectors in {path} for t-SNE ({len(features)}).")
     perplexity = min(30.0, (len(features) - 1) / 3)
-    points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0).fit_transform(features.reshape(len(features), -1))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0)
+    # one OpenMP thread: on a busy machine its threads spin against each other (20x slower)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        points = tsne.fit_transform(features.reshape(len(features), -1))
     classes = [str(c) for c in summary["classes"]]
     names = [classes[int(label)] if int(label) < len(classes) else str(label) for label in labels]
     fig = px.scatter(
