@@ -277,8 +277,9 @@ def _check_head_reachable(address: str) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
     except OSError as exc:
+        shown = address if resolved == address else f"{address} ({resolved})"
         raise HpoError(
-            f"cannot reach the Ray cluster at {resolved} ({exc.strerror or exc}): is `ray start --head "
+            f"cannot reach the Ray cluster at {shown}: {exc.strerror or exc}. Is `ray start --head "
             f"--port {port}` running there, and is that address reachable from this machine?"
         ) from None
 

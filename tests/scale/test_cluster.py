@@ -1,0 +1,100 @@
+"""``hpo run --address`` on a real two-host Ray cluster (two network namespaces, see conftest)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.scale.conftest import HEAD_IP, WORKER_IP, TwoHosts, hpo_command, hpo_env, small_spec, write_spec
+
+pytestmark = pytest.mark.slow
+
+
+def _study(hosts: TwoHosts, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{hosts.tmp}/studies/{name}.db")
+
+
+def test_trials_run_on_both_hosts(ray_cluster: TwoHosts):
+    spec = write_spec(ray_cluster.tmp, small_spec("two_hosts", trials=6, epochs=2))
+    nodes = ray_cluster.alive_nodes()
+    assert sorted(nodes.values()) == [HEAD_IP, WORKER_IP]
+
+    run = ray_cluster.run(ray_cluster.head, hpo_command("run", str(spec), "--address", "auto"), timeout=600, cwd=ray_cluster.tmp)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    trials = _study(ray_cluster, "two_hosts").get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    ran_on = {t.user_attrs["node_id"] for t in trials}
+    assert ran_on == set(nodes), f"trials ran on {ran_on}, the cluster's nodes are {nodes}"
+    for trial in trials:  # each trial says where it ran, consistently
+        assert trial.user_attrs["node_ip"] == nodes[trial.user_attrs["node_id"]]
+    split = {nodes[n]: sum(t.user_attrs["node_id"] == n for t in trials) for n in nodes}
+    print(f"trials per node: {split}")
+
+
+def test_losing_a_host_fails_its_trials_and_the_study_finishes_on_the_other(ray_cluster: TwoHosts):
+    spec = write_spec(ray_cluster.tmp, small_spec("lose_a_host", trials=5, epochs=8, batch_size=16))
+    driver = ray_cluster.popen(ray_cluster.head, hpo_command("run", str(spec), "--address", ray_cluster.address), cwd=ray_cluster.tmp)
+    try:
+        deadline = time.monotonic() + 300
+        while not _trial_running_in(ray_cluster, ray_cluster.worker):
+            assert driver.poll() is None, driver.stdout.read()
+            assert time.monotonic() < deadline, "no trial started on the worker host"
+            time.sleep(0.5)
+        time.sleep(2)  # into its first epochs
+        ray_cluster.kill(ray_cluster.worker)
+        output, _ = driver.communicate(timeout=600)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+
+    assert driver.returncode == 0, output
+    trials = _study(ray_cluster, "lose_a_host").get_trials()
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 5, output
+    assert failed, f"the trial on the killed host was not recorded as failed:\n{output}"
+    for trial in failed:
+        assert trial.user_attrs.get("error_type") and trial.user_attrs.get("error"), trial.user_attrs
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert {t.user_attrs["node_ip"] for t in complete if t.number > max(f.number for f in failed)} == {HEAD_IP}
+
+
+def _trial_running_in(hosts: TwoHosts, ns: str) -> bool:
+    """A Ray Tune trial process (``ray::ImplicitFunc``) lives in namespace ``ns``."""
+    from tests.scale.conftest import _ns_pids
+
+    for pid in _ns_pids(ns):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"ImplicitFunc" in f.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def test_unreachable_head_is_a_clear_error_within_seconds(tmp_path):
+    """Ray itself retries an unreachable head without end; hpo says so at once."""
+    import socket
+    import subprocess
+
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spec = write_spec(tmp_path, small_spec("nowhere", trials=1, epochs=1))
+    started = time.monotonic()
+    run = subprocess.run(
+        hpo_command("run", str(spec), "--address", f"127.0.0.1:{port}"),
+        cwd=tmp_path, env=hpo_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert time.monotonic() - started < 120
+    print(run.stderr, file=sys.stderr)
