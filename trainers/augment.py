@@ -83,16 +83,24 @@ def _where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor
 # Flips and crops (uint8)
 
 
+def _flip_some(x: torch.Tensor, flip: torch.Tensor, dim: int) -> torch.Tensor:
+    """Flip the selected samples only (half the work of flipping all and choosing)."""
+    out = x.clone()
+    chosen = flip.nonzero().squeeze(1)
+    out[chosen] = x[chosen].flip(dim)
+    return out
+
+
 @register_augment("hflip")
 class HFlip(Op):
     def __call__(self, x, g):
-        return _where(_coin(len(x), self.p.p, g, x.device), x.flip(3), x)
+        return _flip_some(x, _coin(len(x), self.p.p, g, x.device), 3)
 
 
 @register_augment("vflip")
 class VFlip(Op):
     def __call__(self, x, g):
-        return _where(_coin(len(x), self.p.p, g, x.device), x.flip(2), x)
+        return _flip_some(x, _coin(len(x), self.p.p, g, x.device), 2)
 
 
 def _crop(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, h: int, w: int) -> torch.Tensor:
