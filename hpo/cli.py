@@ -25,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 _debug = False
 
@@ -90,15 +90,16 @@ def validate(spec_file: SpecArg) -> None:
     """Check a spec, then dry-run the corners of its space (no data needed)."""
     from rich.table import Table
 
-    from hpo.dryrun import dry_run, format_bytes
+    from hpo.dryrun import dry_run, format_bytes, missing_weights
     from hpo.spec import load_spec
 
     spec = load_spec(spec_file)
     console.print(f"{spec_file}: valid ({len(spec.space)} top-level parameters, search hash {spec.search_hash()})")
     results = dry_run(spec)
     table = Table(title="dry run: one forward and backward pass per corner of the space")
-    for column in ("corner", "parameters", "output", "memory / trial", "fits"):
-        table.add_column(column)
+    table.add_column("corner (searched values that shape the model)", overflow="fold", ratio=3)
+    for column in ("parameters", "output", "memory / trial", "fits"):
+        table.add_column(column, overflow="fold", ratio=1)
     for result in results:
         corner = ", ".join(f"{k}={v}" for k, v in result.params.items()) or "train: as written"
         if result.error:
@@ -112,6 +113,8 @@ def validate(spec_file: SpecArg) -> None:
                 result.fits,
             )
     console.print(table)
+    for path in missing_weights(spec):
+        console.print(f"warning: pretrained weights {path} are not on disk; trials will fail until they are")
     failed = [r for r in results if r.error]
     if failed:
         first = failed[0]

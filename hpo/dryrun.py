@@ -24,6 +24,8 @@ _SHAPE_KEYS = ("data", "model", "augment", "batch_size")  # what changes shapes 
 
 @dataclass
 class CornerResult:
+    """One probed corner; ``params`` are the searched values that shape it."""
+
     params: dict[str, Any]
     parameters: int | None = None
     output_shape: tuple | None = None
@@ -33,18 +35,25 @@ class CornerResult:
 
 
 def dry_run(spec: Spec) -> list[CornerResult]:
+    """Probe each corner that gives a distinct model, input and batch (see module doc).
+
+    Pretrained weights are not loaded: shapes do not depend on them, and a dry run
+    needs no file on disk (see :func:`missing_weights`).
+    """
     from trainers.probe import probe
 
     budget = _memory_budget(spec)
-    results: list[CornerResult] = []
-    seen: set[str] = set()
+    results: dict[str, CornerResult] = {}
     for assignment in variants(spec.space) or [{}]:
         config = fill_partial(spec.space, spec.train, assignment)
+        config["model"] = {k: v for k, v in config.get("model", {}).items() if k != "pretrained"}
         key = json.dumps({k: config.get(k) for k in _SHAPE_KEYS}, sort_keys=True, default=str)
-        if key in seen:
+        shaping = {k: v for k, v in assignment.items() if k.split(".")[0] in _SHAPE_KEYS}
+        if key in results:
+            if not results[key].params:  # name the corner by a searched value when one shapes it
+                results[key].params = shaping
             continue
-        seen.add(key)
-        result = CornerResult(params=assignment)
+        result = results[key] = CornerResult(params=shaping)
         try:
             found = probe(config, batch_size=PROBE_BATCH)
         except Exception as exc:  # any failure of a corner is the finding, reported per corner
@@ -56,8 +65,18 @@ def dry_run(spec: Spec) -> list[CornerResult]:
             # weights + gradients + two optimizer moments, plus activations for a full batch
             result.memory_bytes = 4 * 4 * result.parameters + found["activation_bytes"] * batch // PROBE_BATCH
             result.fits = _fits(result.memory_bytes, budget)
-        results.append(result)
-    return results
+    return list(results.values())
+
+
+def missing_weights(spec: Spec) -> list[str]:
+    """Pretrained-weight files the spec names that are not on disk (a trial would fail)."""
+    paths = {str(p) for p in _pretrained_paths(spec.train)}
+    return sorted(p for p in paths if not os.path.isfile(p))
+
+
+def _pretrained_paths(train: dict[str, Any]) -> list[str]:
+    path = train.get("model", {}).get("pretrained")
+    return [path] if path else []
 
 
 def _memory_budget(spec: Spec) -> tuple[str, int | None]:
