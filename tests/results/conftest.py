@@ -1,0 +1,221 @@
+"""Shared fixtures of the results tests (export, retrain, report, dashboard).
+
+Two kinds of study:
+
+- ``make_study`` builds a study directly with Optuna's API in the shape hpo's searcher
+  writes (spec in the study's user attrs; per trial: params sampled from the real space,
+  the config, one intermediate value per epoch, history, worker attrs; COMPLETE, PRUNED,
+  FAIL and RUNNING trials). Fast: for unit tests.
+- ``real_study`` is one real ``hpo run`` of a tiny spec (digits, 5 trials of 3 epochs),
+  started once per test session; ``live_run`` gives access to it while it is running.
+  Tests that use them are marked slow.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpo.space import sample
+from hpo.spec import spec_from_text
+from hpo.versions import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
+
+REPO = Path(__file__).resolve().parents[2]
+HPO = [sys.executable, "-m", "hpo.cli"]
+STUDY = "tiny"
+RUN_TIMEOUT_S = 600  # a loaded CI machine; the run itself takes about a minute
+
+SPEC = f"""\
+study: {{name: {STUDY}, metric: val_acc, mode: max, trials: 5, seed: 0}}
+sampler: {{type: tpe, n_startup_trials: 3}}
+scheduler: {{type: asha, grace_period: 1, reduction_factor: 2}}
+resources: {{cpus_per_trial: 1, max_concurrent: 2}}
+train:
+  seed: 0
+  data: {{name: digits, val_fraction: 0.2}}
+  model: {{name: cnn, channels: [8, 16], kernel_sizes: [3, 3], batch_norm: true, dropout: 0.1, hidden: [32]}}
+  optimizer: {{name: adam, lr: 3.0e-3}}
+  schedule: {{name: cosine}}
+  batch_size: 64
+  epochs: 3
+  device: cpu
+space:
+  optimizer.lr: {{float: [1.0e-3, 3.0e-2], log: true}}
+  batch_size: {{choice: [32, 64]}}
+  model.kernel_sizes: {{choice: {{k33: [3, 3], k53: [5, 3]}}}}
+  optimizer.name:
+    choice: [sgd, adam]
+    when:
+      sgd: {{optimizer.momentum: {{float: [0.5, 0.95]}}}}
+"""
+
+
+def hpo_env() -> dict[str, str]:
+    """The environment of a test's ``hpo`` subprocess: this checkout first on the path."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def run_hpo(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*HPO, *args], cwd=cwd, env=hpo_env(), capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, *args: str) -> CliResult:
+    """Run ``hpo ARGS`` in this process through ``hpo.cli.main`` (errors -> exit 2)."""
+    from hpo import cli as hpo_cli
+
+    monkeypatch.setattr(sys, "argv", ["hpo", *args])
+    capsys.readouterr()
+    try:
+        hpo_cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
+
+
+# ----------------------------------------------------------------------------- studies built with Optuna's API
+
+
+def make_study(
+    storage: str,
+    name: str = "fake",
+    *,
+    complete: int = 8,
+    pruned: int = 4,
+    failed: int = 1,
+    running: int = 1,
+    seed: int = 0,
+) -> optuna.Study:
+    """A study shaped like the ones ``hpo run`` writes (see module doc), values made up."""
+    spec = spec_from_text(SPEC.replace(f"name: {STUDY}", f"name: {name}"), f"{name}.yaml")
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", sampler=optuna.samplers.RandomSampler(seed))
+    study.set_user_attr(SEARCH_HASH_ATTR, spec.search_hash())
+    study.set_user_attr(SEARCH_ATTR, spec.search_definition())
+    study.set_user_attr(SPEC_TEXT_ATTR, spec.text)
+    study.set_user_attr(SPEC_SOURCE_ATTR, spec.source)
+    rng = random.Random(seed)
+    states = ["COMPLETE"] * complete + ["PRUNED"] * pruned + ["FAIL"] * failed + ["RUNNING"] * running
+    rng.shuffle(states)
+    for number, state in enumerate(states):
+        trial = study.ask()
+        config = sample(trial, spec.space, spec.train)
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("ray_trial_id", f"t{number:04d}")
+        worker = number % 2
+        for key, value in {"node_id": "ab" * 28, "node_ip": "127.0.0.1", "hostname": "host", "pid": 1000 + worker}.items():
+            trial.set_user_attr(key, value)
+        epochs = {"COMPLETE": 3, "PRUNED": 1, "FAIL": 1, "RUNNING": 2}[state]
+        quality = 0.5 + 0.4 * rng.random() + (0.05 if config["optimizer"]["name"] == "adam" else 0.0)
+        history = []
+        for epoch in range(1, epochs + 1):
+            value = quality * (1 - 0.3 / epoch)
+            trial.report(value, step=epoch)
+            history.append({"epoch": epoch, "train_loss": 1 / epoch, "val_loss": 1 / epoch, "val_acc": value, "lr": 1e-3, "seconds": 0.1})
+        if state == "RUNNING":
+            continue
+        trial.set_user_attr("epochs", epochs)
+        trial.set_user_attr("seconds", 0.1 * epochs)
+        trial.set_user_attr("history", history)
+        if state == "FAIL":
+            trial.set_user_attr("error_type", "NonFiniteLossError")
+            trial.set_user_attr("error", "training loss is nan at epoch 1")
+        state_enum = optuna.trial.TrialState[state]
+        study.tell(trial, history[-1]["val_acc"] if state == "COMPLETE" else None, state=state_enum)
+    return study
+
+
+@pytest.fixture(scope="session")
+def fake_study_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``make_study`` written once to a SQLite file (each write is a transaction: slow)."""
+    path = tmp_path_factory.mktemp("fake_study") / "fake.db"
+    make_study(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def fake_study(fake_study_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> optuna.Study:
+    """A fresh copy of the fake study in ``studies/fake.db``, with the working directory there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "studies").mkdir()
+    shutil.copy(fake_study_file, tmp_path / "studies" / "fake.db")
+    return optuna.load_study(study_name="fake", storage="sqlite:///studies/fake.db")
+
+
+# ----------------------------------------------------------------------------- one real run per session
+
+
+@dataclass
+class LiveRun:
+    """``hpo run`` of SPEC in ``workdir``, started once, possibly still running."""
+
+    workdir: Path
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def storage(self) -> str:
+        return f"sqlite:///{self.workdir / 'studies' / STUDY}.db"
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_for_study(self, timeout: float = RUN_TIMEOUT_S) -> optuna.Study:
+        """The study, as soon as the run has created it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (self.workdir / "studies" / f"{STUDY}.db").exists():
+                try:
+                    return optuna.load_study(study_name=STUDY, storage=self.storage)
+                except KeyError:
+                    pass
+            if not self.running():
+                break
+            time.sleep(0.5)
+        pytest.fail(f"hpo run did not create its study; its output:\n{self.log.read_text()}")
+
+    def finish(self) -> optuna.Study:
+        try:
+            code = self.process.wait(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"hpo run took over {RUN_TIMEOUT_S} s; its output:\n{self.log.read_text()}")
+        assert code == 0, f"hpo run exited {code}:\n{self.log.read_text()}"
+        return optuna.load_study(study_name=STUDY, storage=self.storage)
+
+
+@pytest.fixture(scope="session")
+def live_run(tmp_path_factory: pytest.TempPathFactory):
+    workdir = tmp_path_factory.mktemp("real_study")
+    (workdir / "tiny.yaml").write_text(SPEC)
+    log = workdir / "run.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([*HPO, "run", "tiny.yaml"], cwd=workdir, env=hpo_env(), stdout=out, stderr=subprocess.STDOUT)
+    run = LiveRun(workdir, process, log)
+    yield run
+    if run.running():
+        process.terminate()
+        process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def real_study(live_run: LiveRun) -> LiveRun:
+    """The real run, finished."""
+    live_run.finish()
+    return live_run
