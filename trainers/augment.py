@@ -17,34 +17,21 @@ import math
 
 import torch
 
-from trainers.config import AUGMENT_PARAMS, did_you_mean
+from trainers.config import AUGMENT_PARAMS
+from trainers.registry import Registry
 
 __all__ = ["Op", "Pipeline", "get_augment", "list_augments", "register_augment"]
 
-_AUGMENTS: dict[str, type["Op"]] = {}
-
-
-def register_augment(name: str):
-    """Register an `Op` subclass under `name` (its parameters: trainers.config.AUGMENT_PARAMS)."""
-
-    def wrap(cls: type[Op]) -> type[Op]:
-        _AUGMENTS[name] = cls
-        return cls
-
-    return wrap
-
-
-def list_augments() -> list[str]:
-    return sorted(_AUGMENTS)
+_AUGMENTS = Registry("augmentation")  # name -> Op subclass; parameters: config.AUGMENT_PARAMS
+register_augment, list_augments = _AUGMENTS.register, _AUGMENTS.names
 
 
 def get_augment(name: str, params=None) -> "Op":
     """An op by name; params a config model, a dict, or None for the defaults."""
-    if name not in _AUGMENTS:
-        raise KeyError(did_you_mean(name, list_augments(), "augmentation"))
+    op = _AUGMENTS.get(name)
     if params is None or isinstance(params, dict):
         params = AUGMENT_PARAMS[name].model_validate(params or {})
-    return _AUGMENTS[name](params)
+    return op(params)
 
 
 class Op:

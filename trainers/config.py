@@ -134,24 +134,22 @@ class _DataBase(StrictModel):
         return self
 
 
-class DigitsData(_DataBase):
-    name: Literal["digits"] = "digits"  # 1797 8x8 digits that ship with scikit-learn
+def _variant(base: type[StrictModel], name: str, doc: str = "") -> type[StrictModel]:
+    """A config model that is `base` with `name: Literal[name]`, for kinds without own fields."""
+    cls = pydantic.create_model(
+        "".join(part.title() for part in name.split("_")) + base.__name__.lstrip("_").replace("Base", ""),
+        __base__=base,
+        __doc__=doc or None,
+        name=(Literal[name], name),
+    )
+    cls.__module__ = __name__
+    return cls
 
 
-class MnistData(_DataBase):
-    name: Literal["mnist"] = "mnist"
-
-
-class FashionMnistData(_DataBase):
-    name: Literal["fashion_mnist"] = "fashion_mnist"
-
-
-class Cifar10Data(_DataBase):
-    name: Literal["cifar10"] = "cifar10"
-
-
-class Cifar100Data(_DataBase):
-    name: Literal["cifar100"] = "cifar100"
+DigitsData = _variant(_DataBase, "digits", "scikit-learn's 1797 8x8 digits: the data set that needs no files.")
+MnistData, FashionMnistData, Cifar10Data, Cifar100Data = (
+    _variant(_DataBase, name) for name in ("mnist", "fashion_mnist", "cifar10", "cifar100")
+)
 
 
 class Stl10Data(_DataBase):
@@ -319,29 +317,8 @@ class _TorchvisionModel(_ModelBase):
     head_dropout: float = Field(0.0, ge=0, lt=1)  # before each layer of the new head
 
 
-class Resnet18Model(_TorchvisionModel):
-    name: Literal["resnet18"] = "resnet18"
-
-
-class Resnet50Model(_TorchvisionModel):
-    name: Literal["resnet50"] = "resnet50"
-
-
-class Vgg16Model(_TorchvisionModel):
-    name: Literal["vgg16"] = "vgg16"
-
-
-class AlexnetModel(_TorchvisionModel):
-    name: Literal["alexnet"] = "alexnet"
-
-
-class MobilenetV3SmallModel(_TorchvisionModel):
-    name: Literal["mobilenet_v3_small"] = "mobilenet_v3_small"
-
-
-class EfficientnetV2SModel(_TorchvisionModel):
-    name: Literal["efficientnet_v2_s"] = "efficientnet_v2_s"
-
+TORCHVISION_MODELS = ("resnet18", "resnet50", "vgg16", "alexnet", "mobilenet_v3_small", "efficientnet_v2_s")
+_TORCHVISION_CONFIGS = [_variant(_TorchvisionModel, name) for name in TORCHVISION_MODELS]
 
 MODEL_CONFIGS: list[type[_ModelBase]] = [
     MlpModel,
@@ -350,12 +327,7 @@ MODEL_CONFIGS: list[type[_ModelBase]] = [
     Convnet5Model,
     VggModel,
     VitModel,
-    Resnet18Model,
-    Resnet50Model,
-    Vgg16Model,
-    AlexnetModel,
-    MobilenetV3SmallModel,
-    EfficientnetV2SModel,
+    *_TORCHVISION_CONFIGS,
 ]
 ModelConfig = _named_union("model", MODEL_CONFIGS, default="cnn")
 

@@ -17,7 +17,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from trainers.config import STL10_CLASSES, did_you_mean
+from trainers.config import STL10_CLASSES
+from trainers.registry import Registry
 
 __all__ = ["DatasetNotFoundError", "Raw", "Splits", "list_datasets", "load_data", "register_dataset"]
 
@@ -57,27 +58,18 @@ class _Entry:
     std: tuple[float, ...]
 
 
-_DATASETS: dict[str, _Entry] = {}
+_DATASETS = Registry("data set")
+list_datasets = _DATASETS.names
 
 
 def register_dataset(name: str, mean: tuple[float, ...], std: tuple[float, ...]):
     """Register `load(config) -> Raw` under `name`, with its normalisation constants."""
 
     def wrap(fn: Callable) -> Callable:
-        _DATASETS[name] = _Entry(fn, mean, std)
+        _DATASETS.register(name)(_Entry(fn, mean, std))
         return fn
 
     return wrap
-
-
-def list_datasets() -> list[str]:
-    return sorted(_DATASETS)
-
-
-def _entry(name: str) -> _Entry:
-    if name not in _DATASETS:
-        raise KeyError(did_you_mean(name, list_datasets(), "data set"))
-    return _DATASETS[name]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,7 +239,7 @@ def load_data(config, seed: int, device: torch.device | str = "cpu", final: bool
     final=False: train on train minus validation, evaluate on validation (test untouched).
     final=True: train on all of train, evaluate on test.
     """
-    entry = _entry(config.name)
+    entry = _DATASETS.get(config.name)
     raw = entry.load(config)
     if final:
         train_x, train_y, eval_x, eval_y = raw.train_x, raw.train_y, raw.test_x, raw.test_y

@@ -12,30 +12,17 @@ the head's parameters (for `optimizer.head_lr`) and its penultimate features (`f
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
 
 import torch
 from torch import nn
 
 from trainers.config import did_you_mean
+from trainers.registry import Registry
 
 __all__ = ["PretrainedWeightsError", "create_model", "features", "head", "list_models", "register_model"]
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_model(name: str):
-    """Register `build(config, in_shape, num_classes) -> nn.Module` under `name`."""
-
-    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _MODELS[name] = fn
-        return fn
-
-    return wrap
-
-
-def list_models() -> list[str]:
-    return sorted(_MODELS)
+_MODELS = Registry("model")  # name -> build(config, in_shape, num_classes) -> nn.Module
+register_model, list_models = _MODELS.register, _MODELS.names
 
 
 class PretrainedWeightsError(ValueError):
@@ -274,9 +261,7 @@ for _name in _TORCHVISION_HEADS:
 
 def create_model(config, in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """Build the model of a model config for images of `in_shape` (C, H, W)."""
-    if config.name not in _MODELS:
-        raise KeyError(did_you_mean(config.name, list_models(), "model"))
-    model = _MODELS[config.name](config, tuple(in_shape), num_classes)
+    model = _MODELS.get(config.name)(config, tuple(in_shape), num_classes)
     if config.pretrained:
         load_pretrained(model, config.pretrained)
     if config.freeze_until:

@@ -14,12 +14,10 @@ factor. No torch scheduler objects, so any schedule composes with warmup and hea
 from __future__ import annotations
 
 import math
-from typing import Callable
-
 import torch
 from torch import nn
 
-from trainers.config import did_you_mean
+from trainers.registry import Registry
 
 __all__ = [
     "Schedule",
@@ -35,19 +33,8 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 # Optimizers
 
-_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {}
-
-
-def register_optimizer(name: str):
-    def wrap(fn):
-        _OPTIMIZERS[name] = fn
-        return fn
-
-    return wrap
-
-
-def list_optimizers() -> list[str]:
-    return sorted(_OPTIMIZERS)
+_OPTIMIZERS = Registry("optimizer")
+register_optimizer, list_optimizers = _OPTIMIZERS.register, _OPTIMIZERS.names
 
 
 @register_optimizer("sgd")
@@ -94,9 +81,7 @@ def param_groups(model: nn.Module, config) -> list[dict]:
 
 def create_optimizer(model: nn.Module, config) -> torch.optim.Optimizer:
     """The optimizer of an optimizer config over the model's trainable parameters."""
-    if config.name not in _OPTIMIZERS:
-        raise KeyError(did_you_mean(config.name, list_optimizers(), "optimizer"))
-    return _OPTIMIZERS[config.name](config, param_groups(model, config))
+    return _OPTIMIZERS.get(config.name)(config, param_groups(model, config))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -121,19 +106,8 @@ class Schedule:
         """Called after each epoch's evaluation (reduce-on-plateau listens here)."""
 
 
-_SCHEDULES: dict[str, type[Schedule]] = {}
-
-
-def register_schedule(name: str):
-    def wrap(cls):
-        _SCHEDULES[name] = cls
-        return cls
-
-    return wrap
-
-
-def list_schedules() -> list[str]:
-    return sorted(_SCHEDULES)
+_SCHEDULES = Registry("schedule")
+register_schedule, list_schedules = _SCHEDULES.register, _SCHEDULES.names
 
 
 register_schedule("none")(Schedule)
@@ -200,6 +174,4 @@ class Plateau(Schedule):
 
 
 def create_schedule(config, epochs: int) -> Schedule:
-    if config.name not in _SCHEDULES:
-        raise KeyError(did_you_mean(config.name, list_schedules(), "schedule"))
-    return _SCHEDULES[config.name](config, epochs)
+    return _SCHEDULES.get(config.name)(config, epochs)
