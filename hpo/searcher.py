@@ -248,7 +248,7 @@ def set_user_attrs(study: optuna.Study, trial: optuna.Trial, attrs: Mapping[str,
     each commit delays every trial. Other storages get them one by one.
     """
     backend = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(backend, optuna.storages.RDBStorage):
+    if not isinstance(backend, optuna.storages.RDBStorage) or not hasattr(backend, "_set_trial_attr_without_commit"):
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         return
