@@ -219,3 +219,29 @@ def real_study(live_run: LiveRun) -> LiveRun:
     """The real run, finished."""
     live_run.finish()
     return live_run
+
+
+@dataclass
+class Retrained:
+    """The real study's best trial exported to best.yaml and retrained over three seeds."""
+
+    run: LiveRun
+    export: subprocess.CompletedProcess
+    train: subprocess.CompletedProcess
+
+    @property
+    def config(self) -> Path:
+        return self.run.workdir / "best.yaml"
+
+    @property
+    def output(self) -> Path:
+        return self.run.workdir / "studies" / STUDY / "retrain" / "best-final"
+
+
+@pytest.fixture(scope="session")
+def retrained(real_study: LiveRun) -> Retrained:
+    export = run_hpo(["export", STUDY, "-o", "best.yaml"], real_study.workdir)
+    assert export.returncode == 0, export.stderr
+    train = run_hpo(["train", "best.yaml", "--seeds", "0", "1", "2", "--final"], real_study.workdir)
+    assert train.returncode == 0, train.stdout + train.stderr
+    return Retrained(real_study, export, train)

@@ -1,0 +1,122 @@
+"""hpo train: one config over several seeds, accuracy mean ± std, per class, confusion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from hpo.cli import expand_seeds
+from hpo.errors import HpoError
+from hpo.retrain import check_seeds, default_output_dir, load_summaries, summarize
+from tests.results.conftest import STUDY, cli
+from trainers.config import validate_train_config
+
+TINY = {
+    "seed": 0,
+    "data": {"name": "digits", "val_fraction": 0.2},
+    "model": {"name": "cnn", "channels": [8], "kernel_sizes": [3], "hidden": [16]},
+    "optimizer": {"name": "adam", "lr": 3.0e-3},
+    "batch_size": 128,
+    "epochs": 1,
+    "device": "cpu",
+}
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ("train c.yaml --seeds 0 1 2 --final", "train c.yaml --seeds 0 --seeds 1 --seeds 2 --final"),
+        ("train --seeds 0 1 c.yaml", "train --seeds 0 --seeds 1 c.yaml"),
+        ("train c.yaml --seeds 3", "train c.yaml --seeds 3"),
+        ("train c.yaml --seeds -1 7", "train c.yaml --seeds -1 --seeds 7"),
+        ("train c.yaml --seeds 1 --seeds 2 3", "train c.yaml --seeds 1 --seeds 2 --seeds 3"),
+        ("train c.yaml --seeds --final", "train c.yaml --seeds --final"),  # click then says: needs a value
+        ("train c.yaml --seeds", "train c.yaml --seeds"),
+        ("train c.yaml --final 0 1", "train c.yaml --final 0 1"),  # integers elsewhere are left alone
+        ("status 12", "status 12"),
+    ],
+)
+def test_seeds_are_taken_as_written(argv, expected):
+    assert expand_seeds(argv.split()) == expected.split()
+
+
+def test_a_seed_given_twice_is_refused():
+    with pytest.raises(HpoError, match="seed 1 is given twice"):
+        check_seeds([0, 1, 1])
+
+
+def test_summary_mean_std_per_class_and_summed_confusion():
+    runs = [
+        {"seed": 0, "val_acc": 0.8, "epoch": 3, "per_class_acc": [1.0, 0.6], "confusion": [[5, 0], [2, 3]], "classes": ["a", "b"]},
+        {"seed": 1, "val_acc": 0.9, "epoch": 3, "per_class_acc": [1.0, 0.8], "confusion": [[5, 0], [1, 4]], "classes": ["a", "b"]},
+    ]
+    summary = summarize(runs, "test")
+    assert summary["acc"] == [0.8, 0.9]
+    assert summary["mean"] == pytest.approx(0.85)
+    assert summary["std"] == pytest.approx(0.0707107, rel=1e-5)  # sample std (n - 1)
+    assert summary["per_class_acc_mean"] == pytest.approx([1.0, 0.7])
+    assert summary["per_class_acc_std"] == pytest.approx([0.0, 0.1414214], rel=1e-5)
+    assert summary["confusion"] == [[10, 0], [3, 7]]
+    assert summarize(runs[:1], "val")["std"] == 0.0
+
+
+def test_default_output_dir_follows_the_export_header(tmp_path):
+    exported = tmp_path / "best-2.yaml"
+    exported.write_text("# study: cifar10_cnn\n# trial: 4\n\nseed: 0\n")
+    plain = tmp_path / "mine.yaml"
+    plain.write_text("seed: 0\n")
+    assert default_output_dir(exported, final=True) == Path("studies/cifar10_cnn/retrain/best-2-final")
+    assert default_output_dir(plain, final=False) == Path("studies/mine/retrain/mine")
+
+
+def test_train_saves_weights_configs_and_tables(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("tiny.yaml").write_text("# study: demo\n" + yaml.safe_dump(TINY))
+    result = cli(capsys, monkeypatch, "train", "tiny.yaml", "--seeds", "0", "1")
+    assert result.code == 0, result.err
+    root = Path("studies/demo/retrain/tiny")
+    assert "mean ± std" in result.out and "per-class val accuracy" in result.out and "confusion matrix" in result.out
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["split"] == "val" and summary["seeds"] == [0, 1] and len(summary["confusion"]) == 10
+    assert "mean ± std" in (root / "summary.txt").read_text()
+    assert (root / "config.yaml").read_text() == Path("tiny.yaml").read_text()
+    for seed in (0, 1):
+        run = root / f"seed{seed}"
+        weights = torch.load(run / "model.pt", weights_only=True)
+        assert all(isinstance(v, torch.Tensor) for v in weights.values())
+        assert yaml.safe_load((run / "config.yaml").read_text())["seed"] == seed
+        assert {"features.npz", "metrics.json"} <= {p.name for p in run.iterdir()}
+    assert [d.name for d, _ in load_summaries("demo")] == ["tiny"]
+
+
+def test_train_refuses_a_repeated_seed_and_a_bad_config(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("tiny.yaml").write_text(yaml.safe_dump(TINY))
+    repeated = cli(capsys, monkeypatch, "train", "tiny.yaml", "--seeds", "0", "0")
+    assert repeated.code == 2 and "seed 0 is given twice" in repeated.err
+    Path("bad.yaml").write_text(yaml.safe_dump({**TINY, "epochs": 0}))
+    bad = cli(capsys, monkeypatch, "train", "bad.yaml")
+    assert bad.code == 2 and "bad.yaml: epochs" in bad.err and "Traceback" not in bad.err
+
+
+@pytest.mark.slow
+def test_exported_config_retrains_unchanged_over_three_seeds_on_test(retrained):
+    """`hpo export` then `hpo train best.yaml --seeds 0 1 2 --final`, exactly as a user types it."""
+    assert "retrain: hpo train best.yaml --seeds 0 1 2 --final" in retrained.export.stdout
+    out = retrained.train.stdout
+    assert "test accuracy over 3 seed(s)" in out and "mean ± std" in out
+    summary = json.loads((retrained.output / "summary.json").read_text())
+    assert summary["split"] == "test" and summary["seeds"] == [0, 1, 2]
+    assert f"{summary['mean']:.4f} ± {summary['std']:.4f}" in out
+    assert 0.5 < summary["mean"] <= 1.0
+    assert sum(map(sum, summary["confusion"])) == 3 * 360  # digits' test split, three times
+    for seed in (0, 1, 2):
+        torch.load(retrained.output / f"seed{seed}" / "model.pt", weights_only=True)
+    trained = yaml.safe_load((retrained.output / "seed2" / "config.yaml").read_text())
+    exported = yaml.safe_load(retrained.config.read_text())
+    assert trained == validate_train_config({**exported, "seed": 2}).model_dump(mode="json")  # defaults filled in
+    assert retrained.output.parent.parent.name == STUDY
