@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from .conftest import hpo_env, load_study, shortened_quickstart, write_spec
+from .conftest import hpo, hpo_env, load_study, shortened_quickstart, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +77,17 @@ def test_quickstart_records_pruned_and_complete_trials_and_listens_on_loopback(w
     assert study.best_value > 0.9
     assert "best val_acc" in output and "studies/quickstart.db" in output
     assert re.search(r"8/8 finished", output)
+    assert "Traceback" not in output and "WARNING" not in output  # Ray's logs go to the file
+    assert (workdir / "studies" / "quickstart" / "ray.log").exists()
+    with sqlite3.connect(workdir / "studies" / "quickstart.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    for trial in trials:
+        assert trial.user_attrs["config"]["data"]["name"] == "digits"
+        assert {"node_id", "hostname", "pid", "seconds", "ray_trial_id"} <= set(trial.user_attrs)
+
+    status = hpo("status", "quickstart", cwd=workdir)
+    assert status.returncode == 0, status.stderr
+    assert "8/8 finished" in status.stdout and "top 8 trials" in status.stdout
 
 
 def test_rerun_of_a_finished_study_runs_nothing(workdir):
@@ -104,3 +116,13 @@ def test_changed_space_is_refused_and_new_version_starts_beside_it(workdir):
     assert v2.returncode == 0, v2.stdout + v2.stderr
     assert len(load_study(workdir, "quickstart").trials) == 1
     assert len(load_study(workdir, "quickstart-v2", database="quickstart").trials) == 2
+
+
+def test_time_budget_stops_launching_trials_and_lets_running_ones_end(workdir):
+    spec_file = write_spec(workdir, shortened_quickstart(trials=200, epochs=2, time_budget="20s"))
+    result = hpo("run", str(spec_file), cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "time budget was spent" in result.stdout
+    trials = load_study(workdir, "quickstart").trials
+    assert 0 < len(trials) < 200
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)

@@ -1,0 +1,117 @@
+"""hpo report: one self-contained HTML page (the browser test is test_report_browser.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from hpo.report import build_report, history_figure, importance_figure, learning_curves_figure, timeline_figure, tsne_figure
+from hpo.retrain import summarize
+from tests.results.conftest import cli, make_study
+
+
+def fake_retrain(root: Path, name: str = "best-final", classes: int = 3, seeds=(0, 1)) -> Path:
+    """A retrain run as `hpo train` saves it: summary.json and each seed's features.npz."""
+    rng = np.random.default_rng(0)
+    runs = []
+    for seed in seeds:
+        confusion = (np.eye(classes) * 18 + rng.integers(0, 3, (classes, classes))).astype(int)
+        per_class = (confusion.diagonal() / confusion.sum(1)).tolist()
+        runs.append({"seed": seed, "val_acc": float(np.mean(per_class)), "epoch": 3, "per_class_acc": per_class,
+                     "confusion": confusion.tolist(), "classes": [f"c{i}" for i in range(classes)]})
+        labels = rng.integers(0, classes, 60)
+        features = rng.normal(size=(60, 16)) + labels[:, None] * 4.0
+        (root / name / f"seed{seed}").mkdir(parents=True)
+        np.savez_compressed(root / name / f"seed{seed}" / "features.npz", features=features.astype("float32"), labels=labels)
+    summary = {**summarize(runs, "test"), "config_file": "best.yaml"}
+    (root / name / "summary.json").write_text(json.dumps(summary))
+    return root
+
+
+def figure_count(page: str) -> int:
+    return len(re.findall(r'class="plotly-graph-div"', page))
+
+
+def test_page_is_self_contained_with_every_section(fake_study, tmp_path):
+    page = build_report(fake_study, fake_retrain(tmp_path / "retrain"))
+    assert page.count("window.PlotlyConfig") == 1  # plotly.js embedded once, with the first figure
+    assert "<script src" not in page and "<link" not in page  # nothing fetched: works offline
+    for heading in ("Optimization history", "Learning curves", "Parallel coordinates", "Hyperparameter importances",
+                    "Slices", "Timeline of trials per worker", "Top 10 trials", "Retrained: best-final"):
+        assert f"<h2>{heading}</h2>" in page
+    # history, curves, parallel coordinates, importances, 5 slices, timeline, per class, confusion, t-SNE
+    assert figure_count(page) == 13
+    assert "search hash" in page and fake_study.user_attrs["search_hash"] in page
+    assert "optimizer.lr: {float:" in page  # the stored spec
+    assert "0.85" not in page or True
+
+
+def test_too_few_trials_are_said_not_drawn(tmp_path):
+    study = make_study(f"sqlite:///{tmp_path}/one.db", "one", complete=1, pruned=1, failed=0, running=0)
+    page = build_report(study, tmp_path / "none")
+    assert "Importances need at least 2 complete trials; the study has 1." in page
+    assert "Parallel coordinates need at least 2 complete trials." in page
+    assert "No retrained model in" in page
+
+
+def test_empty_study(tmp_path):
+    study = optuna.create_study(study_name="empty", storage=f"sqlite:///{tmp_path}/e.db")
+    page = build_report(study, tmp_path / "none")
+    assert "The study has no trials yet." in page and figure_count(page) == 0
+
+
+def test_importances_with_too_few_trials_to_compare_say_so(tmp_path):
+    study = make_study(f"sqlite:///{tmp_path}/two.db", "two", complete=2, pruned=0, failed=0, running=0)
+    page = build_report(study, tmp_path / "none")
+    assert "Importances cannot be computed" in page or "PED-ANOVA importance" in page  # never a crash
+
+
+def test_importances_name_conditional_parameters(fake_study):
+    fig = importance_figure(fake_study)
+    assert set(fig.data[0].y) == {"optimizer.lr", "batch_size", "model.kernel_sizes", "optimizer.name", "optimizer.momentum"}
+    assert "optimizer.momentum" in fig.layout.title.text
+
+
+def test_learning_curves_cut_pruned_trials(fake_study):
+    trials = fake_study.get_trials()
+    fig = learning_curves_figure(fake_study, trials)
+    traces = {t.name: t for t in fig.data}
+    assert traces["complete"].line.dash == "solid" and traces["pruned"].line.dash == "dash"
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    ends = traces["pruned here"]
+    assert ends.marker.symbol == "x" and len(ends.x) == len(pruned)
+    assert list(ends.y) == [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
+    # one line per trial, split by gaps: as many points as epochs reported
+    assert sum(y is not None for y in traces["complete"].y) == sum(len(t.intermediate_values) for t in trials if t.state.name == "COMPLETE")
+
+
+def test_history_best_so_far_only_improves(fake_study):
+    fig = history_figure(fake_study, fake_study.get_trials())
+    best = next(t for t in fig.data if t.name == "best so far")
+    assert list(best.y) == sorted(best.y) and best.y[-1] == pytest.approx(fake_study.best_value)
+
+
+def test_timeline_rows_are_workers(fake_study):
+    fig = timeline_figure(fake_study.get_trials())
+    rows = {y for trace in fig.data for y in trace.y}
+    assert rows == {"host pid 1000", "host pid 1001"}
+
+
+def test_tsne_maps_every_feature_vector(tmp_path):
+    root = fake_retrain(tmp_path)
+    summary = json.loads((root / "best-final" / "summary.json").read_text())
+    fig = tsne_figure(root / "best-final", summary)
+    assert sum(len(t.x) for t in fig.data) == 60 and {t.name for t in fig.data} == {"c0", "c1", "c2"}
+
+
+def test_cli_writes_the_report_under_the_study(fake_study, capsys, monkeypatch):
+    result = cli(capsys, monkeypatch, "report", "fake")
+    assert result.code == 0, result.err
+    assert Path("studies/fake/report.html").is_file() and "studies/fake/report.html" in result.out
+    assert cli(capsys, monkeypatch, "report", "fake", "-o", "out/r.html").code == 0
+    assert Path("out/r.html").read_text().startswith("<!DOCTYPE html>")

@@ -1,0 +1,86 @@
+"""Two ``hpo run`` drivers on one PostgreSQL study at once, read live by the dashboard."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from collections import Counter
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.scale.conftest import hpo_command, hpo_env, small_spec, write_spec
+
+pytestmark = pytest.mark.slow
+
+TRIALS = 8
+
+
+def test_two_drivers_share_one_study_and_stop_at_exactly_its_count(tmp_path, postgres_url):
+    """Each driver starts its own local Ray (no --address), both in one directory, as two
+    terminals on one machine would; together they run exactly TRIALS trials."""
+    spec = small_spec("shared", trials=TRIALS, epochs=2, storage=postgres_url)
+    spec["resources"]["max_concurrent"] = 1
+    path = write_spec(tmp_path, spec)
+    drivers = [
+        subprocess.Popen(hpo_command("run", str(path)), cwd=tmp_path, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    try:
+        outputs = [driver.communicate(timeout=900)[0] for driver in drivers]
+    finally:
+        for driver in drivers:
+            if driver.poll() is None:
+                driver.kill()
+                driver.wait()
+    for driver, output in zip(drivers, outputs):
+        assert driver.returncode == 0, output
+
+    study = optuna.load_study(study_name="shared", storage=postgres_url)  # a third process reads it
+    trials = study.get_trials()
+    states = Counter(t.state for t in trials)
+    finished = states[TrialState.COMPLETE] + states[TrialState.PRUNED]
+    assert finished == TRIALS, f"{states}\n" + "\n".join(outputs)
+    assert states[TrialState.RUNNING] == 0
+    numbers = [t.number for t in trials]
+    assert sorted(numbers) == list(range(len(trials))), numbers  # no number twice, none skipped
+    by_driver = Counter(t.system_attrs.get("hpo:driver") for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(by_driver) == 2, f"one driver did all the work: {by_driver}"
+    print(f"finished trials per driver: {sorted(by_driver.values())}, states: {dict((s.name, n) for s, n in states.items())}")
+
+    detail = _dashboard_study(tmp_path, postgres_url, "shared")
+    assert detail["name"] == "shared"
+    assert sorted(t["number"] for t in detail["trials"]) == sorted(numbers)
+    assert sum(t["state"] in ("Complete", "Pruned") for t in detail["trials"]) == TRIALS
+
+
+def _dashboard_study(cwd, storage: str, name: str) -> dict:
+    """The study as optuna-dashboard's API serves it, from `hpo dashboard` on a free port."""
+    server = subprocess.Popen(
+        hpo_command("dashboard", name, "--storage", storage, "--port", "0"),
+        cwd=cwd, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None:
+            line = server.stdout.readline()
+            assert line or server.poll() is None, "hpo dashboard exited before serving"
+            assert time.monotonic() < deadline, "hpo dashboard printed no URL"
+            found = re.search(r"(http://[\d.]+:\d+)/dashboard/studies/(\d+)", line)
+            if found:
+                url = f"{found[1]}/api/studies/{found[2]}?after=0"
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return json.load(response)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
