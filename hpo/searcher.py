@@ -125,6 +125,11 @@ class StudySearcher(Searcher):
         if self._exhausted is not None and self._exhausted():
             return None if self._live or self._errored else Searcher.FINISHED
         trial = self._study.ask()
+        if self._beyond_target(trial):
+            # another driver asked at the same moment, from counts a moment old
+            self._study._storage.set_trial_state_values(trial._trial_id, TrialState.WAITING)
+            self._counted_at = -math.inf
+            return None
         try:
             config = sample(trial, self._space, self._base)
         except Exception as exc:  # a space that passed validation should never get here
@@ -193,6 +198,17 @@ class StudySearcher(Searcher):
             self._finished = sum(t.state in FINISHED_STATES for t in trials)
             self._counted_at = now
         return self._finished, len(self._others_running) + len(self._live) + len(self._errored)
+
+    def _beyond_target(self, trial: optuna.Trial) -> bool:
+        """True if ``target`` trials asked before this one are finished, running or queued.
+
+        Trials are numbered in the order they are asked, in every driver, so of two drivers
+        asking for the last slot at once the later one sees the earlier's trial and gives
+        its own back: the trial returns to the queue, unsampled, and the next ask takes it.
+        """
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+        trials = self._study.get_trials(deepcopy=False, states=states)
+        return sum(t.number < trial.number for t in trials) >= self._target
 
     def _own_numbers(self) -> set[int]:
         return {live.trial.number for live in (*self._live.values(), *self._errored.values())}
