@@ -126,11 +126,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25, help="training steps per method per round")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for classic")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--images", type=int, default=5000, help="synthetic training images")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    cfg = validate_train_config(CONFIG)
+    cfg = validate_train_config({**CONFIG, "data": {**CONFIG["data"], "size": args.images}})
     data = load_data(cfg.data, seed=0)
     torch.manual_seed(0)
     model = create_model(cfg.model, (3, 32, 32), 10)
