@@ -38,6 +38,7 @@ from hpo.retrain import load_summaries
 from hpo.versions import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 
 TOP = 10  # trials in the table of the best
+MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer complete trials say nothing about which parameter matters
 TSNE_POINTS = 500  # at most this many feature vectors go into t-SNE: a few seconds on one core
 STATE_COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728", "RUNNING": "#2ca02c", "WAITING": "#7f7f7f"}
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -61,7 +62,7 @@ def build_report(study: optuna.Study, retrain_dir: Path | None = None) -> str:
         page.section("Optimization history", page.figure(history_figure(study, trials)))
         page.section("Learning curves", page.figure(learning_curves_figure(study, trials)))
         page.section("Parallel coordinates", _optional(page, lambda: _parallel_coordinates(study)))
-        page.section("Hyperparameter importances", _optional(page, lambda: importance_figure(study)))
+        page.section("Hyperparameter importances", _optional(page, lambda: _importances(page, study)))
         page.section("Slices", _optional(page, lambda: _slices(page, study)))
         page.section("Timeline of trials per worker", page.figure(timeline_figure(trials)))
         page.section(f"Top {TOP} trials", _top_table(study))
@@ -136,15 +137,15 @@ pre {{ background: #f8f8f8; padding: 1em; overflow-x: auto; }}
 
 
 def _optional(page: _Page, make: Callable[[], go.Figure | str]) -> str:
-    """A figure, or the reason it cannot be drawn (a :class:`_CannotPlot`)."""
+    """A figure, or the reason it cannot be drawn (a :class:`CannotPlot`)."""
     try:
         made = make()
-    except _CannotPlot as exc:
+    except CannotPlot as exc:
         return page.note_html(str(exc))
     return made if isinstance(made, str) else page.figure(made)
 
 
-class _CannotPlot(Exception):
+class CannotPlot(Exception):
     """Why a plot is left out of the page (said in its place)."""
 
 
@@ -245,34 +246,50 @@ def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go
 
 def _parallel_coordinates(study: optuna.Study) -> go.Figure:
     if len(ranked_trials(study)) < 2:
-        raise _CannotPlot("Parallel coordinates need at least 2 complete trials.")
+        raise CannotPlot("Parallel coordinates need at least 2 complete trials.")
     return optuna.visualization.plot_parallel_coordinate(study)
 
 
-def importance_figure(study: optuna.Study) -> go.Figure:
-    """PED-ANOVA importances of the complete trials, or the reason they cannot be computed."""
+def param_importances(study: optuna.Study) -> tuple[dict[str, float], list[str]]:
+    """PED-ANOVA importances of the complete trials and Optuna's caveats about them.
+
+    Raises :class:`CannotPlot` (with the reason) when they cannot be computed or would
+    be meaningless: too few complete trials, or Optuna falling back to equal importances.
+    """
     complete = ranked_trials(study)
-    if len(complete) < 2:
-        raise _CannotPlot(f"Importances need at least 2 complete trials; the study has {len(complete)}.")
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
+        raise CannotPlot(
+            f"Importances need at least {MIN_TRIALS_FOR_IMPORTANCE} complete trials; the study has {len(complete)}."
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             importances = optuna.importance.get_param_importances(study)
         except (RuntimeError, ValueError) as exc:
-            raise _CannotPlot(f"Importances cannot be computed for this study: {exc}") from None
-    doubts = [str(w.message) for w in caught if issubclass(w.category, UserWarning) and "importance" in str(w.message).lower()]
-    if doubts:
-        raise _CannotPlot(f"Importances cannot be computed yet from {len(complete)} complete trials: {doubts[0]}")
+            raise CannotPlot(f"Importances cannot be computed for this study: {exc}") from None
+    caveats = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    equal = [c for c in caveats if "will be equal" in c]
+    if equal:
+        raise CannotPlot(f"Importances cannot be computed from these {len(complete)} complete trials: {equal[0]}")
     if not importances:
-        raise _CannotPlot("The study has no searched parameter.")
+        raise CannotPlot("The study has no searched parameter.")
+    return importances, caveats
+
+
+def importance_figure(importances: dict[str, float], conditional: set[str]) -> go.Figure:
     names = list(importances)[::-1]
-    conditional = _conditional_params(complete)
     fig = go.Figure(go.Bar(x=[importances[n] for n in names], y=names, orientation="h", marker_color=STATE_COLORS["COMPLETE"]))
-    title = "PED-ANOVA importance (share of the metric's spread among the best trials)"
+    title = "PED-ANOVA importance (how much each parameter sets the best trials apart)"
     if conditional:
         title += f"<br><sub>conditional, measured on the trials that sampled them: {', '.join(sorted(conditional))}</sub>"
-    fig.update_layout(title=title, xaxis_title="importance", height=max(250, 60 + 35 * len(names)))
+    fig.update_layout(title=title, xaxis_title="importance", height=max(250, 80 + 35 * len(names)))
     return fig
+
+
+def _importances(page: _Page, study: optuna.Study) -> str:
+    importances, caveats = param_importances(study)
+    figure = page.figure(importance_figure(importances, _conditional_params(ranked_trials(study))))
+    return figure + "".join(page.note_html(f"Optuna: {c}") for c in dict.fromkeys(caveats))
 
 
 def _conditional_params(trials: list[FrozenTrial]) -> set[str]:
@@ -283,7 +300,7 @@ def _conditional_params(trials: list[FrozenTrial]) -> set[str]:
 def _slices(page: _Page, study: optuna.Study) -> str:
     complete = ranked_trials(study)
     if not complete:
-        raise _CannotPlot("Slice plots need at least one complete trial.")
+        raise CannotPlot("Slice plots need at least one complete trial.")
     names = sorted(set().union(*(t.params for t in complete)))
     figures = []
     for name in names:
@@ -419,14 +436,14 @@ def tsne_figure(run_dir: Path, summary: dict[str, Any]) -> go.Figure:
     seed = summary["seeds"][0]
     path = run_dir / f"seed{seed}" / "features.npz"
     if not path.is_file():
-        raise _CannotPlot(f"No features to map: {path} is missing.")
+        raise CannotPlot(f"No features to map: {path} is missing.")
     with np.load(path) as saved:
         features, labels = saved["features"], saved["labels"]
     if len(features) > TSNE_POINTS:
         keep = np.random.default_rng(0).choice(len(features), TSNE_POINTS, replace=False)
         features, labels = features[keep], labels[keep]
     if len(features) < 5:
-        raise _CannotPlot(f"Too few feature vectors in {path} for t-SNE ({len(features)}).")
+        raise CannotPlot(f"Too few feature vectors in {path} for t-SNE ({len(features)}).")
     perplexity = min(30.0, (len(features) - 1) / 3)
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0)
     # one OpenMP thread: on a busy machine its threads spin against each other (20x slower)
