@@ -9,7 +9,6 @@ crosses every parameter with every other, so a conditional parameter (momentum u
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -86,72 +85,32 @@ class ConditionalGridSampler(optuna.samplers.BaseSampler):
         return self._grid[index][param_name]
 
 
-def _tpe(spec: Spec) -> optuna.samplers.BaseSampler:
-    s = spec.sampler
-    return optuna.samplers.TPESampler(
-        seed=spec.study.seed,
-        n_startup_trials=s.n_startup_trials,
-        multivariate=s.multivariate,
-        group=s.multivariate if s.group is None else s.group,
-        constant_liar=s.constant_liar,
-        n_ei_candidates=s.n_ei_candidates,
-    )
+def _independent_fallback(kind: str, seed: int) -> dict[str, Any]:
+    """CMA-ES, GP and QMC model a joint space of numbers; choices and conditional
+    parameters fall outside it and go to this sampler (quietly: that is expected)."""
+    if kind in ("tpe", "random"):
+        return {}
+    fallback = optuna.samplers.RandomSampler(seed=seed) if kind == "qmc" else optuna.samplers.TPESampler(seed=seed)
+    return {"independent_sampler": fallback, "warn_independent_sampling": False}
 
 
-def _random(spec: Spec) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.RandomSampler(seed=spec.study.seed)
-
-
-def _grid(spec: Spec) -> optuna.samplers.BaseSampler:
-    return ConditionalGridSampler(assignments(spec.space, spec.source), seed=spec.study.seed)
-
-
-def _cmaes(spec: Spec) -> optuna.samplers.BaseSampler:
-    s = spec.sampler
-    return optuna.samplers.CmaEsSampler(
-        seed=spec.study.seed,
-        n_startup_trials=s.n_startup_trials,
-        sigma0=s.sigma0,
-        with_margin=s.with_margin,
-        use_separable_cma=s.use_separable_cma,
-        # choices and conditional parameters fall outside CMA-ES's joint space
-        independent_sampler=optuna.samplers.TPESampler(seed=spec.study.seed),
-        warn_independent_sampling=False,
-    )
-
-
-def _gp(spec: Spec) -> optuna.samplers.BaseSampler:
-    s = spec.sampler
-    return optuna.samplers.GPSampler(
-        seed=spec.study.seed,
-        n_startup_trials=s.n_startup_trials,
-        deterministic_objective=s.deterministic_objective,
-        independent_sampler=optuna.samplers.TPESampler(seed=spec.study.seed),
-        warn_independent_sampling=False,
-    )
-
-
-def _qmc(spec: Spec) -> optuna.samplers.BaseSampler:
-    s = spec.sampler
-    return optuna.samplers.QMCSampler(
-        seed=spec.study.seed,
-        qmc_type=s.qmc_type,
-        scramble=s.scramble,
-        independent_sampler=optuna.samplers.RandomSampler(seed=spec.study.seed),
-        warn_independent_sampling=False,
-    )
-
-
-SAMPLERS: dict[str, Callable[[Spec], optuna.samplers.BaseSampler]] = {
-    "tpe": _tpe,
-    "random": _random,
-    "grid": _grid,
-    "cmaes": _cmaes,
-    "gp": _gp,
-    "qmc": _qmc,
+SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "grid": ConditionalGridSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "gp": optuna.samplers.GPSampler,
+    "qmc": optuna.samplers.QMCSampler,
 }
+"""The spec's ``sampler.type`` -> sampler class. Each section's fields (hpo.spec) are
+named as the class's keyword arguments, so the options pass through unchanged."""
 
 
 def build_sampler(spec: Spec) -> optuna.samplers.BaseSampler:
-    """The sampler the spec asks for (its ``type`` was validated against ``SAMPLERS``)."""
-    return SAMPLERS[spec.sampler.type](spec)
+    """The sampler the spec asks for, seeded with the study seed."""
+    kind = spec.sampler.type
+    seed = spec.study.seed
+    if kind == "grid":
+        return ConditionalGridSampler(assignments(spec.space, spec.source), seed=seed)
+    options = spec.sampler.model_dump(exclude={"type"})
+    return SAMPLERS[kind](seed=seed, **options, **_independent_fallback(kind, seed))

@@ -83,6 +83,14 @@ class TPESection(StrictModel):
     constant_liar: bool = True  # running trials count as bad, so parallel asks spread out
     n_ei_candidates: int = Field(24, ge=1)
 
+    @model_validator(mode="after")
+    def _group_follows_multivariate(self) -> TPESection:
+        if self.group is None:
+            self.group = self.multivariate
+        elif self.group and not self.multivariate:
+            raise ValueError("group: true needs multivariate: true")
+        return self
+
 
 class RandomSection(StrictModel):
     type: Literal["random"]
@@ -142,6 +150,9 @@ class ResourcesSection(StrictModel):
         if value > 1 and value != int(value):
             raise ValueError(f"above 1 a trial takes whole GPUs, got {value}")
         return value
+
+
+# Field names of the sampler sections are the samplers' keyword arguments (hpo.samplers).
 
 
 class SpecFile(StrictModel):
