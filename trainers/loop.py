@@ -110,7 +110,7 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
     steps = n // batch_size  # the last partial batch is dropped (a batch of 1 breaks batch norm)
     eval_batch_size = 2 * cfg.batch_size
     patience = cfg.early_stopping if not final else None
-    best_acc, bad_epochs, history = -1.0, 0, []
+    best_acc, stopping_best, bad_epochs, history = 0.0, -1.0, 0, []
 
     # ------------------------------------------------------------------ epochs
     for epoch in range(1, cfg.epochs + 1):
@@ -147,8 +147,9 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
 
         val_loss, val_acc, preds = evaluate(model, pipeline, data.eval_x, data.eval_y, eval_batch_size, autocast)
         schedule.end_of_epoch(val_acc if not final else correct.item() / (steps * batch_size))
-        improved = val_acc > best_acc + (patience.min_delta if patience else 0.0)
-        best_acc, bad_epochs = (val_acc, 0) if improved else (best_acc, bad_epochs + 1)
+        best_acc = max(best_acc, val_acc)
+        improved = val_acc > stopping_best + (patience.min_delta if patience else 0.0)
+        stopping_best, bad_epochs = (val_acc, 0) if improved else (stopping_best, bad_epochs + 1)
         stop = patience is not None and bad_epochs >= patience.patience and epoch >= patience.min_epochs
         metrics = {
             "epoch": epoch,

@@ -31,8 +31,9 @@ def test_synthetic_data_is_learnable(recorder):
 def test_reports_every_epoch_with_the_contract_keys(recorder):
     result = train(tiny_config(epochs=3), recorder)
     assert [r["epoch"] for r in recorder.reports] == [1, 2, 3]
-    for r in recorder.reports:
+    for i, r in enumerate(recorder.reports):
         assert REPORT_KEYS <= set(r)
+        assert r["best_val_acc"] == max(q["val_acc"] for q in recorder.reports[: i + 1])
         assert r["seconds"] > 0 and r["images_per_second"] > 0 and 0 <= r["val_acc"] <= 1
     assert {k: result[k] for k in recorder.reports[-1]} == recorder.reports[-1]  # the last report, returned
 
