@@ -71,7 +71,10 @@ def _where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor
 
 
 def _flip_some(x: torch.Tensor, flip: torch.Tensor, dim: int) -> torch.Tensor:
-    """Flip the selected samples only (half the work of flipping all and choosing)."""
+    """Flip the selected samples. On CPU only those (half the work of flipping all and
+    choosing); on a GPU flip all and choose, as selecting would wait for the device."""
+    if x.device.type != "cpu":
+        return _where(flip, x.flip(dim), x)
     out = x.clone()
     chosen = flip.nonzero().squeeze(1)
     out[chosen] = x[chosen].flip(dim)
