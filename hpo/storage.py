@@ -9,7 +9,9 @@ corrupt file) are reported before any trial runs, and nothing is created or chan
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
+import time
 from pathlib import Path
 
 from hpo.errors import HpoError
@@ -81,7 +83,7 @@ def open_storage(url: str, *, create: bool = True):
     if sqlite_path(url) is not None:
         engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        storage = _rdb_storage(url, engine_kwargs)
     except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as exc:
         raise HpoError(f"storage {url}: not a usable SQLAlchemy URL ({exc})") from None
     except sqlalchemy.exc.OperationalError as exc:
@@ -89,6 +91,22 @@ def open_storage(url: str, *, create: bool = True):
     if sqlite_path(url) is not None:
         _enable_wal(storage)
     return storage
+
+
+def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5):
+    """Optuna's storage; on an empty database, Optuna creates its tables. Two drivers
+    starting at once on one (PostgreSQL) database both try, and the one that loses the
+    race fails on a duplicate table or key: it tries again and finds them made."""
+    import optuna
+    import sqlalchemy
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts:
+                raise
+            time.sleep(random.uniform(0.2, 1.0))
 
 
 def _enable_wal(storage) -> None:
