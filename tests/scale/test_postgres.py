@@ -6,6 +6,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -84,3 +85,12 @@ def _dashboard_study(cwd, storage: str, name: str) -> dict:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_drivers_opening_an_empty_database_at_once_all_succeed(postgres_url):
+    """Optuna creates its tables on first use; of several drivers starting together on a
+    new database, those that lose that race open it again instead of failing."""
+    code = "import sys; from hpo.storage import open_storage; open_storage(sys.argv[1])"
+    openers = [subprocess.Popen([sys.executable, "-c", code, postgres_url], env=hpo_env(), stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [opener.communicate(timeout=300)[1] for opener in openers]
+    assert [opener.returncode for opener in openers] == [0] * 4, "\n".join(errors)
