@@ -80,6 +80,9 @@ def run_study(
     sampler = build_sampler(spec)
     study = open_study_for_spec(spec, storage, sampler, new_version=new_version, console=console)
     recovered = recover_interrupted(study)
+    asked = len(study.get_trials(deepcopy=False))
+    if asked:  # a resumed study: a fresh random stream, not the one its first run drew from
+        sampler = study.sampler = build_sampler(spec, asked)
     if recovered:
         console.print(f"resuming: trials {recovered} were interrupted; their parameters run again", highlight=False)
     target = spec.study.trials

@@ -1,7 +1,10 @@
 """Optuna samplers built from the spec's ``sampler:`` section, one small builder each.
 
-Every sampler gets the study seed, so the same spec proposes the same trials. The
-grid sampler is hpo's own (:class:`ConditionalGridSampler`): Optuna's ``GridSampler``
+Every sampler gets the study seed, so the same spec proposes the same trials. A run that
+resumes a study seeds its sampler from the study seed and the number of trials already
+asked: a sampler's random stream restarts with the process, and seeded alone it would
+propose again, after each restart, the parameters its first run proposed. The grid
+sampler is hpo's own (:class:`ConditionalGridSampler`): Optuna's ``GridSampler``
 crosses every parameter with every other, so a conditional parameter (momentum under
 ``sgd``) would multiply the trials that never read it into duplicates.
 """
@@ -85,6 +88,12 @@ class ConditionalGridSampler(optuna.samplers.BaseSampler):
         return self._grid[index][param_name]
 
 
+def resume_seed(seed: int, asked: int) -> int:
+    """The seed of a run whose study already holds ``asked`` trials (the study seed for a
+    new study): reproducible, and a stream the earlier runs did not draw from."""
+    return seed if asked == 0 else random.Random(f"{seed}/{asked}").randrange(2**32)
+
+
 def _independent_fallback(kind: str, seed: int) -> dict[str, Any]:
     """CMA-ES, GP and QMC model a joint space of numbers; choices and conditional
     parameters fall outside it and go to this sampler (quietly: that is expected)."""
@@ -106,11 +115,17 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
 named as the class's keyword arguments, so the options pass through unchanged."""
 
 
-def build_sampler(spec: Spec) -> optuna.samplers.BaseSampler:
-    """The sampler the spec asks for, seeded with the study seed."""
+def build_sampler(spec: Spec, asked: int = 0) -> optuna.samplers.BaseSampler:
+    """The sampler the spec asks for, for a study that already holds ``asked`` trials.
+
+    The grid keeps its seeded order (the study records which points are held), and QMC
+    its seed (the study records how far along its sequence it is); every other random
+    stream is seeded with :func:`resume_seed`.
+    """
     kind = spec.sampler.type
-    seed = spec.study.seed
+    seed = resume_seed(spec.study.seed, asked)
     if kind == "grid":
-        return ConditionalGridSampler(assignments(spec.space, spec.source), seed=seed)
+        return ConditionalGridSampler(assignments(spec.space, spec.source), seed=spec.study.seed)
     options = spec.sampler.model_dump(exclude={"type"})
-    return SAMPLERS[kind](seed=seed, **options, **_independent_fallback(kind, seed))
+    own_seed = spec.study.seed if kind == "qmc" else seed
+    return SAMPLERS[kind](seed=own_seed, **options, **_independent_fallback(kind, seed))

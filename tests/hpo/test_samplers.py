@@ -93,3 +93,28 @@ def test_grid_does_not_retry_a_failed_point_but_an_enqueued_one_reclaims_its_own
         study.tell(trial, 0.0)
     assert failed.params not in others
     assert sampler.exhausted(study)
+
+
+@pytest.mark.parametrize("name", sorted(set(OPTIONS) - {"grid"}))  # the grid records the points it holds
+@pytest.mark.parametrize("resumed", [True, False], ids=["resume-seed", "study-seed-again"])
+def test_a_resumed_run_does_not_propose_the_first_runs_parameters_again(name, resumed):
+    """A restarted process restarts its sampler's random stream; seeded with the study seed
+    alone, it proposes again what the crashed run proposed (and ran, or finished)."""
+    spec = spec_with(name)
+    study = optuna.create_study(direction="maximize", sampler=build_sampler(spec))
+
+    def interrupted_run():
+        configs = []
+        for _ in range(2):
+            trial = study.ask()
+            configs.append(sample(trial, spec.space, spec.train))
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)  # as a crash leaves it, once recovered
+        return configs
+
+    first = interrupted_run()
+    study.sampler = build_sampler(spec, len(study.trials) if resumed else 0)
+    repeated = [config for config in interrupted_run() if config in first]
+    if resumed:
+        assert not repeated
+    elif name in ("random", "tpe", "gp"):
+        assert repeated  # what the resume seed is for
