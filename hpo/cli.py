@@ -209,9 +209,12 @@ def dashboard(
     host: Annotated[str, typer.Option("--host", help="Address to bind; anything but loopback exposes the study.")] = "127.0.0.1",
     storage: StorageOpt = None,
 ) -> None:
-    """Serve optuna-dashboard on the study's storage until Ctrl-C."""
+    """Serve optuna-dashboard on the study's storage until Ctrl-C (or SIGTERM)."""
+    import signal
+
     from hpo.dashboard import serve
 
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     serve(study, storage, host=host, port=port, console=console)
 
 

@@ -10,7 +10,6 @@ can edit and delete studies, so binding any other address prints a warning.
 from __future__ import annotations
 
 import ipaddress
-import signal
 import socket
 import socketserver
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -50,7 +49,7 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(target: str, storage: str | None, *, host: str, port: int, console: Console) -> None:
-    """Serve the dashboard for the study ``target`` names until Ctrl-C or SIGTERM."""
+    """Serve the dashboard for the study ``target`` names until KeyboardInterrupt."""
     import optuna_dashboard
 
     from hpo.locate import load_existing_study, resolve_study
@@ -75,15 +74,9 @@ def serve(target: str, storage: str | None, *, host: str, port: int, console: Co
             "(optuna-dashboard has no authentication). Use the default --host 127.0.0.1 and an SSH tunnel instead."
         )
     console.print("press Ctrl-C to stop")
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM as the command turns it
         console.print("dashboard stopped")
     finally:
-        signal.signal(signal.SIGTERM, previous)
         server.server_close()
-
-
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

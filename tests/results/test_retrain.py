@@ -12,7 +12,7 @@ import yaml
 from hpo.cli import expand_seeds
 from hpo.errors import HpoError
 from hpo.retrain import check_seeds, default_output_dir, load_summaries, summarize
-from tests.results.conftest import STUDY, cli
+from tests.results.conftest import ONE_THREAD, STUDY, cli
 from trainers.config import validate_train_config
 
 TINY = {
@@ -75,6 +75,8 @@ def test_default_output_dir_follows_the_export_header(tmp_path):
 
 def test_train_saves_weights_configs_and_tables(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    for key, value in ONE_THREAD.items():
+        monkeypatch.setenv(key, value)
     Path("tiny.yaml").write_text("# study: demo\n" + yaml.safe_dump(TINY))
     result = cli(capsys, monkeypatch, "train", "tiny.yaml", "--seeds", "0", "1")
     assert result.code == 0, result.err
