@@ -8,7 +8,7 @@ hand. With ``--final`` each run trains on train+val and is evaluated on the held
 split, which a search never touches.
 
 Files, by default under ``studies/<study>/retrain/<config>[-final]/`` (the study named in
-an exported config's header, else the config file's name):
+an exported config's header or a spec, else the config file's name):
 
     config.yaml             the config file as given
     summary.json, summary.txt   the tables below
@@ -55,11 +55,14 @@ def retrain_root(study_name: str) -> Path:
 
 
 def default_output_dir(config_file: Path, final: bool) -> Path:
-    """``studies/<study from the export header, else the file's stem>/retrain/<stem>[-final]``."""
+    """``studies/<study>/retrain/<stem>[-final]``: the study an exported config's header
+    names, or a spec's ``study.name``, else the file's stem."""
     from hpo.export import study_of_config
 
-    study = study_of_config(config_file) or config_file.stem
-    return retrain_root(study) / (config_file.stem + ("-final" if final else ""))
+    raw = read_yaml(config_file)
+    spec_study = raw.get("study") if isinstance(raw, dict) else None
+    study = study_of_config(config_file) or (spec_study.get("name") if isinstance(spec_study, dict) else None)
+    return retrain_root(study or config_file.stem) / (config_file.stem + ("-final" if final else ""))
 
 
 def check_seeds(seeds: list[int]) -> list[int]:

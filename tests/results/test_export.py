@@ -53,6 +53,12 @@ def test_default_output_is_under_the_study(fake_study, capsys, monkeypatch):
     assert Path("studies/fake/best.yaml").is_file()
 
 
+def test_study_is_found_from_its_spec_file(fake_study, capsys, monkeypatch):
+    Path("fake.yaml").write_text(fake_study.user_attrs["spec_yaml"])
+    assert cli(capsys, monkeypatch, "export", "fake.yaml", "-o", "b.yaml").code == 0
+    assert _header(Path("b.yaml"))["trial"].startswith(f"{fake_study.best_trial.number} ")
+
+
 def test_top_beyond_the_complete_trials_exports_what_there_is(fake_study, capsys, monkeypatch):
     result = cli(capsys, monkeypatch, "export", "fake", "--top", "20", "-o", "b.yaml")
     assert result.code == 0

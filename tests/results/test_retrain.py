@@ -69,8 +69,11 @@ def test_default_output_dir_follows_the_export_header(tmp_path):
     exported.write_text("# study: cifar10_cnn\n# trial: 4\n\nseed: 0\n")
     plain = tmp_path / "mine.yaml"
     plain.write_text("seed: 0\n")
+    spec = tmp_path / "search.yaml"
+    spec.write_text("# a spec\nstudy: {name: digits_cnn}\ntrain: {seed: 0}\nspace: {}\n")
     assert default_output_dir(exported, final=True) == Path("studies/cifar10_cnn/retrain/best-2-final")
     assert default_output_dir(plain, final=False) == Path("studies/mine/retrain/mine")
+    assert default_output_dir(spec, final=False) == Path("studies/digits_cnn/retrain/search")
 
 
 def test_train_saves_weights_configs_and_tables(tmp_path, capsys, monkeypatch):
