@@ -36,8 +36,11 @@ def test_trials_run_on_both_hosts(ray_cluster: TwoHosts):
     print(f"trials per node: {split}")
 
 
-def test_losing_a_host_fails_its_trials_and_the_study_finishes_on_the_other(ray_cluster: TwoHosts):
-    spec = write_spec(ray_cluster.tmp, small_spec("lose_a_host", trials=5, epochs=8, batch_size=16))
+@pytest.mark.parametrize("retries", [0, 1])
+def test_losing_a_host_fails_or_retries_its_trials_and_the_study_finishes_on_the_other(ray_cluster: TwoHosts, retries: int):
+    spec = small_spec("lose_a_host", trials=4, epochs=8, batch_size=16)
+    spec["study"]["retries"] = retries
+    spec = write_spec(ray_cluster.tmp, spec)
     driver = ray_cluster.popen(ray_cluster.head, hpo_command("run", str(spec), "--address", ray_cluster.address), cwd=ray_cluster.tmp)
     try:
         deadline = time.monotonic() + 300
@@ -57,11 +60,15 @@ def test_losing_a_host_fails_its_trials_and_the_study_finishes_on_the_other(ray_
     trials = _study(ray_cluster, "lose_a_host").get_trials()
     failed = [t for t in trials if t.state == TrialState.FAIL]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 5, output
+    assert len(complete) == 4, output
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    if retries:  # the trial that lost its host ran again on the head, from its first epoch
+        assert not failed, [(t.number, t.user_attrs.get("error")) for t in failed]
+        assert len(trials) == 4
+        return
     assert failed, f"the trial on the killed host was not recorded as failed:\n{output}"
     for trial in failed:
         assert trial.user_attrs.get("error_type") and trial.user_attrs.get("error"), trial.user_attrs
-    assert not [t for t in trials if t.state == TrialState.RUNNING]
     assert {t.user_attrs["node_ip"] for t in complete if t.number > max(f.number for f in failed)} == {HEAD_IP}
 
 

@@ -19,7 +19,7 @@ from tests.scale.conftest import hpo_command, hpo_env, small_spec, write_spec
 
 pytestmark = pytest.mark.slow
 
-TRIALS = 8
+TRIALS = 6
 
 
 def test_two_drivers_share_one_study_and_stop_at_exactly_its_count(tmp_path, postgres_url):
