@@ -178,9 +178,9 @@ _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
-    """[B, 1, H, W] luma of RGB (or the single channel)."""
-    if x.shape[1] == 1:
-        return x
+    """[B, 1, H, W] luma of RGB (other channel counts: the channels' mean)."""
+    if x.shape[1] != 3:
+        return x.mean(1, keepdim=True)
     r, g, b = x.unbind(1)
     return (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b).unsqueeze(1)
 
@@ -198,15 +198,16 @@ class ColorJitter(Op):
         p, dev = self.p, x.device
         bright = _uniform(b, max(0.0, 1 - p.brightness), 1 + p.brightness, g, dev)
         contrast = _uniform(b, max(0.0, 1 - p.contrast), 1 + p.contrast, g, dev)
-        mean_gray = _gray(x).mean((1, 2, 3))
+        luma = torch.tensor(_LUMA, device=dev)
+        channel_means = x.mean((2, 3))  # the image's mean gray, without making a gray image
+        mean_gray = channel_means @ luma if c == 3 else channel_means.mean(1)
         offset = ((1 - contrast) * bright * mean_gray).view(b, 1, 1)
         gain = (bright * contrast).view(b, 1, 1)
         if c != 3:  # gray images: brightness and contrast only
-            return (x * gain.unsqueeze(1) + offset.unsqueeze(1)).clamp(0, 255)
+            return torch.addcmul(offset.unsqueeze(1), x, gain.unsqueeze(1)).clamp_(0, 255)
         eye = torch.eye(3, device=dev).expand(b, 3, 3)
         sat = _uniform(b, max(0.0, 1 - p.saturation), 1 + p.saturation, g, dev).view(b, 1, 1)
-        luma = torch.tensor(_LUMA, device=dev).expand(3, 3)  # rows: every output sees the gray
-        matrix = sat * eye + (1 - sat) * luma
+        matrix = sat * eye + (1 - sat) * luma.expand(3, 3)  # each output channel sees the gray
         if p.hue:
             angle = _uniform(b, -p.hue, p.hue, g, dev) * 2 * math.pi
             cos, sin = torch.cos(angle).view(b, 1, 1), torch.sin(angle).view(b, 1, 1)

@@ -189,3 +189,11 @@ def test_pipeline_without_ops_only_normalises():
     pipe = Pipeline([], (0.0,), (1.0,), "cpu")
     x = images(2, 1, 4, 4)
     assert torch.allclose(pipe.train(x, torch.Generator()), x.float() / 255)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 4])
+@pytest.mark.parametrize("name", list_augments())
+def test_ops_work_for_any_channel_count(name, channels):
+    x = images(8, channels, 12, 12)
+    out = run(name, ACTIVE.get(name), x)
+    assert out.shape[:2] == (8, channels)
