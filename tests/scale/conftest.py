@@ -84,6 +84,16 @@ def hpo_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "hpo.cli", *args]
 
 
+def communicate(process: subprocess.Popen, timeout: float = 900) -> str:
+    """Its output once it exits; killed if it is still running after ``timeout`` or the test fails."""
+    try:
+        return process.communicate(timeout=timeout)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def _needs_root(what: str) -> None:
     if os.geteuid() != 0 or shutil.which("ip") is None:
         reason = f"{what} needs root and iproute2's `ip` (network namespaces)"

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.scale.conftest import HEAD_IP, WORKER_IP, TwoHosts, hpo_command, hpo_env, small_spec, write_spec
+from tests.scale.conftest import HEAD_IP, WORKER_IP, TwoHosts, communicate, hpo_command, hpo_env, small_spec, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -42,19 +42,14 @@ def test_losing_a_host_fails_or_retries_its_trials_and_the_study_finishes_on_the
     spec["study"]["retries"] = retries
     spec = write_spec(ray_cluster.tmp, spec)
     driver = ray_cluster.popen(ray_cluster.head, hpo_command("run", str(spec), "--address", ray_cluster.address), cwd=ray_cluster.tmp)
-    try:
-        deadline = time.monotonic() + 300
-        while not _trial_running_in(ray_cluster, ray_cluster.worker):
-            assert driver.poll() is None, driver.stdout.read()
-            assert time.monotonic() < deadline, "no trial started on the worker host"
-            time.sleep(0.5)
-        time.sleep(2)  # into its first epochs
-        ray_cluster.kill(ray_cluster.worker)
-        output, _ = driver.communicate(timeout=600)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
+    deadline = time.monotonic() + 300
+    while not _trial_running_in(ray_cluster, ray_cluster.worker):
+        if driver.poll() is not None or time.monotonic() > deadline:
+            pytest.fail("no trial started on the worker host:\n" + communicate(driver, timeout=10))
+        time.sleep(0.5)
+    time.sleep(2)  # into its first epochs
+    ray_cluster.kill(ray_cluster.worker)
+    output = communicate(driver, timeout=600)
 
     assert driver.returncode == 0, output
     trials = _study(ray_cluster, "lose_a_host").get_trials()

@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.scale.conftest import hpo_command, hpo_env, small_spec, write_spec
+from tests.scale.conftest import communicate, hpo_command, hpo_env, small_spec, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +33,9 @@ def test_two_drivers_share_one_study_and_stop_at_exactly_its_count(tmp_path, pos
         for _ in range(2)
     ]
     try:
-        outputs = [driver.communicate(timeout=900)[0] for driver in drivers]
+        outputs = [communicate(driver) for driver in drivers]
     finally:
-        for driver in drivers:
+        for driver in drivers:  # the second one, if the first failed
             if driver.poll() is None:
                 driver.kill()
                 driver.wait()
