@@ -126,8 +126,10 @@ def kill_namespace_processes(ns: str, grace_s: float = 5.0) -> None:
 
 
 def _delete_namespace(ns: str) -> None:
-    kill_namespace_processes(ns)
-    subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
+    try:
+        kill_namespace_processes(ns)
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
 
 
 def _clean_stale_namespaces() -> None:
@@ -228,10 +230,15 @@ def two_hosts():
             subprocess.run(command, check=True, capture_output=True)
         yield hosts
     finally:
-        for ns in (worker, head):
-            _delete_namespace(ns)
+        survivors = []
+        for ns in (worker, head):  # each one, even if the other fails
+            try:
+                _delete_namespace(ns)
+            except RuntimeError as exc:
+                survivors.append(str(exc))
         subprocess.run(["ip", "link", "delete", veth_head], capture_output=True)  # gone with its namespace, normally
         shutil.rmtree(tmp, ignore_errors=True)
+        assert not survivors, survivors
 
 
 @pytest.fixture
