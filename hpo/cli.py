@@ -168,12 +168,12 @@ def export(
     from hpo.export import export_best
     from hpo.locate import load_existing_study
     from hpo.results import check_table_path, trials_frame, write_table
-    from hpo.storage import STUDIES_DIR
+    from hpo.storage import study_dir
 
     if table is not None:
         check_table_path(table)
     loaded = load_existing_study(study, storage)
-    written = export_best(loaded, output or STUDIES_DIR / loaded.study_name / "best.yaml", top)
+    written = export_best(loaded, output or study_dir(loaded.study_name) / "best.yaml", top)
     for path, trial in written:
         console.print(f"trial {trial.number} (value {trial.value:.4f}) -> {path}")
     if len(written) < top:
@@ -195,10 +195,10 @@ def report(
     """One self-contained HTML report of a study (plots work offline)."""
     from hpo.locate import load_existing_study
     from hpo.report import write_report
-    from hpo.storage import STUDIES_DIR
+    from hpo.storage import study_dir
 
     loaded = load_existing_study(study, storage)
-    path = write_report(loaded, output or STUDIES_DIR / loaded.study_name / "report.html")
+    path = write_report(loaded, output or study_dir(loaded.study_name) / "report.html")
     console.print(f"report of study {loaded.study_name} -> {path}")
 
 

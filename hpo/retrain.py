@@ -31,7 +31,7 @@ from rich.table import Table
 
 from hpo.errors import HpoError
 from hpo.spec import check_train_config
-from hpo.storage import STUDIES_DIR
+from hpo.storage import STUDIES_DIR, study_dir
 from hpo.yamlfile import read_yaml
 
 _EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
@@ -62,6 +62,8 @@ def default_output_dir(config_file: Path, final: bool) -> Path:
     raw = read_yaml(config_file)
     spec_study = raw.get("study") if isinstance(raw, dict) else None
     study = study_of_config(config_file) or (spec_study.get("name") if isinstance(spec_study, dict) else None)
+    if study is not None:
+        study_dir(str(study))  # a name from a header or an unchecked spec section: refuse ../x
     return retrain_root(study or config_file.stem) / (config_file.stem + ("-final" if final else ""))
 
 

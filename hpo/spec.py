@@ -21,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from hpo.errors import SpecError
 from hpo.space import Space, fill_partial, parse_space, variants
+from hpo.storage import STUDY_NAME_PATTERN
 from hpo.yamlfile import parse_yaml, read_yaml
 from trainers.config import StrictModel, did_you_mean, validate_train_config
 
@@ -52,7 +53,7 @@ Duration = Annotated[float, pydantic.BeforeValidator(parse_duration)]
 class StudySection(StrictModel):
     """What is searched for, how long, and where it is recorded."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    name: str = Field(pattern=STUDY_NAME_PATTERN, max_length=100)  # names studies/<name>/
     metric: str = "val_acc"  # the trainer's per-epoch key to optimise
     mode: Literal["max", "min"] = "max"
     objective: Literal["best", "last"] = "best"  # a complete trial's value: best epoch or last

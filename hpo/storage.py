@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -18,6 +19,22 @@ from hpo.errors import HpoError
 
 STUDIES_DIR = Path("studies")
 SQLITE_BUSY_TIMEOUT_S = 60  # a dashboard query can hold the lock for a moment; wait, don't fail
+STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # one plain path component: never ../x, a/b or /x
+
+
+def study_dir(name: str) -> Path:
+    """``studies/<name>``, where a study's default outputs go (export, report, retrained models).
+
+    A spec's study name is checked by the spec; a name read elsewhere (an exported config's
+    header, a database another tool wrote) is checked here, so ``../../x`` cannot put a
+    default output outside studies/.
+    """
+    if not re.fullmatch(STUDY_NAME_PATTERN, name):
+        raise HpoError(
+            f"study name {name!r} cannot name a directory under {STUDIES_DIR}/ (letters, digits, _ . and -, "
+            "starting with a letter or digit); give the output path explicitly"
+        )
+    return STUDIES_DIR / name
 
 
 def default_storage_url(study_name: str) -> str:
