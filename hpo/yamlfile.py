@@ -77,7 +77,11 @@ def parse_yaml(text: str, source: str) -> Any:
     if "\x00" in text:
         raise SpecError(source, "", "is a binary file, expected YAML text")
     try:
-        return yaml.load(text, Loader=_StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _StrictSafeLoader(text)  # yaml.load's steps, with no call that could take another loader
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
