@@ -35,6 +35,14 @@ def test_trials_run_on_both_hosts(ray_cluster: TwoHosts):
     split = {nodes[n]: sum(t.user_attrs["node_id"] == n for t in trials) for n in nodes}
     print(f"trials per node: {split}")
 
+    # Without --address, a run starts a Ray of its own, even beside a `ray start` cluster
+    # whose address waits in RAY_TMPDIR for `auto` (plain ray.init() would join that one).
+    local = write_spec(ray_cluster.tmp, small_spec("beside_the_cluster", trials=1, epochs=1), "local.yaml")
+    run = ray_cluster.run(ray_cluster.head, hpo_command("run", str(local)), timeout=600, cwd=ray_cluster.tmp)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (trial,) = _study(ray_cluster, "beside_the_cluster").get_trials()
+    assert trial.user_attrs["node_id"] not in nodes and trial.user_attrs["node_ip"] == "127.0.0.1"
+
 
 @pytest.mark.parametrize("retries", [0, 1])
 def test_losing_a_host_fails_or_retries_its_trials_and_the_study_finishes_on_the_other(ray_cluster: TwoHosts, retries: int):
