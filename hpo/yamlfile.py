@@ -92,5 +92,11 @@ def parse_yaml(text: str, source: str) -> Any:
                 "a spec holds plain data only"
             )
         raise SpecError(source, "", f"{where}: {problem}") from None
+    except yaml.reader.ReaderError as exc:  # a control character; its own message takes two lines
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise SpecError(
+            source, "", f"line {line}, column {column}: character #x{exc.character:04x} is not allowed in YAML ({exc.reason})"
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError(source, "", f"invalid YAML: {exc}") from None

@@ -32,6 +32,7 @@ def space(body: str) -> str:
 CASES = [
     ("yaml-syntax", "study: {name: x\ntrain: [", "", "line"),
     ("yaml-tab-indent", "study:\n\tname: x\n", "", "line"),
+    ("yaml-control-character", "study: {name: x\x07}\n", "", "line 1, column 16: character #x0007 is not allowed"),
     ("not-a-mapping", "- just\n- a list\n", "", "expected a mapping"),
     ("empty-file", "", "", "empty file"),
     ("python-object-tag", "study: !!python/object/apply:os.system ['echo owned']\n", "", "tag not allowed"),
