@@ -65,8 +65,11 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
     for trial in trials:
         if trial.state != TrialState.RUNNING or _driver_alive(study, trial.system_attrs.get(_DRIVER_ATTR)):
             continue
-        if trial.number not in waiting_for and trial.params:
-            study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+        # a requeued trial killed before it was sampled holds its parameters only as the
+        # ones it was enqueued with
+        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+        if trial.number not in waiting_for and params:
+            study.enqueue_trial(params, user_attrs={"requeued_from": trial.number})
         storage = study._storage
         storage.set_trial_user_attr(trial._trial_id, "error_type", "Interrupted")
         storage.set_trial_user_attr(trial._trial_id, "error", INTERRUPTED)

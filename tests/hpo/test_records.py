@@ -56,3 +56,17 @@ def test_own_live_trials_are_left_alone():
     mark_driver(study, trial)
     assert recover_interrupted(study) == []
     assert study.trials[0].state == TrialState.RUNNING
+
+
+def test_a_requeued_trial_killed_before_its_parameters_were_sampled_is_requeued_again():
+    """Its parameters are then only the ones it was enqueued with (system attr fixed_params)."""
+    study = optuna.create_study()
+    orphan(study, 0.03)
+    recover_interrupted(study)
+    popped = study.ask()  # the next run takes the requeued trial; the crash comes before sampling
+    study._storage.set_trial_system_attr(popped._trial_id, "hpo:driver", f"{DRIVER_ID.split(':')[0]}:{dead_pid()}:x")
+    assert popped.params == {}
+    assert recover_interrupted(study) == [popped.number]
+    again = study.ask()
+    assert again.user_attrs["requeued_from"] == popped.number
+    assert again.suggest_float("lr", 1e-4, 1.0) == 0.03
