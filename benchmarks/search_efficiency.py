@@ -1,0 +1,242 @@
+"""Search efficiency: TPE + ASHA versus random search without pruning, same epoch budget.
+
+    python benchmarks/search_efficiency.py                      # digits, 3 seeds, ~3-5 min
+    python benchmarks/search_efficiency.py --data synthetic --shape 1 16 16 --num-classes 4
+    python benchmarks/search_efficiency.py --data mnist --data-root data --budget-epochs 60
+
+For each seed both methods run through hpo's `run_study` with the real trainer
+(`trainers.loop:train`) on the same space, the same data split and the same budget of
+epochs: random search runs `budget / epochs` trials to the end; TPE + ASHA (grace 1
+epoch, reduction factor 3) runs more, shorter trials. Every epoch spent is read back
+from the Optuna study: each intermediate value is one epoch, placed in time between its
+trial's start and end; a failed trial (a NaN loss at a high learning rate) also spent
+the epoch it failed in. Epochs past the budget are not counted.
+
+Printed: the best validation accuracy each method had reached after a share of the
+budget (mean over seeds), then per seed the best random search found with the whole
+budget and the epochs TPE + ASHA needed to reach it. Last line:
+`epochs_to_match_random_best_ratio=R`, the mean over seeds of those epochs divided by the
+budget (R < 1: TPE + ASHA got there with less; a seed where it did not get there within
+the budget counts as 1, a lower bound, and is reported as such).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray reads it at import: loopback only
+
+CONCURRENCY = 2  # trials at once, one CPU each
+SHARES = (0.1, 0.2, 1 / 3, 0.5, 0.75, 1.0)  # of the budget: the table's columns
+
+# Where tuning matters: a learning rate over seven decades (for any one optimizer most
+# of it is far too low or too high: nothing learnt, or a NaN loss), three optimizers, a
+# batch size up to 512 (two steps an epoch on digits), dropout up to 0.9, width.
+SPACE: dict[str, Any] = {
+    "optimizer.lr": {"float": [1.0e-6, 10.0], "log": True},
+    "optimizer.name": {
+        "choice": ["sgd", "adam", "rmsprop"],
+        "when": {"sgd": {"optimizer.momentum": {"float": [0.0, 0.99]}}},
+    },
+    "batch_size": {"choice": [32, 64, 128, 256, 512]},
+    "model.dropout": {"float": [0.0, 0.9]},
+    "model.channels": {"choice": {"c4_8": [4, 8], "c8_16": [8, 16], "c16_32": [16, 32]}},
+}
+
+METHODS = {
+    "random": {"sampler": {"type": "random"}, "scheduler": {"type": "none"}},
+    "tpe_asha": {
+        "sampler": {"type": "tpe", "n_startup_trials": 5, "multivariate": True, "constant_liar": True},
+        "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 3},
+    },
+}
+SAMPLER_SEEDS = {"random": 0, "tpe_asha": 1000}  # + the seed
+ASHA_EPOCHS_PER_TRIAL = 3.5  # what TPE + ASHA's trials ran on average here (3-4): enough trials to spend the budget
+
+
+def train_config(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": args.data, "root": args.data_root, "val_fraction": 0.3}
+    if args.data == "synthetic":
+        data.update({k: v for k, v in (("shape", args.shape), ("num_classes", args.num_classes), ("size", args.size)) if v})
+    return {
+        "seed": seed,  # the same split and initialisation for both methods of a seed
+        "data": data,
+        "model": {"name": "cnn", "channels": [16, 32], "hidden": [64], "dropout": 0.1},
+        "optimizer": {"name": "adam", "lr": 1.0e-3},
+        "schedule": {"name": "cosine"},
+        "batch_size": 64,
+        "epochs": args.epochs,
+        "device": "cpu",
+    }
+
+
+def make_spec(args: argparse.Namespace, method: str, seed: int, trials: int):
+    import yaml
+
+    from hpo.spec import spec_from_text
+
+    name = f"{method}_{args.data}_seed{seed}"
+    document = {
+        # Each method its own sampler seed: with one seed, TPE's random start-up trials
+        # would be random search's first trials, and a lucky one would count for both.
+        "study": {"name": name, "metric": "val_acc", "mode": "max", "trials": trials, "seed": SAMPLER_SEEDS[method] + seed},
+        **METHODS[method],
+        "resources": {"cpus_per_trial": 1, "max_concurrent": CONCURRENCY},
+        "train": train_config(args, seed),
+        "space": SPACE,
+    }
+    return spec_from_text(yaml.safe_dump(document, sort_keys=False), f"{name}.yaml")
+
+
+# ----------------------------------------------------------------------------- reading the study
+
+
+def epochs_spent(study) -> list[float | None]:
+    """The val_acc of every epoch the study spent, in the order the epochs ended (None for
+    the epoch in which a trial failed). A trial's epochs are spread evenly between its
+    start and its end: with two trials at once, their epochs interleave."""
+    from optuna.trial import TrialState
+
+    events: list[tuple[float, float | None]] = []
+    for trial in study.get_trials(deepcopy=False):
+        if trial.datetime_start is None or trial.datetime_complete is None:
+            continue
+        values: list[float | None] = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
+        if trial.state == TrialState.FAIL:
+            values.append(None)
+        start = trial.datetime_start.timestamp()
+        span = (trial.datetime_complete - trial.datetime_start).total_seconds()
+        events += [(start + span * (i + 1) / len(values), value) for i, value in enumerate(values)]
+    events.sort(key=lambda event: event[0])
+    return [value for _, value in events]
+
+
+def best_so_far(values: list[float | None]) -> list[float]:
+    """best[k]: the best val_acc among the first k + 1 epochs (0 before any value)."""
+    best, curve = 0.0, []
+    for value in values:
+        best = max(best, value) if value is not None else best
+        curve.append(best)
+    return curve
+
+
+def run_method(args: argparse.Namespace, method: str, seed: int, trials: int) -> tuple[list[float], str]:
+    """Run one study; returns (best-so-far per epoch spent, within the budget, and a summary)."""
+    import optuna
+    from rich.console import Console
+
+    from hpo.runner import run_study
+
+    outcome = run_study(make_spec(args, method, seed, trials), console=Console(file=io.StringIO()))
+    study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage_url)
+    spent = epochs_spent(study)
+    tally = outcome.tally
+    summary = f"{tally.complete} complete, {tally.pruned} pruned, {tally.failed} failed, {len(spent)} epochs"
+    return best_so_far(spent[: args.budget_epochs]), summary
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from trainers.data import list_datasets
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="digits", choices=list_datasets(), help="data set (default digits)")
+    parser.add_argument("--data-root", default="data", help="folder of the data sets' files (data.root)")
+    parser.add_argument("--shape", type=int, nargs=3, metavar=("C", "H", "W"), help="synthetic: image shape")
+    parser.add_argument("--num-classes", type=int, help="synthetic: classes")
+    parser.add_argument("--size", type=int, help="synthetic: training images")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs of a full trial (default 6)")
+    parser.add_argument("--budget-epochs", type=int, default=120, help="epochs per method and seed (default 120)")
+    parser.add_argument("--workdir", help="where the studies go (default: a temporary folder, removed at the end)")
+    args = parser.parse_args(argv)
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2 (ASHA stops trials after their first epoch)")
+    if args.budget_epochs < args.epochs:
+        parser.error(f"--budget-epochs ({args.budget_epochs}) must allow one full trial (--epochs {args.epochs})")
+    return args
+
+
+def check_data(args: argparse.Namespace) -> None:
+    """Load the data once here: a missing data set would otherwise fail every trial."""
+    from trainers.config import validate_train_config
+    from trainers.data import DatasetNotFoundError, load_data
+
+    try:
+        load_data(validate_train_config(train_config(args, 0)).data, seed=0)
+    except DatasetNotFoundError as exc:
+        raise SystemExit(f"search_efficiency: {exc}") from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    args.data_root = str(Path(args.data_root).resolve())  # the studies run in another folder
+    check_data(args)
+    from hpo.runner import _RAY_ENV
+
+    for key, value in _RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
+    import ray
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="hpo-search-efficiency-")).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chdir(workdir)  # hpo writes studies/ under the current directory
+    budget = args.budget_epochs
+    random_trials = budget // args.epochs
+    asha_trials = math.ceil(budget / ASHA_EPOCHS_PER_TRIAL)
+    print(
+        f"{args.data}: budget {budget} epochs per method and seed; random: {random_trials} trials of "
+        f"{args.epochs} epochs; TPE + ASHA: {asha_trials} trials; {args.seeds} seeds",
+        flush=True,
+    )
+    ray.init(
+        num_cpus=CONCURRENCY, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False, logging_level="WARNING"
+    )
+    curves: dict[str, list[list[float]]] = {"random": [], "tpe_asha": []}
+    ratios: list[float] = []
+    try:
+        for seed in range(args.seeds):
+            random_curve, random_what = run_method(args, "random", seed, random_trials)
+            asha_curve, asha_what = run_method(args, "tpe_asha", seed, asha_trials)
+            curves["random"].append(random_curve)
+            curves["tpe_asha"].append(asha_curve)
+            target = random_curve[-1]
+            matched = next((k + 1 for k, best in enumerate(asha_curve) if best >= target), None)
+            ratios.append(matched / budget if matched else 1.0)
+            reached = f"reached it after {matched} epochs" if matched else f"never reached it ({asha_curve[-1]:.4f})"
+            print(
+                f"seed {seed}: random {target:.4f} ({random_what}); TPE + ASHA {reached} ({asha_what}); "
+                f"ratio {ratios[-1]:.3f}{'' if matched else ' (at least)'}",
+                flush=True,
+            )
+    finally:
+        ray.shutdown()
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print_table(curves, budget)
+    print(f"epochs_to_match_random_best_ratio={statistics.mean(ratios):.3f}")
+
+
+def print_table(curves: dict[str, list[list[float]]], budget: int) -> None:
+    """Mean over seeds of the best val_acc reached after each share of the budget."""
+    columns = [max(1, round(share * budget)) for share in SHARES]
+    print("best val_acc after N epochs (mean over seeds)")
+    print(f"{'epochs':>10} " + " ".join(f"{n:>7d}" for n in columns))
+    for method, per_seed in curves.items():
+        row = [statistics.mean(curve[min(n, len(curve)) - 1] for curve in per_seed) for n in columns]
+        print(f"{method:>10} " + " ".join(f"{value:7.4f}" for value in row))
+
+
+if __name__ == "__main__":
+    main()
