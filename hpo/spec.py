@@ -23,7 +23,7 @@ from hpo.errors import SpecError
 from hpo.space import Space, fill_partial, parse_space, variants
 from hpo.storage import STUDY_NAME_PATTERN
 from hpo.yamlfile import parse_yaml, read_yaml
-from trainers.config import StrictModel, did_you_mean, validate_train_config
+from trainers.config import StrictModel, did_you_mean, validate_strict, validate_train_config
 
 METRICS = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min"}
 """What the trainer reports each epoch, and the direction that is better."""
@@ -233,9 +233,9 @@ def spec_from_data(raw: Any, source: str, text: str) -> Spec:
         got = "an empty file" if raw is None else f"{type(raw).__name__}"
         raise SpecError(source, "", f"expected a mapping with study, train and space sections, got {got}")
     try:
-        sections = SpecFile.model_validate(raw)
+        sections = validate_strict(SpecFile, raw)
     except pydantic.ValidationError as exc:
-        raise validation_error(source, "", exc, raw) from None
+        raise validation_error(source, "", exc) from None
     check_train_config(sections.train, source, "train")
     space = parse_space(sections.space, source)
     _check_space_against_trainer(space, sections.train, source)
@@ -250,7 +250,7 @@ def check_train_config(config: Any, source: str, prefix: str) -> Any:
     try:
         return validate_train_config(config)
     except pydantic.ValidationError as exc:
-        raise validation_error(source, prefix, exc, config) from None
+        raise validation_error(source, prefix, exc) from None
 
 
 def _check_space_against_trainer(space: Space, train: dict[str, Any], source: str) -> None:
@@ -266,7 +266,7 @@ def _check_space_against_trainer(space: Space, train: dict[str, Any], source: st
             validate_train_config(config)
         except pydantic.ValidationError as exc:
             error = exc.errors()[0]
-            where = _loc_to_path(error["loc"], config)
+            where = _join(*error["loc"])
             culprit = _param_for(where, assignment)
             values = ", ".join(f"{k}={v!r}" for k, v in assignment.items())
             raise SpecError(
@@ -298,32 +298,14 @@ def _check_scheduler(sections: SpecFile, source: str) -> None:
 # ----------------------------------------------------------------------------- errors
 
 
-def validation_error(source: str, prefix: str, exc: pydantic.ValidationError, data: Any) -> SpecError:
-    """Turn pydantic's first error into a SpecError naming the key path."""
+def validation_error(source: str, prefix: str, exc: pydantic.ValidationError) -> SpecError:
+    """Turn the first error of :func:`validate_strict` into a SpecError naming its key."""
     error = exc.errors()[0]
-    path = _loc_to_path(error["loc"], data)
-    full = ".".join(p for p in (prefix, path) if p)
-    return SpecError(source, full, _message(error))
+    return SpecError(source, _join(prefix, *error["loc"]), _message(error))
 
 
-def _loc_to_path(loc: tuple, data: Any) -> str:
-    """Join a pydantic ``loc`` into a dotted path, dropping the tags that discriminated
-    unions insert (``sampler.tpe.n_startup_trials`` -> ``sampler.n_startup_trials``)."""
-    parts: list[str] = []
-    node = data
-    for item in loc:
-        if isinstance(node, dict) and item not in node and isinstance(item, str) and item in node.values():
-            continue  # the union tag
-        if isinstance(item, str) and "[" in item:
-            continue  # pydantic's function-validator labels
-        parts.append(str(item))
-        if isinstance(node, dict):
-            node = node.get(item)
-        elif isinstance(node, list) and isinstance(item, int) and item < len(node):
-            node = node[item]
-        else:
-            node = None
-    return ".".join(parts)
+def _join(*parts: object) -> str:
+    return ".".join(str(p) for p in parts if p != "")
 
 
 def _message(error: dict[str, Any]) -> str:

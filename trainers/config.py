@@ -39,6 +39,7 @@ __all__ = [
     "UnknownKeyError",
     "dataset_shape",
     "did_you_mean",
+    "validate_strict",
     "validate_train_config",
 ]
 
@@ -678,14 +679,19 @@ def _input_loc(loc: tuple, data: Any, missing: bool) -> tuple:
     return tuple(out)
 
 
-def validate_train_config(config: dict) -> TrainConfig:
-    """Validate a training config dict; raises pydantic.ValidationError with input key paths."""
+def validate_strict(model: type[pydantic.BaseModel], data: Any) -> Any:
+    """Validate ``data`` with ``model``; error locations are key paths into ``data``.
+
+    Raises pydantic.ValidationError whose locs drop the union tags and end with the
+    offending key of an unknown-key error (``model.chanels``). hpo's spec sections use
+    this too, so every config error names its key the same way.
+    """
     try:
-        return TrainConfig.model_validate(config)
+        return model.model_validate(data)
     except pydantic.ValidationError as error:
         errors = []
         for e in error.errors(include_url=False):
-            loc = _input_loc(e["loc"], config, e["type"] == "missing")
+            loc = _input_loc(e["loc"], data, e["type"] == "missing")
             cause = e.get("ctx", {}).get("error")
             if isinstance(cause, UnknownKeyError):
                 loc += (cause.key,)
@@ -694,3 +700,8 @@ def validate_train_config(config: dict) -> TrainConfig:
                 line["ctx"] = e["ctx"]
             errors.append(line)
         raise pydantic.ValidationError.from_exception_data(error.title, errors) from None
+
+
+def validate_train_config(config: dict) -> TrainConfig:
+    """Validate a training config dict; raises pydantic.ValidationError with input key paths."""
+    return validate_strict(TrainConfig, config)
