@@ -35,10 +35,22 @@ class TrialErrorCallback(Callback):
         error = trial.get_pickled_error() or trial.get_error()
         cause = getattr(error, "cause", None) or error
         name = type(cause).__name__ if cause is not None else "TrialError"
-        message = str(cause).strip().splitlines()[-1] if cause is not None and str(cause).strip() else "the trial's Ray worker failed"
+        message = str(cause).strip().splitlines()[-1] if cause is not None and str(cause).strip() else _written_error(trial)
         if isinstance(cause, ray.exceptions.RayActorError):
             name, message = "WorkerDied", f"the trial's worker process died: {message}"
         self._searcher.record_error(trial.trial_id, name, message)
+
+
+def _written_error(trial: Any) -> str:
+    """What Ray wrote about the error on this machine a moment ago. Its copy in the run's
+    storage may not be there yet, nor a pickled exception for every kind of error (a trial
+    whose node died ends with the actor unavailable, which Ray does not pickle)."""
+    try:
+        with open(trial.error_file) as f:
+            lines = [line.strip() for line in f if line.strip() and not line.startswith("Failure #")]
+    except (OSError, TypeError):
+        lines = []
+    return f"the trial's Ray worker failed: {lines[-1]}" if lines else "the trial's Ray worker failed"
 
 
 class TrialTimeoutWatchdog(Callback):
