@@ -110,9 +110,9 @@ def _ns_pids(ns: str) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def kill_namespace_processes(ns: str, grace_s: float = 5.0) -> None:
-    """SIGTERM every process in ``ns``, then SIGKILL what is left."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+def kill_namespace_processes(ns: str, signals=(signal.SIGTERM, signal.SIGKILL), grace_s: float = 5.0) -> None:
+    """Send every process in ``ns`` the first signal, then the next to what is left."""
+    for sig in signals:
         for pid in _ns_pids(ns):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
@@ -199,8 +199,9 @@ class TwoHosts:
         assert out.returncode == 0, out.stderr
         return yaml.safe_load(out.stdout.strip().splitlines()[-1])
 
-    def kill(self, ns: str) -> None:
-        kill_namespace_processes(ns)
+    def crash(self, ns: str) -> None:
+        """The host in ``ns`` goes away at once, as in a power cut: SIGKILL, no goodbye."""
+        kill_namespace_processes(ns, signals=(signal.SIGKILL,))
 
 
 @pytest.fixture

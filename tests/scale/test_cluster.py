@@ -56,7 +56,7 @@ def test_losing_a_host_fails_or_retries_its_trials_and_the_study_finishes_on_the
             pytest.fail("no trial started on the worker host:\n" + communicate(driver, timeout=10))
         time.sleep(0.5)
     time.sleep(2)  # into its first epochs
-    ray_cluster.kill(ray_cluster.worker)
+    ray_cluster.crash(ray_cluster.worker)
     output = communicate(driver, timeout=600)
 
     assert driver.returncode == 0, output
@@ -72,6 +72,7 @@ def test_losing_a_host_fails_or_retries_its_trials_and_the_study_finishes_on_the
     assert failed, f"the trial on the killed host was not recorded as failed:\n{output}"
     for trial in failed:
         assert trial.user_attrs.get("error_type") and trial.user_attrs.get("error"), trial.user_attrs
+        print(f"trial {trial.number} FAIL: {trial.user_attrs['error_type']}: {trial.user_attrs['error']}")
     assert {t.user_attrs["node_ip"] for t in complete if t.number > max(f.number for f in failed)} == {HEAD_IP}
 
 
