@@ -229,14 +229,18 @@ def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
     cluster that happens to run on this machine. Ray's log lines go to ``log_dir/ray.log``,
     not the console.
     """
+    import sys
+
     address = address or os.environ.get("RAY_ADDRESS") or "local"
+    imported = "ray" in sys.modules  # e.g. by the trainer's module: Ray has read its settings
     for key, value in _RAY_ENV.items():
         os.environ.setdefault(key, value)
     if address == "local":
         # Seen with Ray 2.60 on Linux: a local instance otherwise advertises the machine's
         # outward address and listens on every interface. Ray reads this at import.
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-        os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
+        if not imported:  # else Ray turns it on itself, in its settings and the environment alike
+            os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
     import ray
 
     log_dir.mkdir(parents=True, exist_ok=True)
