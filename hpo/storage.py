@@ -13,6 +13,7 @@ import random
 import re
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 from hpo.errors import HpoError
@@ -80,14 +81,25 @@ def check_sqlite_location(url: str, *, create: bool) -> None:
 
 
 def _check_sqlite_file(url: str, path: Path) -> None:
+    side_files = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+    existed = {side for side in side_files if side.exists()}
+    problem = _sqlite_problem(path)
+    if problem is None:
+        return
+    for side in side_files:  # reading a database in WAL mode creates them: leave the damage as found
+        if side not in existed:
+            side.unlink(missing_ok=True)
+    raise HpoError(f"storage {url}: {path} {problem}; it was left untouched")
+
+
+def _sqlite_problem(path: Path) -> str | None:
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)) as conn:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             result = conn.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        raise HpoError(f"storage {url}: {path} is not a usable SQLite database ({exc}); it was left untouched") from None
-    if result != "ok":
-        raise HpoError(f"storage {url}: {path} is corrupt (SQLite says: {result}); it was left untouched")
+        return f"is not a usable SQLite database ({exc})"
+    return None if result == "ok" else f"is corrupt (SQLite says: {result})"
 
 
 def open_storage(url: str, *, create: bool = True):
