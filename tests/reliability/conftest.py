@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.e2e.conftest import hpo_env, workdir  # noqa: F401  (workdir is a fixture)
+from tests.results.conftest import CliResult, cli
 
 FIGURES: list[str] = []
 
@@ -39,6 +40,16 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("reliability figures")
         for line in FIGURES:
             terminalreporter.write_line(line)
+
+
+def hpo_here(capsys, monkeypatch, *args: str) -> CliResult:
+    """``hpo ARGS`` in this process (no Python start-up per case), as tests/results runs it;
+    this process keeps its SIGTERM handler (``hpo run`` installs its own)."""
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        return cli(capsys, monkeypatch, *args)
+    finally:
+        signal.signal(signal.SIGTERM, handler)
 
 
 def query(workdir, sql: str, *args) -> list[tuple]:
