@@ -107,26 +107,26 @@ def write(path: Path, content: str | bytes | None) -> Path:
     return path
 
 
-def test_bad_specs_given_to_hpo_run(workdir, capsys, monkeypatch):
+def refused_files(command: str, files: dict[str, str | bytes | None], what: str, workdir, capsys, monkeypatch) -> None:
+    """``hpo COMMAND FILE`` for each file: exit 2, an error naming the file, no traceback,
+    nothing written; prints the figure."""
     failed = {}
-    for case, text, *_ in BAD_SPECS:
-        spec_file = write(workdir / f"{case}.yaml", text)
-        result = hpo_here(capsys, monkeypatch, "run", str(spec_file))
-        if not (clean_exit_2(result) and result.err.startswith(f"error: {spec_file}: ") and not (workdir / "studies").exists()):
+    for case, content in files.items():
+        path = write(workdir / f"{case}.yaml", content)
+        result = hpo_here(capsys, monkeypatch, command, str(path))
+        if not (clean_exit_2(result) and result.err.startswith(f"error: {path}") and not (workdir / "studies").exists()):
             failed[case] = (result.code, result.err[-500:])
-    figure("bad specs to `hpo run`", len(BAD_SPECS) - len(failed), len(BAD_SPECS), "exit 2, one error naming the file, no traceback, nothing written")
+    figure(what, len(files) - len(failed), len(files), "exit 2, one error naming the file, no traceback, nothing written")
     assert not failed, failed
+
+
+def test_bad_specs_given_to_hpo_run(workdir, capsys, monkeypatch):
+    specs = {case: text for case, text, *_ in BAD_SPECS}
+    refused_files("run", specs, "bad specs to `hpo run`", workdir, capsys, monkeypatch)
 
 
 def test_malformed_exported_configs_given_to_hpo_train(workdir, capsys, monkeypatch):
-    failed = {}
-    for case, content in BAD_CONFIGS.items():
-        config = write(workdir / f"{case}.yaml", content)
-        result = hpo_here(capsys, monkeypatch, "train", str(config))
-        if not (clean_exit_2(result) and result.err.startswith(f"error: {config}") and not (workdir / "studies").exists()):
-            failed[case] = (result.code, result.err[-500:])
-    figure("malformed configs to `hpo train`", len(BAD_CONFIGS) - len(failed), len(BAD_CONFIGS), "exit 2, one error naming the file, no traceback, nothing written")
-    assert not failed, failed
+    refused_files("train", BAD_CONFIGS, "malformed configs to `hpo train`", workdir, capsys, monkeypatch)
 
 
 def test_command_line_misuse(workdir, capsys, monkeypatch):
