@@ -12,10 +12,10 @@ HPO_FUZZ_EXAMPLES sets how many per generator.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -66,12 +66,16 @@ VALUES = st.recursive(
 DOCUMENTS = st.dictionaries(st.sampled_from(VOCABULARY) | KEYS, VALUES, max_size=7) | VALUES
 
 OUTCOMES: Counter = Counter()
-WORKDIR = Path(tempfile.mkdtemp(prefix="hpo-fuzz-"))
 
 
-def outcome(content: str | bytes) -> str:
+@pytest.fixture(scope="module")
+def path(tmp_path_factory) -> Path:
+    """The file each example is written to (module-scoped: hypothesis reruns the test body)."""
+    return tmp_path_factory.mktemp("fuzz") / "spec.yaml"
+
+
+def outcome(path: Path, content: str | bytes) -> str:
     """Load ``content`` as a spec file: "valid" or "SpecError"; anything else fails the test."""
-    path = WORKDIR / "spec.yaml"
     if isinstance(content, bytes):
         path.write_bytes(content)
     else:
@@ -92,8 +96,8 @@ def dump(document) -> str:
 
 @FUZZ
 @given(DOCUMENTS)
-def test_random_documents(document):
-    outcome(dump(document))
+def test_random_documents(path, document):
+    outcome(path, dump(document))
 
 
 @st.composite
@@ -128,24 +132,24 @@ def mutated_specs(draw) -> str:
 
 @FUZZ
 @given(mutated_specs())
-def test_mutated_valid_spec(text):
-    outcome(text)
+def test_mutated_valid_spec(path, text):
+    outcome(path, text)
 
 
 @FUZZ
 @given(st.lists(st.tuples(st.integers(0, len(VALID_SPEC)), st.integers(0, 3), st.text(max_size=3)), min_size=1, max_size=4))
-def test_edited_spec_text(edits):
+def test_edited_spec_text(path, edits):
     text = VALID_SPEC
     for position, deleted, inserted in edits:
         position = min(position, len(text))
         text = text[:position] + inserted + text[position + deleted :]
-    outcome(text)
+    outcome(path, text)
 
 
 @FUZZ
 @given(st.text(max_size=200) | st.binary(max_size=200))
-def test_random_text_and_bytes(content):
-    outcome(content)
+def test_random_text_and_bytes(path, content):
+    outcome(path, content)
 
 
 def test_fuzz_figure():
