@@ -90,20 +90,14 @@ def test_quickstart_records_pruned_and_complete_trials_and_listens_on_loopback(w
     assert "8/8 finished" in status.stdout and "top 8 trials" in status.stdout
 
 
-def test_rerun_of_a_finished_study_runs_nothing(workdir):
-    spec_file = write_spec(workdir, shortened_quickstart(trials=2, epochs=2))
-    first = subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True, text=True)
-    assert first.returncode == 0, first.stdout + first.stderr
-    again = subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True, text=True)
-    assert again.returncode == 0
-    assert "already has 2 finished trials" in again.stdout
-    assert len(load_study(workdir, "quickstart").trials) == 2
-
-
-def test_changed_space_is_refused_and_new_version_starts_beside_it(workdir):
+def test_rerun_resumes_a_changed_space_is_refused_and_new_version_starts_beside_it(workdir):
     spec = shortened_quickstart(trials=1, epochs=2)
     spec_file = write_spec(workdir, spec)
     assert subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True).returncode == 0
+    again = hpo("run", str(spec_file), cwd=workdir)  # a finished study: nothing to run, no Ray started
+    assert again.returncode == 0
+    assert "already has 1 finished trials" in again.stdout
+    assert len(load_study(workdir, "quickstart").trials) == 1
     spec["space"]["batch_size"] = {"choice": [16, 32]}
     write_spec(workdir, spec)
     refused = subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True, text=True)
