@@ -34,7 +34,12 @@ class TrialErrorCallback(Callback):
             return
         error = trial.get_pickled_error() or trial.get_error()
         cause = getattr(error, "cause", None) or error
-        name = type(cause).__name__ if cause is not None else "TrialError"
+        if not isinstance(cause, BaseException):  # get_error() gives Ray's text, not an exception
+            cause = None
+        # No exception object yet: Ray copies its pickle to the run's storage a moment later.
+        # What reaches Ray's error path is the worker failing (run_trial catches the trainer's
+        # errors), and the text Ray has already written says how.
+        name = type(cause).__name__ if cause is not None else "WorkerDied"
         message = str(cause).strip().splitlines()[-1] if cause is not None and str(cause).strip() else _written_error(trial)
         if isinstance(cause, ray.exceptions.RayActorError):
             name, message = "WorkerDied", f"the trial's worker process died: {message}"
