@@ -40,6 +40,8 @@ def open_study_for_spec(
         existing = _load(name, storage, sampler)
         if existing is None or existing.user_attrs.get(SEARCH_HASH_ATTR) == spec.search_hash():
             break
+        if SEARCH_HASH_ATTR not in existing.user_attrs and not existing.trials:
+            break  # a driver died right after creating it, before recording its search
         if not new_version:
             raise HpoError(
                 f"{spec.source}: study {name!r} in {_url(storage)} searched a different space; "
@@ -55,10 +57,10 @@ def open_study_for_spec(
     study = existing or optuna.create_study(
         study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
     )
-    if existing is None:
+    if SEARCH_HASH_ATTR not in study.user_attrs:
         console.print(f"created study {name} in {_url(storage)}", highlight=False)
-        study.set_user_attr(SEARCH_HASH_ATTR, spec.search_hash())
         study.set_user_attr(SEARCH_ATTR, spec.search_definition())
+        study.set_user_attr(SEARCH_HASH_ATTR, spec.search_hash())  # last: it marks the record complete
     else:
         console.print(f"resuming study {name} in {_url(storage)}", highlight=False)
     study.set_user_attr(SPEC_TEXT_ATTR, spec.text)
