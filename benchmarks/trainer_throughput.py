@@ -10,10 +10,11 @@ horizontal flip + colour jitter (brightness, contrast, saturation 0.2). The thre
 in interleaved rounds (rotating their order) so machine noise hits them alike.
 
     python benchmarks/trainer_throughput.py            # ~1.5 min on 2 CPU cores
-    python benchmarks/trainer_throughput.py --rounds 5 --steps 30 --workers 2
+    python benchmarks/trainer_throughput.py --rounds 7 --steps 30 --workers 2
 
 The last line is `trainer/compute=R1 trainer/classic=R2`: images/s of ours divided by compute
-(1.0 = augmentation is free) and by classic (> 1: faster than the usual way).
+(1.0 = augmentation is free) and by classic (> 1: faster than the usual way), each the median
+of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ class Classic:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds of the three")
-    parser.add_argument("--steps", type=int, default=25, help="training steps per method per round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the three")
+    parser.add_argument("--steps", type=int, default=20, help="training steps per method per round")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for classic")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--images", type=int, default=5000, help="synthetic training images")
@@ -147,21 +148,22 @@ def main() -> None:
     for method in methods.values():  # warm-up: allocator, kernels, worker start-up code paths
         method.run(step, 3)
 
-    seconds = {name: 0.0 for name in methods}
     names = list(methods)
+    rates: dict[str, list[float]] = {name: [] for name in names}
     for r in range(args.rounds):
         for name in names[r % 3 :] + names[: r % 3]:  # rotate the order every round
             start = time.perf_counter()
             methods[name].run(step, args.steps)
-            seconds[name] += time.perf_counter() - start
-        print(f"  round {r + 1}: " + "  ".join(f"{n} {args.steps * batch * (r + 1) / seconds[n]:7.0f}" for n in names))
+            rates[name].append(args.steps * batch / (time.perf_counter() - start))
+        print(f"  round {r + 1}: " + "  ".join(f"{n} {rates[n][-1]:7.0f}" for n in names))
 
-    rate = {name: args.rounds * args.steps * batch / s for name, s in seconds.items()}
+    # medians over rounds: a round measures the three close in time, so its ratios are paired
+    median = lambda values: float(np.median(values))  # noqa: E731
     for name in names:
-        print(f"{name:8s} {rate[name]:8.0f} images/s")
-    print(f"trainer/compute={rate['ours'] / rate['compute']:.3f} trainer/classic={rate['ours'] / rate['classic']:.3f}")
-
+        print(f"{name:8s} {median(rates[name]):8.0f} images/s (median of {args.rounds} rounds)")
+    to_compute = median([o / c for o, c in zip(rates["ours"], rates["compute"])])
+    to_classic = median([o / c for o, c in zip(rates["ours"], rates["classic"])])
+    print(f"trainer/compute={to_compute:.3f} trainer/classic={to_classic:.3f}")
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()
