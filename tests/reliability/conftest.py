@@ -101,8 +101,9 @@ def dashboard(cwd: Path, *args: str, timeout: float = 120) -> Iterator[Dashboard
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            rest, _ = process.communicate(timeout=30)
-            server.output.append(rest)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        # read(), not communicate(): readline() above may hold the next lines in its buffer
+        server.output.append(process.stdout.read())
