@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -51,3 +59,48 @@ def hpo(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProc
 def load_study(workdir: Path, name: str, database: str | None = None) -> optuna.Study:
     """A study of studies/<database or name>.db (versions live in their first one's file)."""
     return optuna.load_study(study_name=name, storage=f"sqlite:///{workdir}/studies/{database or name}.db")
+
+
+@dataclass
+class Dashboard:
+    """A running ``hpo dashboard``: its process, the API address of its study, what it printed."""
+
+    process: subprocess.Popen
+    base: str = ""
+    study_id: int = -1
+    output: list[str] = field(default_factory=list)
+
+    def study(self) -> dict:
+        """The study as optuna-dashboard's API serves it (trials with user attributes)."""
+        with urllib.request.urlopen(f"{self.base}/api/studies/{self.study_id}?after=0", timeout=60) as response:
+            return json.load(response)
+
+
+@contextmanager
+def dashboard(cwd: Path, *args: str, timeout: float = 120) -> Iterator[Dashboard]:
+    """``hpo dashboard ARGS`` in a subprocess, until it has printed its URL; stopped after."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hpo.cli", "dashboard", *args],
+        cwd=cwd, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    server = Dashboard(process)
+    try:
+        deadline = time.monotonic() + timeout
+        while server.study_id < 0:
+            line = process.stdout.readline()
+            assert line or process.poll() is None, "hpo dashboard exited before serving:\n" + "".join(server.output)
+            assert time.monotonic() < deadline, "hpo dashboard printed no URL:\n" + "".join(server.output)
+            server.output.append(line)
+            found = re.search(r"(http://\S+:\d+)/dashboard/studies/(\d+)", line)
+            if found:
+                server.base, server.study_id = found[1], int(found[2])
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        # read(), not communicate(): readline() above may hold the next lines in its buffer
+        server.output.append(process.stdout.read())

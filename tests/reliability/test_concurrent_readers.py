@@ -16,8 +16,8 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.conftest import hpo, hpo_env, shortened_quickstart, write_spec
-from tests.reliability.conftest import dashboard, figure, query
+from tests.e2e.conftest import dashboard, hpo, hpo_env, shortened_quickstart, write_spec
+from tests.reliability.conftest import figure, query
 
 pytestmark = pytest.mark.slow
 

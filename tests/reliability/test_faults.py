@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from tests.e2e.conftest import hpo, load_study, shortened_quickstart, write_spec
-from tests.reliability.conftest import dashboard, figure
+from tests.e2e.conftest import dashboard, hpo, load_study, shortened_quickstart, write_spec
+from tests.reliability.conftest import figure
 from tests.reliability.faulty_trainer import FAULTS, TRIAL_TIMEOUT_S
 
 pytestmark = pytest.mark.slow

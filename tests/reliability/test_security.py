@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import ast
-import subprocess
 from pathlib import Path
 
 import optuna
@@ -25,10 +24,10 @@ import yaml
 from hpo.errors import SpecError
 from hpo.spec import spec_from_text
 from hpo.storage import open_storage
-from tests.e2e.conftest import REPO
+from tests.e2e.conftest import REPO, dashboard
 from tests.e2e.test_quickstart import descendants, listening_addresses
 from tests.hpo.conftest import VALID_SPEC
-from tests.reliability.conftest import dashboard, figure, hpo_here
+from tests.reliability.conftest import figure, hpo_here
 from tests.reliability.test_bad_input import EXPORTED
 
 SCANNED = ("hpo", "trainers")

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import re
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections import Counter
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tests.e2e.conftest import dashboard
 from tests.scale.conftest import communicate, hpo_command, hpo_env, small_spec, write_spec
 
 pytestmark = pytest.mark.slow
@@ -62,29 +58,8 @@ def test_two_drivers_share_one_study_and_stop_at_exactly_its_count(tmp_path, pos
 
 def _dashboard_study(cwd, storage: str, name: str) -> dict:
     """The study as optuna-dashboard's API serves it, from `hpo dashboard` on a free port."""
-    server = subprocess.Popen(
-        hpo_command("dashboard", name, "--storage", storage, "--port", "0"),
-        cwd=cwd, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        url = None
-        deadline = time.monotonic() + 120
-        while url is None:
-            line = server.stdout.readline()
-            assert line or server.poll() is None, "hpo dashboard exited before serving"
-            assert time.monotonic() < deadline, "hpo dashboard printed no URL"
-            found = re.search(r"(http://[\d.]+:\d+)/dashboard/studies/(\d+)", line)
-            if found:
-                url = f"{found[1]}/api/studies/{found[2]}?after=0"
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return json.load(response)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with dashboard(cwd, name, "--storage", storage, "--port", "0") as server:
+        return server.study()
 
 
 def test_drivers_opening_an_empty_database_at_once_all_succeed(postgres_url):
