@@ -74,7 +74,7 @@ def test_dashboard_api_and_status_read_while_a_run_writes(workdir):
                 result = hpo("status", "quickstart", cwd=workdir)
                 return None if result.returncode == 0 and LOCKED not in result.stdout + result.stderr else result.stderr + result.stdout
 
-            pollers = {"dashboard API": Poller(poll_api, 0.25), "hpo status": Poller(poll_status, 1.0)}  # leave the run CPU
+            pollers = {"dashboard API": Poller(poll_api, 0.25), "hpo status": Poller(poll_status, 2.0)}  # leave the run CPU
             for poller in pollers.values():
                 poller.start()
             output, _ = run.communicate(timeout=900)
