@@ -12,6 +12,8 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -27,8 +29,41 @@ DRIVER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 """This process, as recorded on the trials it runs."""
 
 
-def mark_driver(study: optuna.Study, trial: optuna.Trial) -> None:
-    study._storage.set_trial_system_attr(trial._trial_id, _DRIVER_ATTR, DRIVER_ID)
+def driver_mark() -> dict[str, str]:
+    """The system attribute that says this driver runs a trial (see :func:`set_trial_attrs`)."""
+    return {_DRIVER_ATTR: DRIVER_ID}
+
+
+def set_trial_attrs(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    user: Mapping[str, Any],
+    system: Mapping[str, Any] | None = None,
+) -> None:
+    """Set user (and system) attributes of a running trial, as ``trial.set_user_attr`` and
+    the storage's ``set_trial_system_attr`` would, key by key.
+
+    On Optuna's SQL storage they are written in one transaction: one commit instead of
+    one per key. It matters because the searcher runs on Ray's controller thread, where
+    each commit delays every trial. Other storages get them one by one.
+    """
+    system = system or {}
+    backend = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(backend, optuna.storages.RDBStorage) or not hasattr(backend, "_set_trial_attr_without_commit"):
+        for key, value in user.items():
+            trial.set_user_attr(key, value)
+        for key, value in system.items():
+            study._storage.set_trial_system_attr(trial._trial_id, key, value)
+        return
+    from optuna.storages._rdb.models import TrialSystemAttributeModel, TrialUserAttributeModel
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for model, attrs in ((TrialUserAttributeModel, user), (TrialSystemAttributeModel, system)):
+            for key, value in attrs.items():
+                backend._set_trial_attr_without_commit(session, model, trial._trial_id, key, value)
+    trial._cached_frozen_trial.user_attrs.update(user)
+    trial._cached_frozen_trial.system_attrs.update(system)
 
 
 def beat(study: optuna.Study) -> None:

@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
-from hpo.records import FINISHED_STATES, mark_driver
+from hpo.records import FINISHED_STATES, driver_mark, set_trial_attrs
 from hpo.space import Space, sample
 from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY
 
@@ -52,6 +52,7 @@ class _LiveTrial:
     last: Mapping[str, Any] = field(default_factory=dict)
 
 
+_TAKEN_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 _HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
 
 
@@ -135,8 +136,7 @@ class StudySearcher(Searcher):
         except Exception as exc:  # a space that passed validation should never get here
             self._study.tell(trial, state=TrialState.FAIL)
             raise RuntimeError(f"sampling trial {trial.number} failed: {exc}") from exc
-        set_user_attrs(self._study, trial, {"config": config, "ray_trial_id": trial_id})
-        mark_driver(self._study, trial)
+        set_trial_attrs(self._study, trial, {"config": config, "ray_trial_id": trial_id}, driver_mark())
         self._live[trial_id] = _LiveTrial(trial)
         if self._observer:
             self._observer.trial_started(trial.number)
@@ -188,7 +188,9 @@ class StudySearcher(Searcher):
 
         Several drivers may share one study (PostgreSQL); each counts the others'
         trials too, so together they stop at exactly the target. Ray asks again and
-        again while the answer is "wait", so the database is read at most once a second.
+        again while the answer is "wait", so the database is read at most once a second;
+        this driver's own trials are counted as it tells them. Counts a moment old are
+        safe: :meth:`_beyond_target` checks each new trial against a fresh snapshot.
         """
         now = time.monotonic()
         if now - self._counted_at >= COUNT_INTERVAL_S:
@@ -206,8 +208,9 @@ class StudySearcher(Searcher):
         asking for the last slot at once the later one sees the earlier's trial and gives
         its own back: the trial returns to the queue, unsampled, and the next ask takes it.
         """
-        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-        trials = self._study.get_trials(deepcopy=False, states=states)
+        # The snapshot read here, right after the ask, is the one the sampler then uses:
+        # one read of the study per trial, not two.
+        trials = self._study._get_trials(deepcopy=False, states=_TAKEN_STATES, use_cache=True)
         return sum(t.number < trial.number for t in trials) >= self._target
 
     def _own_numbers(self) -> set[int]:
@@ -239,7 +242,7 @@ class StudySearcher(Searcher):
     ) -> None:
         trial = live.trial
         last = live.last
-        set_user_attrs(
+        set_trial_attrs(
             self._study,
             trial,
             {
@@ -251,27 +254,7 @@ class StudySearcher(Searcher):
             },
         )
         frozen = self._study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
-        self._counted_at = -math.inf  # re-read: other drivers may have finished trials too
+        self._finished += state in FINISHED_STATES
         if self._observer:
             self._observer.trial_finished(frozen)
 
-
-def set_user_attrs(study: optuna.Study, trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
-    """Set several user attributes of a running trial, as ``trial.set_user_attr`` would.
-
-    On Optuna's SQL storage they are written in one transaction: one commit instead of
-    one per key. It matters because the searcher runs on Ray's controller thread, where
-    each commit delays every trial. Other storages get them one by one.
-    """
-    backend = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(backend, optuna.storages.RDBStorage) or not hasattr(backend, "_set_trial_attr_without_commit"):
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        return
-    from optuna.storages._rdb.models import TrialUserAttributeModel
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        for key, value in attrs.items():
-            backend._set_trial_attr_without_commit(session, TrialUserAttributeModel, trial._trial_id, key, value)
-    trial._cached_frozen_trial.user_attrs.update(attrs)

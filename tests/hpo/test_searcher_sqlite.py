@@ -1,5 +1,5 @@
-"""The searcher's records on SQLite, where its user attributes are written in one
-transaction per call (``set_user_attrs``) instead of one commit per key: the records
+"""The searcher's records on SQLite, where a trial's attributes are written in one
+transaction per call (``set_trial_attrs``) instead of one commit per key: the records
 must be exactly those that ``trial.set_user_attr`` key by key would leave."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from hpo.searcher import StudySearcher, set_user_attrs
+from hpo.records import driver_mark, set_trial_attrs
+from hpo.searcher import StudySearcher
 from hpo.space import parse_space
 from hpo.storage import open_storage
 from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY
@@ -22,18 +23,19 @@ def sqlite_study(tmp_path) -> optuna.Study:
     return optuna.create_study(storage=storage, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
 
 
-def test_set_user_attrs_writes_what_set_user_attr_writes(tmp_path):
+def test_set_trial_attrs_writes_what_set_user_attr_writes(tmp_path):
     study = sqlite_study(tmp_path)
     attrs = {"epochs": 3, "seconds": 1.5, "history": [{"epoch": 1, "val_acc": 0.5}], "hostname": "h", "error": None}
     one_by_one, batched = study.ask(), study.ask()
     for key, value in attrs.items():
         one_by_one.set_user_attr(key, value)
-    set_user_attrs(study, batched, attrs)
-    set_user_attrs(study, batched, {"epochs": 4})  # an existing key is overwritten
+    set_trial_attrs(study, batched, attrs, driver_mark())
+    set_trial_attrs(study, batched, {"epochs": 4})  # an existing key is overwritten
     one_by_one.set_user_attr("epochs", 4)
     assert batched.user_attrs == one_by_one.user_attrs
-    stored = {t.number: t.user_attrs for t in study.get_trials()}
-    assert stored[batched.number] == stored[one_by_one.number] == {**attrs, "epochs": 4}
+    stored = {t.number: t for t in study.get_trials()}
+    assert stored[batched.number].user_attrs == stored[one_by_one.number].user_attrs == {**attrs, "epochs": 4}
+    assert stored[batched.number].system_attrs == batched._cached_frozen_trial.system_attrs == driver_mark()
 
 
 def test_searcher_records_on_sqlite(tmp_path):

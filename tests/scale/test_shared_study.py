@@ -1,8 +1,9 @@
 """Several drivers' searchers on one study: together they ask exactly ``study.trials`` trials.
 
 Each searcher reads the study's counts at most once a second, so two drivers (or one
-driver filling several slots in a row) can each believe one more trial is needed. These
-tests interleave two searchers on one storage deterministically, without Ray.
+driver filling several slots in a row) can each believe one more trial is needed, and a
+driver sees the others' trials end at its next read. These tests interleave two
+searchers on one storage deterministically, without Ray.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+import hpo.searcher
 from hpo.searcher import StudySearcher
 from hpo.spec import load_spec
 from tests.scale.conftest import small_spec, write_spec
@@ -32,11 +34,16 @@ def two_searchers(tmp_path):
     return searcher(), searcher(), optuna.load_study(study_name="shared", storage=storage)
 
 
+def _a_second_later(monkeypatch) -> None:
+    """The searchers' next calls read the study's counts again."""
+    monkeypatch.setattr(hpo.searcher, "COUNT_INTERVAL_S", 0.0)
+
+
 def _finish(searcher: StudySearcher, trial_id: str, value: float = 0.5) -> None:
     searcher.on_trial_complete(trial_id, {"epoch": 1, "val_acc": value, "finished": True})
 
 
-def test_interleaved_asks_from_stale_counts_stop_at_the_target(two_searchers):
+def test_interleaved_asks_from_stale_counts_stop_at_the_target(two_searchers, monkeypatch):
     a, b, study = two_searchers
     proposals = [a.suggest("a1"), b.suggest("b1"), a.suggest("a2"), b.suggest("b2")]  # within one second
 
@@ -47,11 +54,13 @@ def test_interleaved_asks_from_stale_counts_stop_at_the_target(two_searchers):
 
     for searcher, trial_id in ((a, "a1"), (b, "b1"), (a, "a2")):
         _finish(searcher, trial_id)
+    assert a.suggest("a3") is None  # a has not yet seen b's trial end: it waits
+    _a_second_later(monkeypatch)
     assert a.suggest("a3") == Searcher.FINISHED and b.suggest("b3") == Searcher.FINISHED
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == TARGET
 
 
-def test_a_slot_given_back_is_taken_again_when_an_earlier_trial_fails(two_searchers):
+def test_a_slot_given_back_is_taken_again_when_an_earlier_trial_fails(two_searchers, monkeypatch):
     a, b, study = two_searchers
     for searcher, trial_id in ((a, "a1"), (b, "b1"), (a, "a2")):
         assert searcher.suggest(trial_id) is not None
@@ -66,4 +75,5 @@ def test_a_slot_given_back_is_taken_again_when_an_earlier_trial_fails(two_search
         _finish(searcher, trial_id)
     states = [t.state for t in study.get_trials()]
     assert states.count(TrialState.COMPLETE) == TARGET and states.count(TrialState.FAIL) == 1
+    _a_second_later(monkeypatch)
     assert a.suggest("a4") == Searcher.FINISHED
