@@ -25,12 +25,9 @@ BASE = {
 
 @st.composite
 def float_range(draw, low, high, log=False):
-    a = draw(st.floats(low, high, allow_nan=False, allow_infinity=False))
-    b = draw(st.floats(low, high, allow_nan=False, allow_infinity=False))
-    if abs(a - b) < 1e-9 * max(1.0, abs(a)):
-        b = min(high, a * 2 if log else a + 0.01)
-        a = min(a, b) / (2 if log else 1) if a >= b else a
-    lo, hi = sorted((a, b))
+    gap = (high / low) ** 0.01 if log else (high - low) * 0.01  # a range, not a point
+    lo = draw(st.floats(low, high / gap if log else high - gap))
+    hi = draw(st.floats(lo * gap if log else lo + gap, high))
     return {"float": [lo, hi], "log": True} if log else {"float": [lo, hi]}
 
 
