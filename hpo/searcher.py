@@ -4,7 +4,8 @@ Ray's own ``OptunaSearch`` records a trial that ASHA stopped as COMPLETE and dro
 result at which it was stopped. Here the study is the record of truth:
 
 - ``suggest`` asks the study and samples the space into a config (define-by-run);
-- ``on_trial_result`` stores each epoch's metric as an intermediate value;
+- ``on_trial_result`` stores each epoch's metric as an intermediate value (epochs that
+  come faster than one a second are written together, at the latest with the trial's end);
 - ``on_trial_complete`` stores the result Ray passes only there (the one at which a
   scheduler stopped the trial), then tells the final state: COMPLETE when the trainer's
   last report says ``finished`` (all epochs, or its own early stopping), PRUNED when it
@@ -27,12 +28,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
-from hpo.records import FINISHED_STATES, driver_mark, set_trial_attrs
+from hpo.records import FINISHED_STATES, driver_mark, write_trial_records
 from hpo.space import Space, sample
 from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY
 
 
 COUNT_INTERVAL_S = 1.0
+WRITE_INTERVAL_S = 1.0  # a running trial's epochs reach the study at most this late
 
 
 class TrialObserver(Protocol):
@@ -48,6 +50,8 @@ class _LiveTrial:
     trial: optuna.Trial
     started: float = field(default_factory=time.time)
     values: dict[int, float] = field(default_factory=dict)
+    unwritten: dict[int, float] = field(default_factory=dict)
+    written_at: float = -math.inf
     history: list[dict[str, Any]] = field(default_factory=list)
     last: Mapping[str, Any] = field(default_factory=dict)
 
@@ -136,7 +140,7 @@ class StudySearcher(Searcher):
         except Exception as exc:  # a space that passed validation should never get here
             self._study.tell(trial, state=TrialState.FAIL)
             raise RuntimeError(f"sampling trial {trial.number} failed: {exc}") from exc
-        set_trial_attrs(self._study, trial, {"config": config, "ray_trial_id": trial_id}, driver_mark())
+        write_trial_records(self._study, trial, user={"config": config, "ray_trial_id": trial_id}, system=driver_mark())
         self._live[trial_id] = _LiveTrial(trial)
         if self._observer:
             self._observer.trial_started(trial.number)
@@ -224,10 +228,18 @@ class StudySearcher(Searcher):
         epoch = int(result.get("epoch", result.get("training_iteration", len(live.values) + 1)))
         value = float(result[self.metric])
         if epoch not in live.values and math.isfinite(value):
-            live.trial.report(value, step=epoch)
-            live.values[epoch] = value
+            live.values[epoch] = live.unwritten[epoch] = value
             live.history.append({k: result[k] for k in _HISTORY_KEYS if k in result})
+            # Epochs that come faster than one a second are written together (at the
+            # latest with the trial's end): one commit for many when trials are short.
+            if time.monotonic() - live.written_at >= WRITE_INTERVAL_S:
+                self._write_values(live)
         live.last = result
+
+    def _write_values(self, live: _LiveTrial) -> None:
+        write_trial_records(self._study, live.trial, values=live.unwritten)
+        live.unwritten = {}
+        live.written_at = time.monotonic()
 
     def _final_value(self, live: _LiveTrial) -> float:
         if self._objective == "last":
@@ -242,10 +254,11 @@ class StudySearcher(Searcher):
     ) -> None:
         trial = live.trial
         last = live.last
-        set_trial_attrs(
+        write_trial_records(
             self._study,
             trial,
-            {
+            values=live.unwritten,
+            user={
                 **(attrs or {}),
                 "epochs": len(live.values),
                 "seconds": round(time.time() - live.started, 3),

@@ -8,7 +8,7 @@ import sys
 import optuna
 from optuna.trial import TrialState
 
-from hpo.records import DRIVER_ID, driver_mark, recover_interrupted, set_trial_attrs
+from hpo.records import DRIVER_ID, driver_mark, recover_interrupted, write_trial_records
 
 
 def dead_pid() -> int:
@@ -53,7 +53,7 @@ def test_recovery_is_idempotent():
 def test_own_live_trials_are_left_alone():
     study = optuna.create_study()
     trial = study.ask()
-    set_trial_attrs(study, trial, {}, driver_mark())
+    write_trial_records(study, trial, system=driver_mark())
     assert recover_interrupted(study) == []
     assert study.trials[0].state == TrialState.RUNNING
 

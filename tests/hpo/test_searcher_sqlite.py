@@ -1,5 +1,5 @@
 """The searcher's records on SQLite, where a trial's attributes are written in one
-transaction per call (``set_trial_attrs``) instead of one commit per key: the records
+transaction per call (``write_trial_records``) instead of one commit per key: the records
 must be exactly those that ``trial.set_user_attr`` key by key would leave."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from hpo.records import driver_mark, set_trial_attrs
+import hpo.searcher
+from hpo.records import driver_mark, write_trial_records
 from hpo.searcher import StudySearcher
 from hpo.space import parse_space
 from hpo.storage import open_storage
@@ -23,14 +24,14 @@ def sqlite_study(tmp_path) -> optuna.Study:
     return optuna.create_study(storage=storage, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
 
 
-def test_set_trial_attrs_writes_what_set_user_attr_writes(tmp_path):
+def test_write_trial_records_writes_what_set_user_attr_writes(tmp_path):
     study = sqlite_study(tmp_path)
     attrs = {"epochs": 3, "seconds": 1.5, "history": [{"epoch": 1, "val_acc": 0.5}], "hostname": "h", "error": None}
     one_by_one, batched = study.ask(), study.ask()
     for key, value in attrs.items():
         one_by_one.set_user_attr(key, value)
-    set_trial_attrs(study, batched, attrs, driver_mark())
-    set_trial_attrs(study, batched, {"epochs": 4})  # an existing key is overwritten
+    write_trial_records(study, batched, user=attrs, system=driver_mark())
+    write_trial_records(study, batched, user={"epochs": 4})  # an existing key is overwritten
     one_by_one.set_user_attr("epochs", 4)
     assert batched.user_attrs == one_by_one.user_attrs
     stored = {t.number: t for t in study.get_trials()}
@@ -55,3 +56,27 @@ def test_searcher_records_on_sqlite(tmp_path):
     assert failed.state == TrialState.FAIL
     assert failed.user_attrs["error_type"] == "NonFiniteLossError" and failed.user_attrs["error"] == "loss is nan"
     assert failed.user_attrs["epochs"] == 0
+
+
+def test_epochs_faster_than_one_a_second_are_written_together(tmp_path):
+    study = sqlite_study(tmp_path)
+    searcher = StudySearcher(study, SPACE, BASE, metric="val_acc", mode="max", objective="best", target=5)
+    searcher.suggest("a")
+    stored = lambda: study.get_trials()[0].intermediate_values  # noqa: E731
+    searcher.on_trial_result("a", {"epoch": 1, "val_acc": 0.5})
+    assert stored() == {1: 0.5}  # a trial's first epoch at once
+    searcher.on_trial_result("a", {"epoch": 2, "val_acc": 0.6})
+    searcher.on_trial_result("a", {"epoch": 3, "val_acc": 0.7})
+    assert stored() == {1: 0.5}  # the next ones within the second wait
+    searcher.on_trial_complete("a", {"epoch": 4, "val_acc": 0.8, "finished": True})
+    assert stored() == {1: 0.5, 2: 0.6, 3: 0.7, 4: 0.8}  # and are written with the trial's end
+
+
+def test_an_epoch_a_second_after_the_last_write_is_written_at_once(tmp_path, monkeypatch):
+    study = sqlite_study(tmp_path)
+    searcher = StudySearcher(study, SPACE, BASE, metric="val_acc", mode="max", objective="best", target=5)
+    searcher.suggest("a")
+    monkeypatch.setattr(hpo.searcher, "WRITE_INTERVAL_S", 0.0)  # every epoch comes a second after the last
+    for epoch in (1, 2, 3):
+        searcher.on_trial_result("a", {"epoch": epoch, "val_acc": epoch / 10})
+        assert set(study.get_trials()[0].intermediate_values) == set(range(1, epoch + 1))

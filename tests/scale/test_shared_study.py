@@ -22,7 +22,8 @@ TARGET = 3
 
 
 @pytest.fixture
-def two_searchers(tmp_path):
+def two_searchers(tmp_path, monkeypatch):
+    monkeypatch.setattr(hpo.searcher, "COUNT_INTERVAL_S", 3600.0)  # all within "one second", however slow
     spec = load_spec(write_spec(tmp_path, small_spec("shared", trials=TARGET, epochs=1)))
     storage = f"sqlite:///{tmp_path}/shared.db"
     optuna.create_study(study_name="shared", storage=storage, direction="maximize")
