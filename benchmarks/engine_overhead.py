@@ -2,6 +2,7 @@
 
     python benchmarks/engine_overhead.py                  # 32 trials x 3 repeats, ~1-2 min
     python benchmarks/engine_overhead.py --trials 4 --repeats 1
+    python benchmarks/engine_overhead.py --ray-defaults   # against Ray Tune as it comes, ~10 min
 
 The same N trials of a trainer that takes no time (`instant_train`: a few epochs,
 reported at once) run at concurrency 2 with TPE + ASHA twice over: through hpo
@@ -13,8 +14,13 @@ Tuner to the end of its trials (for hpo that includes creating the study), not R
 start-up; an untimed first pair pays for the imports. Plain Ray Tune gets the settings
 hpo gives it (actor reuse, Ray's environment variables, no per-trial CSV/JSON
 loggers), so the difference is hpo's own work: the study database, the searcher's
-records, the spec. The two may run a few different epochs: TPE proposes differently
-when pruned trials are recorded as PRUNED (hpo) rather than COMPLETE (OptunaSearch).
+records, the spec. With ``--ray-defaults`` plain Ray Tune runs as it comes instead:
+a new worker process per trial (``reuse_actors=False``), its loggers and settings.
+
+The two may run a different number of epochs: TPE proposes differently when pruned
+trials are recorded as PRUNED (hpo) rather than COMPLETE (OptunaSearch), and with
+instant trials each epoch costs a round trip through Ray. So the seconds per epoch are
+printed beside the seconds per trial.
 
 Last line: `overhead_s_per_trial=X raw_ray_s_per_trial=Y ratio=X/Y` (medians over
 the repeats). Wall-clock numbers of a noisy machine: compare the ratio, measured here
@@ -32,6 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,6 +49,8 @@ sys.path.insert(0, str(REPO))  # the driver imports `benchmarks.engine_overhead`
 TRAINER = "benchmarks.engine_overhead:instant_train"
 EPOCHS = 4  # per trial; ASHA (grace 1, factor 2) stops most trials after 1 or 2
 CONCURRENCY = 2
+# What hpo sets for Ray beyond quiet logs; ``--ray-defaults`` runs plain Ray Tune without them.
+_HPO_RAY_SETTINGS = ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "TUNE_DISABLE_STRICT_METRIC_CHECKING", "RAY_AIR_NEW_OUTPUT")
 
 
 # ----------------------------------------------------------------------------- the trainer
@@ -105,8 +114,8 @@ def make_spec(name: str, trials: int):
     return spec_from_text(SPEC.replace("NAME", name).replace("TRIALS", str(trials)), f"{name}.yaml")
 
 
-def run_hpo(name: str, trials: int) -> tuple[float, str]:
-    """One study through hpo; returns (seconds, what the study holds)."""
+def run_hpo(name: str, trials: int) -> tuple[float, int, str]:
+    """One study through hpo; returns (seconds, epochs run, what the study holds)."""
     import optuna
     from rich.console import Console
 
@@ -121,11 +130,13 @@ def run_hpo(name: str, trials: int) -> tuple[float, str]:
         raise RuntimeError(f"hpo study {name}: {tally.summary()}, expected {trials} finished and none failed")
     study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage_url)
     epochs = sum(len(t.intermediate_values) for t in study.get_trials(deepcopy=False))
-    return seconds, f"{tally.complete} complete, {tally.pruned} pruned, {epochs} epochs"
+    return seconds, epochs, f"{tally.complete} complete, {tally.pruned} pruned, {epochs} epochs"
 
 
-def run_raw(name: str, trials: int, storage: Path) -> tuple[float, str]:
-    """The same trials through plain Ray Tune; returns (seconds, what Tune reports)."""
+def run_raw(name: str, trials: int, storage: Path, ray_defaults: bool = False) -> tuple[float, int, str]:
+    """The same trials through plain Ray Tune; returns (seconds, epochs run, what Tune reports).
+
+    ``ray_defaults``: without the settings hpo gives Ray (see the module doc)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
@@ -133,6 +144,7 @@ def run_raw(name: str, trials: int, storage: Path) -> tuple[float, str]:
     from hpo.samplers import build_sampler
 
     spec = make_spec(name, trials)  # only for the identical TPE sampler
+    hpo_settings = {key: os.environ.pop(key) for key in _HPO_RAY_SETTINGS if ray_defaults and key in os.environ}
     start = time.perf_counter()
     tuner = tune.Tuner(
         _raw_trial,
@@ -149,18 +161,21 @@ def run_raw(name: str, trials: int, storage: Path) -> tuple[float, str]:
             scheduler=ASHAScheduler(time_attr="training_iteration", max_t=EPOCHS, grace_period=1, reduction_factor=2),
             num_samples=trials,
             max_concurrent_trials=CONCURRENCY,
-            reuse_actors=True,
+            reuse_actors=not ray_defaults,
         ),
         run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0),
     )
-    results = tuner.fit()
+    try:
+        results = tuner.fit()
+    finally:
+        os.environ.update(hpo_settings)
     seconds = time.perf_counter() - start
     errors = sum(r.error is not None for r in results)
     if len(results) != trials or errors:
         raise RuntimeError(f"raw Ray Tune {name}: {len(results)} trials, {errors} errors; expected {trials} and none")
     epochs = [r.metrics["training_iteration"] for r in results]
     full = epochs.count(EPOCHS)
-    return seconds, f"{full} complete, {trials - full} stopped, {sum(epochs)} epochs"
+    return seconds, sum(epochs), f"{full} complete, {trials - full} stopped, {sum(epochs)} epochs"
 
 
 # ----------------------------------------------------------------------------- main
@@ -171,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=32, help="trials per fit (default 32)")
     parser.add_argument("--repeats", type=int, default=3, help="hpo/raw pairs, interleaved (default 3)")
     parser.add_argument("--no-warm-up", action="store_true", help="skip the untimed first pair (imports, first workers)")
+    parser.add_argument("--ray-defaults", action="store_true", help="plain Ray Tune as it comes (see the module doc)")
     parser.add_argument("--workdir", help="where the studies go (default: a temporary folder, removed at the end)")
     args = parser.parse_args(argv)
 
@@ -192,21 +208,22 @@ def main(argv: list[str] | None = None) -> None:
         logging_level="WARNING",
         runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}},  # workers import the trainer by name
     )
-    print(f"{args.trials} trivial trials x {args.repeats} repeats, concurrency {CONCURRENCY}, TPE + ASHA")
-    hpo_times, raw_times = [], []
+    baseline = "Ray Tune as it comes" if args.ray_defaults else "Ray Tune with hpo's Ray settings"
+    print(f"{args.trials} trivial trials x {args.repeats} repeats, concurrency {CONCURRENCY}, TPE + ASHA; against {baseline}")
+    hpo_runs, raw_runs = [], []
+    run_plain = partial(run_raw, storage=workdir / "raw", ray_defaults=args.ray_defaults)
     try:
         if not args.no_warm_up:
             run_hpo("warm_up", CONCURRENCY)  # imports and first worker start-up, not timed
-            run_raw("warm_up", CONCURRENCY, workdir / "raw")
+            run_plain("warm_up", CONCURRENCY)
         for repeat in range(1, args.repeats + 1):
             if repeat % 2:  # hpo, raw, raw, hpo, hpo, raw, ...: neither always goes first
-                hpo_s, hpo_what = run_hpo(f"overhead_{repeat}", args.trials)
-                raw_s, raw_what = run_raw(f"raw_{repeat}", args.trials, workdir / "raw")
+                hpo_runs.append(run_hpo(f"overhead_{repeat}", args.trials))
+                raw_runs.append(run_plain(f"raw_{repeat}", args.trials))
             else:
-                raw_s, raw_what = run_raw(f"raw_{repeat}", args.trials, workdir / "raw")
-                hpo_s, hpo_what = run_hpo(f"overhead_{repeat}", args.trials)
-            hpo_times.append(hpo_s)
-            raw_times.append(raw_s)
+                raw_runs.append(run_plain(f"raw_{repeat}", args.trials))
+                hpo_runs.append(run_hpo(f"overhead_{repeat}", args.trials))
+            (hpo_s, _, hpo_what), (raw_s, _, raw_what) = hpo_runs[-1], raw_runs[-1]
             print(
                 f"repeat {repeat}: hpo {hpo_s:6.2f} s ({hpo_what}); raw Ray Tune {raw_s:6.2f} s ({raw_what})",
                 flush=True,
@@ -215,8 +232,10 @@ def main(argv: list[str] | None = None) -> None:
         ray.shutdown()
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    x = statistics.median(hpo_times) / args.trials
-    y = statistics.median(raw_times) / args.trials
+    per_epoch = statistics.median(s / e for s, e, _ in hpo_runs) / statistics.median(s / e for s, e, _ in raw_runs)
+    print(f"seconds per epoch run: hpo/raw = {per_epoch:.3f}")
+    x = statistics.median(s for s, _, _ in hpo_runs) / args.trials
+    y = statistics.median(s for s, _, _ in raw_runs) / args.trials
     print(f"overhead_s_per_trial={x:.4f} raw_ray_s_per_trial={y:.4f} ratio={x / y:.3f}")
 
 
