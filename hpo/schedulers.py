@@ -5,17 +5,21 @@
 continues only if it is among the top ``⌊n / η⌋`` of the ``n`` trials that have reached
 that rung, itself included: the promotion rule of asynchronous successive halving (Li et
 al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020). A trial cannot
-be paused and resumed later, so the rule is applied when it arrives, and a trial that
-ties an earlier one at the boundary is stopped (the earlier one holds the place).
+be paused and promoted later, so the rule is applied when it arrives; while a rung holds
+fewer than η trials, only one better than all the others there continues, as in Optuna's
+``SuccessiveHalvingPruner`` (stopping them all would leave a small study without a single
+complete trial). A trial that ties an earlier one at the boundary is stopped: the earlier
+one holds the place.
 
 Two differences from Ray's ``ASHAScheduler``, which hpo used before:
 
-- Ray has no cutoff at a rung until a trial has a value there, so the first trial to
-  reach each rung runs on whatever its score, and the next few are compared with it
-  alone. A first trial at chance level ran all its epochs, and so did every trial that
-  beat it; the sampler then counted these complete trials above better pruned ones.
-  Here a rung of fewer than η trials has no top 1/η, and nothing continues past it.
-- Ray's rungs start empty in every run. Here they start from the study: every finished
+- Ray compares an arriving trial with a percentile of the values before it, interpolated
+  (with two of them, two thirds of the way from the lower to the higher), and a tie
+  passes. Here a trial must rank in the top ``⌊n / η⌋``, so while a rung holds few trials
+  it must beat them all, and trials at chance level, which often tie exactly (a model
+  that predicts one class scores that class's share), stop.
+- Ray's rungs start empty in every run, so after a resume the first trials at each
+  rung run on whatever their score. Here they start from the study: every finished
   trial's intermediate value at a rung's epoch, so a resumed run (or a second driver
   that starts later) compares its trials with all the study's trials, not only its own.
 """
@@ -56,7 +60,8 @@ class StudyASHAScheduler(FIFOScheduler):
         metric, mode: The per-epoch value compared at the rungs, and its direction.
         max_t: Epochs of a full trial; a trial is stopped there.
         grace_period: Epochs every trial runs before it can be stopped (the first rung).
-        reduction_factor: η: the top 1/η of the trials at a rung continue.
+        reduction_factor: η: the top 1/η of the trials at a rung continue (the best one
+            while fewer than η have reached it).
     """
 
     def __init__(
@@ -98,13 +103,14 @@ class StudyASHAScheduler(FIFOScheduler):
         score = self._score(result[self._metric])
         ahead = sum(other >= score for other in recorded.values())
         recorded[number] = score
-        return TrialScheduler.CONTINUE if ahead < len(recorded) // self._reduction_factor else TrialScheduler.STOP
+        kept = max(1, len(recorded) // self._reduction_factor)
+        return TrialScheduler.CONTINUE if ahead < kept and score > -math.inf else TrialScheduler.STOP
 
     def debug_string(self) -> str:
         return "ASHA: " + ", ".join(f"epoch {epoch}: {len(recorded)} trials" for epoch, recorded in self._rungs.items())
 
     def _score(self, value: float) -> float:
-        """Higher is better; NaN is the worst of all."""
+        """Higher is better; NaN is the worst of all, and never continues."""
         value = float(value)
         return -math.inf if math.isnan(value) else self._sign * value
 

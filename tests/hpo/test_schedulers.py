@@ -38,36 +38,32 @@ def test_rungs_sit_at_grace_times_powers_of_eta_below_max_t(grace, eta, max_t, r
     assert rung_epochs(grace, eta, max_t) == rungs
 
 
-def test_a_rung_of_fewer_than_eta_trials_keeps_none_then_the_top_third():
+def test_the_top_third_of_a_rung_continues_and_the_best_while_it_holds_fewer():
     scheduler = make_scheduler()
     values = [0.9, 0.5, 0.7, 0.6, 0.95, 0.8, 0.92, 0.91]
     decisions = [epoch(scheduler, trial(i), 1, value) for i, value in enumerate(values)]
-    # n=1, 2: no top third yet (0.9 stops too); n=3..5: the best only; n=6..8: the top two
-    assert decisions == [STOP, STOP, STOP, STOP, CONTINUE, STOP, CONTINUE, STOP]
-
-
-def test_the_first_trial_at_chance_level_does_not_run_to_the_end():
-    scheduler = make_scheduler()
-    assert epoch(scheduler, trial(0), 1, 0.1) == STOP
+    # n=1..5: the best only; n=6..8: the top two
+    assert decisions == [CONTINUE, STOP, STOP, STOP, CONTINUE, STOP, CONTINUE, STOP]
 
 
 def test_a_tie_at_the_boundary_stops_the_later_trial():
     scheduler = make_scheduler()
-    for i, value in enumerate([0.1, 0.1]):
-        epoch(scheduler, trial(i), 1, value)
+    assert epoch(scheduler, trial(0), 1, 0.1) == CONTINUE
+    assert epoch(scheduler, trial(1), 1, 0.1) == STOP
     assert epoch(scheduler, trial(2), 1, 0.1) == STOP
     assert epoch(scheduler, trial(3), 1, 0.2) == CONTINUE
 
 
 def test_mode_min_keeps_the_lowest():
     scheduler = make_scheduler(mode="min")
-    decisions = [epoch(scheduler, trial(i), 1, value) for i, value in enumerate([0.5, 0.4, 0.3, 0.9])]
-    assert decisions == [STOP, STOP, CONTINUE, STOP]
+    decisions = [epoch(scheduler, trial(i), 1, value) for i, value in enumerate([0.5, 0.6, 0.3, 0.9])]
+    assert decisions == [CONTINUE, STOP, CONTINUE, STOP]
 
 
 def test_nan_is_the_worst_value():
     scheduler = make_scheduler()
-    for i in range(5):
+    assert epoch(scheduler, trial(0), 1, float("nan")) == STOP  # even first at its rung
+    for i in range(1, 5):
         epoch(scheduler, trial(i), 1, float("nan"))
     assert epoch(scheduler, trial(5), 1, 0.1) == CONTINUE
 
@@ -130,7 +126,7 @@ def test_concurrent_trials_each_decided_against_the_ones_before_it():
             before = arrivals[done + 1]
             ahead = sum(other >= value for other in before)
             before.append(value)
-            assert decision == (CONTINUE if ahead < len(before) // 3 else STOP)
+            assert decision == (CONTINUE if ahead < max(1, len(before) // 3) else STOP)
         if decision == STOP:
             del running[n]
             if started < len(curves):
