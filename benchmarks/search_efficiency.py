@@ -7,10 +7,12 @@
 For each seed both methods run through hpo's `run_study` with the real trainer
 (`trainers.loop:train`) on the same space, the same data split and the same budget of
 epochs: random search runs `budget / epochs` trials to the end; TPE + ASHA (grace 1
-epoch, reduction factor 3) runs more, shorter trials. Every epoch spent is read back
-from the Optuna study: each intermediate value is one epoch, placed in time between its
-trial's start and end; a failed trial (a NaN loss at a high learning rate) also spent
-the epoch it failed in. Epochs past the budget are not counted.
+epoch, reduction factor 3) runs more, shorter trials. A method whose trials ended before
+it had spent the budget (pruned or failed early) runs on: its study resumes with more
+trials. Every epoch spent is read back from the Optuna study: each intermediate value is
+one epoch, ending where the trial's recorded epoch lengths place it before the trial's
+end; a failed trial (a NaN loss at a high learning rate) also spent the epoch it failed
+in. Epochs past the budget are not counted.
 
 Printed: the best validation accuracy each method had reached after a share of the
 budget (mean over seeds), then per seed the best random search found with the whole
@@ -53,13 +55,12 @@ SPACE: dict[str, Any] = {
 
 METHODS = {
     "random": {"sampler": {"type": "random"}, "scheduler": {"type": "none"}},
-    "tpe_asha": {
-        "sampler": {"type": "tpe", "n_startup_trials": 5, "multivariate": True, "constant_liar": True},
-        "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 3},
-    },
+    # hpo's defaults (hpo.spec), as a user gets them: TPE with 10 random start-up trials,
+    # multivariate, constant liar; ASHA with grace period 1 and reduction factor 3
+    "tpe_asha": {"sampler": {"type": "tpe"}, "scheduler": {"type": "asha"}},
 }
 SAMPLER_SEEDS = {"random": 0, "tpe_asha": 1000}  # + the seed
-ASHA_EPOCHS_PER_TRIAL = 3  # TPE + ASHA's trials ran 3-4 epochs on average here: trials enough to spend the budget
+ASHA_EPOCHS_PER_TRIAL = 2.5  # TPE + ASHA's trials ran 2-3 epochs on average here (its study resumes if short)
 
 
 def train_config(args: argparse.Namespace, seed: int) -> dict[str, Any]:
@@ -101,22 +102,31 @@ def make_spec(args: argparse.Namespace, method: str, seed: int, trials: int):
 
 def epochs_spent(study) -> list[float | None]:
     """The val_acc of every epoch the study spent, in the order the epochs ended (None for
-    the epoch in which a trial failed). A trial's epochs are spread evenly between its
-    start and its end: with two trials at once, their epochs interleave."""
-    from optuna.trial import TrialState
-
-    events: list[tuple[float, float | None]] = []
-    for trial in study.get_trials(deepcopy=False):
-        if trial.datetime_start is None or trial.datetime_complete is None:
-            continue
-        values: list[float | None] = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
-        if trial.state == TrialState.FAIL:
-            values.append(None)
-        start = trial.datetime_start.timestamp()
-        span = (trial.datetime_complete - trial.datetime_start).total_seconds()
-        events += [(start + span * (i + 1) / len(values), value) for i, value in enumerate(values)]
+    the epoch in which a trial failed); with two trials at once, their epochs interleave."""
+    events = [event for trial in study.get_trials(deepcopy=False) for event in epoch_ends(trial)]
     events.sort(key=lambda event: event[0])
     return [value for _, value in events]
+
+
+def epoch_ends(trial) -> list[tuple[float, float | None]]:
+    """(when it ended, val_acc) for each epoch of a finished trial: the last at the trial's
+    end, each earlier one its successor's length (`seconds` in the trial's history) before.
+    Spread evenly from the trial's start instead, the epochs of a trial whose worker spent
+    seconds starting up (an epoch of digits takes hundredths) would be placed too early."""
+    from optuna.trial import TrialState
+
+    if trial.datetime_complete is None:
+        return []
+    values: list[float | None] = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
+    lengths = [epoch["seconds"] for epoch in trial.user_attrs.get("history", [])]
+    if trial.state == TrialState.FAIL:
+        values.append(None)
+        lengths.append(0.0)  # its length is not recorded: the epoch before ends with it
+    end, events = trial.datetime_complete.timestamp(), []
+    for value, length in zip(reversed(values), reversed(lengths), strict=True):
+        events.append((end, value))
+        end -= length
+    return events
 
 
 def best_so_far(values: list[float | None]) -> list[float]:
@@ -129,15 +139,21 @@ def best_so_far(values: list[float | None]) -> list[float]:
 
 
 def run_method(args: argparse.Namespace, method: str, seed: int, trials: int) -> tuple[list[float], str]:
-    """Run one study; returns (best-so-far per epoch spent, within the budget, and a summary)."""
+    """Run one study until it has spent the budget; returns (best-so-far per epoch spent,
+    within the budget, and a summary)."""
     import optuna
     from rich.console import Console
 
     from hpo.runner import run_study
 
-    outcome = run_study(make_spec(args, method, seed, trials), console=Console(file=io.StringIO()))
-    study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage_url)
-    spent = epochs_spent(study)
+    while True:
+        outcome = run_study(make_spec(args, method, seed, trials), console=Console(file=io.StringIO()))
+        study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage_url)
+        spent = epochs_spent(study)
+        if len(spent) >= args.budget_epochs:
+            break
+        # resume with as many more trials as the epochs per trial so far say are left
+        trials += math.ceil((args.budget_epochs - len(spent)) * trials / max(len(spent), 1))
     tally = outcome.tally
     summary = f"{tally.complete} complete, {tally.pruned} pruned, {tally.failed} failed, {len(spent)} epochs"
     return best_so_far(spent[: args.budget_epochs]), summary

@@ -111,8 +111,9 @@ def _quiet_optuna() -> None:
 def _tune(spec: Spec, study: optuna.Study, target: int, progress: StudyProgress, trainer: str) -> tuple[bool, bool]:
     """Run Ray Tune until the searcher says the study is done; returns (interrupted, budget_spent)."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import FIFOScheduler
 
+    from hpo.schedulers import StudyASHAScheduler
     from hpo.searcher import StudySearcher
     from hpo.trainable import run_trial
     from hpo.tune_callbacks import TrialErrorCallback, TrialTimeoutWatchdog
@@ -131,8 +132,8 @@ def _tune(spec: Spec, study: optuna.Study, target: int, progress: StudyProgress,
         exhausted=partial(sampler.exhausted, study) if isinstance(sampler, ConditionalGridSampler) else None,
     )
     if spec.scheduler.type == "asha":
-        scheduler = ASHAScheduler(
-            time_attr="training_iteration",
+        scheduler = StudyASHAScheduler(
+            study,
             metric=spec.study.metric,
             mode=spec.study.mode,
             max_t=spec.epochs,
