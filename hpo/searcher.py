@@ -4,8 +4,8 @@ Ray's own ``OptunaSearch`` records a trial that ASHA stopped as COMPLETE and dro
 result at which it was stopped. Here the study is the record of truth:
 
 - ``suggest`` asks the study and samples the space into a config (define-by-run);
-- ``on_trial_result`` stores each epoch's metric as an intermediate value (epochs that
-  come faster than one a second are written together, at the latest with the trial's end);
+- ``on_trial_result`` stores each epoch's metric as an intermediate value (an epoch that
+  ends within a second of the last write waits for the next one or the trial's end);
 - ``on_trial_complete`` stores the result Ray passes only there (the one at which a
   scheduler stopped the trial), then tells the final state: COMPLETE when the trainer's
   last report says ``finished`` (all epochs, or its own early stopping), PRUNED when it
@@ -34,7 +34,7 @@ from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY
 
 
 COUNT_INTERVAL_S = 1.0
-WRITE_INTERVAL_S = 1.0  # a running trial's epochs reach the study at most this late
+WRITE_INTERVAL_S = 1.0  # an epoch this soon after a trial's last write waits for its next one
 
 
 class TrialObserver(Protocol):
