@@ -27,13 +27,14 @@ Two differences from Ray's ``ASHAScheduler``, which hpo used before:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from hpo.trainable import reported_epoch
 
 __all__ = ["StudyASHAScheduler", "rung_epochs"]
 
@@ -91,7 +92,7 @@ class StudyASHAScheduler(FIFOScheduler):
         return True  # metric and mode come from the spec, never from Ray
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
-        epoch = _epoch(result)
+        epoch = reported_epoch(result)
         if epoch is None or self._metric not in result:
             return TrialScheduler.CONTINUE  # a trainer's error report: the trial ends by itself
         if epoch >= self._max_t:
@@ -114,8 +115,3 @@ class StudyASHAScheduler(FIFOScheduler):
         value = float(value)
         return -math.inf if math.isnan(value) else self._sign * value
 
-
-def _epoch(result: Mapping[str, Any]) -> int | None:
-    """The epoch a result reports (the trainer's contract says ``epoch``, as the searcher reads it)."""
-    epoch = result.get("epoch", result.get("training_iteration"))
-    return None if epoch is None else int(epoch)

@@ -30,7 +30,7 @@ from ray.tune.search import Searcher
 
 from hpo.records import FINISHED_STATES, driver_mark, write_trial_records
 from hpo.space import Space, sample
-from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY
+from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY, reported_epoch
 
 
 COUNT_INTERVAL_S = 1.0
@@ -225,13 +225,14 @@ class StudySearcher(Searcher):
     def _record_epoch(self, live: _LiveTrial, result: Mapping[str, Any]) -> None:
         if self.metric not in result:
             return
-        epoch = int(result.get("epoch", result.get("training_iteration", len(live.values) + 1)))
+        epoch = reported_epoch(result)
+        epoch = len(live.values) + 1 if epoch is None else epoch
         value = float(result[self.metric])
         if epoch not in live.values and math.isfinite(value):
             live.values[epoch] = live.unwritten[epoch] = value
             live.history.append({k: result[k] for k in _HISTORY_KEYS if k in result})
-            # Epochs that come faster than one a second are written together (at the
-            # latest with the trial's end): one commit for many when trials are short.
+            # An epoch within WRITE_INTERVAL_S of the last write waits for the next one or
+            # the trial's end: one commit for many epochs when they are short.
             if time.monotonic() - live.written_at >= WRITE_INTERVAL_S:
                 self._write_values(live)
         live.last = result

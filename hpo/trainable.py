@@ -13,7 +13,7 @@ import importlib
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hpo.errors import HpoError
@@ -23,6 +23,13 @@ ERROR_KEY = "hpo_error"
 
 
 DEFAULT_TRAINER = "trainers.loop:train"
+
+
+def reported_epoch(result: Mapping[str, Any]) -> int | None:
+    """The epoch a Ray result reports: the trainer's ``epoch`` (its contract), else Ray's
+    count of reports; None for a result that carries neither."""
+    epoch = result.get("epoch", result.get("training_iteration"))
+    return None if epoch is None else int(epoch)
 
 
 def load_trainer(path: str) -> Callable[..., Any]:
