@@ -33,16 +33,13 @@ import argparse
 import io
 import math
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray reads it at import: loopback only
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the driver imports `benchmarks.engine_overhead` by name
 
@@ -190,29 +187,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", help="where the studies go (default: a temporary folder, removed at the end)")
     args = parser.parse_args(argv)
 
-    from hpo.runner import _RAY_ENV
+    from benchmarks.local_ray import local_ray
 
-    for key, value in _RAY_ENV.items():  # what hpo sets for Ray, set for both engines
-        os.environ.setdefault(key, value)
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
-    import ray
-
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="hpo-engine-overhead-")).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    os.chdir(workdir)  # hpo writes studies/ under the current directory
-    ray.init(
-        num_cpus=CONCURRENCY,
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level="WARNING",
-        runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}},  # workers import the trainer by name
-    )
     baseline = "Ray Tune as it comes" if args.ray_defaults else "Ray Tune with hpo's Ray settings"
-    print(f"{args.trials} trivial trials x {args.repeats} repeats, concurrency {CONCURRENCY}, TPE + ASHA; against {baseline}")
     hpo_runs, raw_runs = [], []
-    run_plain = partial(run_raw, storage=workdir / "raw", ray_defaults=args.ray_defaults)
-    try:
+    # hpo's Ray settings hold for both engines; --ray-defaults lifts them for plain Ray Tune's fits
+    workers_import_the_trainer = {"env_vars": {"PYTHONPATH": str(REPO)}}
+    with local_ray(args.workdir, "hpo-engine-overhead-", CONCURRENCY, runtime_env=workers_import_the_trainer) as workdir:
+        print(f"{args.trials} trivial trials x {args.repeats} repeats, concurrency {CONCURRENCY}, TPE + ASHA; against {baseline}")
+        run_plain = partial(run_raw, storage=workdir / "raw", ray_defaults=args.ray_defaults)
         if not args.no_warm_up:
             run_hpo("warm_up", CONCURRENCY)  # imports and first worker start-up, not timed
             run_plain("warm_up", CONCURRENCY)
@@ -228,10 +211,6 @@ def main(argv: list[str] | None = None) -> None:
                 f"repeat {repeat}: hpo {hpo_s:6.2f} s ({hpo_what}); raw Ray Tune {raw_s:6.2f} s ({raw_what})",
                 flush=True,
             )
-    finally:
-        ray.shutdown()
-        if not args.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
     per_epoch = statistics.median(s / e for s, e, _ in hpo_runs) / statistics.median(s / e for s, e, _ in raw_runs)
     print(f"seconds per epoch run: hpo/raw = {per_epoch:.3f}")
     x = statistics.median(s for s, _, _ in hpo_runs) / args.trials

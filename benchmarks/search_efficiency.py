@@ -27,14 +27,13 @@ from __future__ import annotations
 import argparse
 import io
 import math
-import os
-import shutil
 import statistics
-import tempfile
+import sys
 from pathlib import Path
 from typing import Any
 
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray reads it at import: loopback only
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # `benchmarks.local_ray` by name
 
 CONCURRENCY = 2  # trials at once, one CPU each
 SHARES = (0.1, 0.2, 1 / 3, 0.5, 0.75, 1.0)  # of the budget: the table's columns
@@ -198,16 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     args.data_root = str(Path(args.data_root).resolve())  # the studies run in another folder
     check_data(args)
-    from hpo.runner import _RAY_ENV
+    from benchmarks.local_ray import local_ray
 
-    for key, value in _RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
-    import ray
-
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="hpo-search-efficiency-")).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    os.chdir(workdir)  # hpo writes studies/ under the current directory
     budget = args.budget_epochs
     random_trials = budget // args.epochs
     asha_trials = math.ceil(budget / ASHA_EPOCHS_PER_TRIAL)
@@ -216,12 +207,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.epochs} epochs; TPE + ASHA: {asha_trials} trials; {args.seeds} seeds",
         flush=True,
     )
-    ray.init(
-        num_cpus=CONCURRENCY, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False, logging_level="WARNING"
-    )
     curves: dict[str, list[list[float]]] = {"random": [], "tpe_asha": []}
     ratios: list[float] = []
-    try:
+    with local_ray(args.workdir, "hpo-search-efficiency-", CONCURRENCY):
         for seed in range(args.seeds):
             random_curve, random_what = run_method(args, "random", seed, random_trials)
             asha_curve, asha_what = run_method(args, "tpe_asha", seed, asha_trials)
@@ -236,10 +224,6 @@ def main(argv: list[str] | None = None) -> None:
                 f"ratio {ratios[-1]:.3f}{'' if matched else ' (at least)'}",
                 flush=True,
             )
-    finally:
-        ray.shutdown()
-        if not args.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
     print_table(curves, budget)
     print(f"epochs_to_match_random_best_ratio={statistics.mean(ratios):.3f}")
 
