@@ -94,7 +94,7 @@ def _driver_alive(study: optuna.Study, driver: str | None) -> bool:
         except PermissionError:
             return True
         # the pid exists; it may have been reused, so trust it only with a fresh heartbeat
-    last = study.system_attrs.get(_HEARTBEAT_PREFIX + driver)
+    last = study._storage.get_study_system_attrs(study._study_id).get(_HEARTBEAT_PREFIX + driver)
     return last is not None and time.time() - float(last) < HEARTBEAT_STALE_S
 
 

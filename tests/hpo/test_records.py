@@ -70,3 +70,17 @@ def test_a_requeued_trial_killed_before_its_parameters_were_sampled_is_requeued_
     again = study.ask()
     assert again.user_attrs["requeued_from"] == popped.number
     assert again.suggest_float("lr", 1e-4, 1.0) == 0.03
+
+
+def test_a_trial_of_another_live_driver_on_this_host_is_left_alone():
+    """Alive by its process and by its fresh heartbeat (a pid alone may have been reused)."""
+    import os
+    import time
+
+    study = optuna.create_study()
+    trial = study.ask()
+    other = f"{DRIVER_ID.split(':')[0]}:{os.getppid()}:y"
+    study._storage.set_trial_system_attr(trial._trial_id, "hpo:driver", other)
+    study._storage.set_study_system_attr(study._study_id, f"hpo:heartbeat:{other}", time.time())
+    assert recover_interrupted(study) == []
+    assert study.trials[0].state == TrialState.RUNNING
