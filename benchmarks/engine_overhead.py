@@ -130,6 +130,18 @@ def run_hpo(name: str, trials: int) -> tuple[float, int, str]:
     return seconds, epochs, f"{tally.complete} complete, {tally.pruned} pruned, {epochs} epochs"
 
 
+def raw_param_space() -> dict[str, Any]:
+    """The spec's space as plain Ray Tune writes it."""
+    from ray import tune
+
+    return {
+        "optimizer": {"lr": tune.loguniform(1e-4, 1e-1), "name": tune.choice(["sgd", "adam"])},
+        "batch_size": tune.choice([32, 64, 128]),
+        "model": {"dropout": tune.quniform(0.0, 0.5, 0.1)},
+        "epochs": EPOCHS,
+    }
+
+
 def run_raw(name: str, trials: int, storage: Path, ray_defaults: bool = False) -> tuple[float, int, str]:
     """The same trials through plain Ray Tune; returns (seconds, epochs run, what Tune reports).
 
@@ -145,12 +157,7 @@ def run_raw(name: str, trials: int, storage: Path, ray_defaults: bool = False) -
     start = time.perf_counter()
     tuner = tune.Tuner(
         _raw_trial,
-        param_space={
-            "optimizer": {"lr": tune.loguniform(1e-4, 1e-1), "name": tune.choice(["sgd", "adam"])},
-            "batch_size": tune.choice([32, 64, 128]),
-            "model": {"dropout": tune.quniform(0.0, 0.5, 0.1)},
-            "epochs": EPOCHS,
-        },
+        param_space=raw_param_space(),
         tune_config=tune.TuneConfig(
             metric="val_acc",
             mode="max",
