@@ -12,8 +12,6 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -30,51 +28,8 @@ DRIVER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def driver_mark() -> dict[str, str]:
-    """The system attribute that says this driver runs a trial (see :func:`write_trial_records`)."""
+    """The system attribute that says this driver runs a trial (written with the trial)."""
     return {_DRIVER_ATTR: DRIVER_ID}
-
-
-def write_trial_records(
-    study: optuna.Study,
-    trial: optuna.Trial,
-    *,
-    values: Mapping[int, float] | None = None,
-    user: Mapping[str, Any] | None = None,
-    system: Mapping[str, Any] | None = None,
-) -> None:
-    """Write intermediate values (step -> value) and user and system attributes of a
-    running trial, as ``trial.report``, ``trial.set_user_attr`` and the storage's
-    ``set_trial_system_attr`` would, one by one.
-
-    On Optuna's SQL storage they are written in one transaction: one commit instead of
-    one per record. It matters because the searcher runs on Ray's controller thread,
-    where each commit delays every trial. Other storages get them one by one.
-    """
-    values, user, system = values or {}, user or {}, system or {}
-    backend = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(backend, optuna.storages.RDBStorage) or not all(
-        hasattr(backend, name) for name in ("_set_trial_attr_without_commit", "_set_trial_intermediate_value_without_commit")
-    ):
-        for step, value in values.items():
-            trial.report(value, step)
-        for key, value in user.items():
-            trial.set_user_attr(key, value)
-        for key, value in system.items():
-            study._storage.set_trial_system_attr(trial._trial_id, key, value)
-        return
-    from optuna.storages._rdb.models import TrialSystemAttributeModel, TrialUserAttributeModel
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        for step, value in values.items():
-            backend._set_trial_intermediate_value_without_commit(session, trial._trial_id, step, value)
-        for model, attrs in ((TrialUserAttributeModel, user), (TrialSystemAttributeModel, system)):
-            for key, value in attrs.items():
-                backend._set_trial_attr_without_commit(session, model, trial._trial_id, key, value)
-    cached = trial._cached_frozen_trial
-    cached.intermediate_values.update(values)
-    cached.user_attrs.update(user)
-    cached.system_attrs.update(system)
 
 
 def beat(study: optuna.Study) -> None:

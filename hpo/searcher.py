@@ -3,7 +3,8 @@
 Ray's own ``OptunaSearch`` records a trial that ASHA stopped as COMPLETE and drops the
 result at which it was stopped. Here the study is the record of truth:
 
-- ``suggest`` asks the study and samples the space into a config (define-by-run);
+- ``suggest`` asks the study and samples the space into a config (define-by-run), on an
+  in-memory replica that writes through to the database (``hpo.mirror``);
 - ``on_trial_result`` stores each epoch's metric as an intermediate value (an epoch that
   ends within a second of the last write waits for the next one or the trial's end);
 - ``on_trial_complete`` stores the result Ray passes only there (the one at which a
@@ -28,7 +29,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
-from hpo.records import FINISHED_STATES, driver_mark, write_trial_records
+from hpo.mirror import StudyMirror
+from hpo.records import FINISHED_STATES
 from hpo.space import Space, sample
 from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY, reported_epoch
 
@@ -47,16 +49,15 @@ class TrialObserver(Protocol):
 
 @dataclass
 class _LiveTrial:
-    trial: optuna.Trial
+    trial: optuna.Trial  # on the mirror's replica
+    number: int  # in the study
     started: float = field(default_factory=time.time)
     values: dict[int, float] = field(default_factory=dict)
-    unwritten: dict[int, float] = field(default_factory=dict)
     written_at: float = -math.inf
     history: list[dict[str, Any]] = field(default_factory=list)
     last: Mapping[str, Any] = field(default_factory=dict)
 
 
-_TAKEN_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 _HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
 
 
@@ -90,7 +91,7 @@ class StudySearcher(Searcher):
         exhausted: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
-        self._study = study
+        self._mirror = StudyMirror(study)
         self._space = space
         self._base = dict(base_config)
         self._objective = objective
@@ -100,8 +101,6 @@ class StudySearcher(Searcher):
         self._exhausted = exhausted
         self._live: dict[str, _LiveTrial] = {}
         self._errored: dict[str, _LiveTrial] = {}
-        self._finished = 0
-        self._others_running: set[int] = set()
         self._counted_at = -math.inf
         self.budget_spent = False
 
@@ -109,7 +108,7 @@ class StudySearcher(Searcher):
         """Ray pickles the Tuner for its own restore, which hpo never uses: a run resumes
         from the study. The pickled copy carries no database handle or live trials."""
         state = dict(self.__dict__)
-        for key in ("_study", "_observer", "_live", "_errored", "_others_running", "_exhausted"):
+        for key in ("_mirror", "_observer", "_live", "_errored", "_exhausted"):
             state[key] = None
         return state
 
@@ -129,22 +128,23 @@ class StudySearcher(Searcher):
             return None  # enough are running; ask again once one ends (it may fail)
         if self._exhausted is not None and self._exhausted():
             return None if self._live or self._errored else Searcher.FINISHED
-        trial = self._study.ask()
-        if self._beyond_target(trial):
-            # another driver asked at the same moment, from counts a moment old
-            self._study._storage.set_trial_state_values(trial._trial_id, TrialState.WAITING)
+        trial = self._mirror.ask(self._target)
+        if trial is None:  # another driver took the last place, from counts a moment old
             self._counted_at = -math.inf
             return None
+        live = _LiveTrial(trial, self._mirror.number(trial))
         try:
             config = sample(trial, self._space, self._base)
         except Exception as exc:  # a space that passed validation should never get here
-            self._study.tell(trial, state=TrialState.FAIL)
-            raise RuntimeError(f"sampling trial {trial.number} failed: {exc}") from exc
-        write_trial_records(self._study, trial, user={"config": config, "ray_trial_id": trial_id}, system=driver_mark())
-        self._live[trial_id] = _LiveTrial(trial)
+            self._mirror.tell(trial, TrialState.FAIL)
+            raise RuntimeError(f"sampling trial {live.number} failed: {exc}") from exc
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("ray_trial_id", trial_id)
+        self._mirror.flush(trial)
+        self._live[trial_id] = live
         if self._observer:
-            self._observer.trial_started(trial.number)
-        return {"config": config, "trial_number": trial.number}
+            self._observer.trial_started(live.number)
+        return {"config": config, "trial_number": live.number}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         live = self._live.get(trial_id)
@@ -192,33 +192,17 @@ class StudySearcher(Searcher):
 
         Several drivers may share one study (PostgreSQL); each counts the others'
         trials too, so together they stop at exactly the target. Ray asks again and
-        again while the answer is "wait", so the database is read at most once a second;
-        this driver's own trials are counted as it tells them. Counts a moment old are
-        safe: :meth:`_beyond_target` checks each new trial against a fresh snapshot.
+        again while the answer is "wait", so the others' trials are read at most once a
+        second; this driver's own are in the mirror as it tells them. Counts a moment
+        old are safe: the mirror checks each new trial against the database.
         """
         now = time.monotonic()
         if now - self._counted_at >= COUNT_INTERVAL_S:
-            states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-            trials = self._study.get_trials(deepcopy=False, states=states)
-            self._others_running = {t.number for t in trials if t.state == TrialState.RUNNING} - self._own_numbers()
-            self._finished = sum(t.state in FINISHED_STATES for t in trials)
+            self._mirror.sync()
             self._counted_at = now
-        return self._finished, len(self._others_running) + len(self._live) + len(self._errored)
-
-    def _beyond_target(self, trial: optuna.Trial) -> bool:
-        """True if ``target`` trials asked before this one are finished, running or queued.
-
-        Trials are numbered in the order they are asked, in every driver, so of two drivers
-        asking for the last slot at once the later one sees the earlier's trial and gives
-        its own back: the trial returns to the queue, unsampled, and the next ask takes it.
-        """
-        # The snapshot read here, right after the ask, is the one the sampler then uses:
-        # one read of the study per trial, not two.
-        trials = self._study._get_trials(deepcopy=False, states=_TAKEN_STATES, use_cache=True)
-        return sum(t.number < trial.number for t in trials) >= self._target
-
-    def _own_numbers(self) -> set[int]:
-        return {live.trial.number for live in (*self._live.values(), *self._errored.values())}
+        trials = self._mirror.trials((TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+        finished = sum(t.state in FINISHED_STATES for t in trials)
+        return finished, len(trials) - finished
 
     # ------------------------------------------------------------------ recording
 
@@ -229,18 +213,15 @@ class StudySearcher(Searcher):
         epoch = len(live.values) + 1 if epoch is None else epoch
         value = float(result[self.metric])
         if epoch not in live.values and math.isfinite(value):
-            live.values[epoch] = live.unwritten[epoch] = value
+            live.values[epoch] = value
+            live.trial.report(value, epoch)
             live.history.append({k: result[k] for k in _HISTORY_KEYS if k in result})
             # An epoch within WRITE_INTERVAL_S of the last write waits for the next one or
             # the trial's end: one commit for many epochs when they are short.
             if time.monotonic() - live.written_at >= WRITE_INTERVAL_S:
-                self._write_values(live)
+                self._mirror.flush(live.trial)
+                live.written_at = time.monotonic()
         live.last = result
-
-    def _write_values(self, live: _LiveTrial) -> None:
-        write_trial_records(self._study, live.trial, values=live.unwritten)
-        live.unwritten = {}
-        live.written_at = time.monotonic()
 
     def _final_value(self, live: _LiveTrial) -> float:
         if self._objective == "last":
@@ -253,22 +234,17 @@ class StudySearcher(Searcher):
     def _tell(
         self, live: _LiveTrial, state: TrialState, value: float | None = None, attrs: Mapping[str, Any] | None = None
     ) -> None:
-        trial = live.trial
         last = live.last
-        write_trial_records(
-            self._study,
-            trial,
-            values=live.unwritten,
-            user={
-                **(attrs or {}),
-                "epochs": len(live.values),
-                "seconds": round(time.time() - live.started, 3),
-                "history": live.history,
-                **{key: last[key] for key in ("node_id", "node_ip", "hostname", "device", "pid") if key in last},
-            },
-        )
-        frozen = self._study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
-        self._finished += state in FINISHED_STATES
+        user = {
+            **(attrs or {}),
+            "epochs": len(live.values),
+            "seconds": round(time.time() - live.started, 3),
+            "history": live.history,
+            **{key: last[key] for key in ("node_id", "node_ip", "hostname", "device", "pid") if key in last},
+        }
+        for key, attr in user.items():
+            live.trial.set_user_attr(key, attr)
+        frozen = self._mirror.tell(live.trial, state, value if state == TrialState.COMPLETE else None)
         if self._observer:
             self._observer.trial_finished(frozen)
 

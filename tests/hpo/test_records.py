@@ -8,7 +8,7 @@ import sys
 import optuna
 from optuna.trial import TrialState
 
-from hpo.records import DRIVER_ID, driver_mark, recover_interrupted, write_trial_records
+from hpo.records import DRIVER_ID, driver_mark, recover_interrupted
 
 
 def dead_pid() -> int:
@@ -53,7 +53,8 @@ def test_recovery_is_idempotent():
 def test_own_live_trials_are_left_alone():
     study = optuna.create_study()
     trial = study.ask()
-    write_trial_records(study, trial, system=driver_mark())
+    for key, value in driver_mark().items():
+        study._storage.set_trial_system_attr(trial._trial_id, key, value)
     assert recover_interrupted(study) == []
     assert study.trials[0].state == TrialState.RUNNING
 

@@ -15,25 +15,33 @@ from ray.tune.search import Searcher
 
 from hpo.searcher import StudySearcher
 from hpo.space import parse_space
+from hpo.storage import open_storage
 from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY
 
 SPACE = parse_space({"optimizer.lr": {"float": [1e-4, 1e-1], "log": True}}, "t.yaml")
 BASE = {"optimizer": {"name": "adam", "lr": 1e-3}, "epochs": 4}
 
 
-def make(target=3, objective="best", mode="max", budget=None):
-    study = optuna.create_study(direction="maximize" if mode == "max" else "minimize")
-    searcher = StudySearcher(
-        study, SPACE, BASE, metric="val_acc", mode=mode, objective=objective, target=target, time_budget_s=budget
-    )
-    return study, searcher
+@pytest.fixture
+def make(tmp_path):
+    """A searcher on a fresh SQLite study, as ``hpo run`` keeps it: (study, searcher)."""
+
+    def build(target=3, objective="best", mode="max", budget=None):
+        storage = open_storage(f"sqlite:///{tmp_path}/searcher.db")
+        study = optuna.create_study(storage=storage, direction="maximize" if mode == "max" else "minimize")
+        searcher = StudySearcher(
+            study, SPACE, BASE, metric="val_acc", mode=mode, objective=objective, target=target, time_budget_s=budget
+        )
+        return study, searcher
+
+    return build
 
 
 def epoch(n, acc, finished=False):
     return {"epoch": n, "training_iteration": n, "val_acc": acc, "val_loss": 1 - acc, "finished": finished}
 
 
-def test_suggest_samples_the_space_into_the_config():
+def test_suggest_samples_the_space_into_the_config(make):
     study, searcher = make()
     suggested = searcher.suggest("t1")
     trial = study.trials[0]
@@ -42,7 +50,7 @@ def test_suggest_samples_the_space_into_the_config():
     assert trial.user_attrs["ray_trial_id"] == "t1"
 
 
-def test_finished_trial_is_complete_with_its_best_epoch():
+def test_finished_trial_is_complete_with_its_best_epoch(make):
     study, searcher = make()
     searcher.suggest("t1")
     for n, acc in enumerate([0.5, 0.9, 0.7], start=1):
@@ -56,7 +64,7 @@ def test_finished_trial_is_complete_with_its_best_epoch():
     assert [h["epoch"] for h in trial.user_attrs["history"]] == [1, 2, 3, 4]
 
 
-def test_objective_last_takes_the_last_epoch():
+def test_objective_last_takes_the_last_epoch(make):
     study, searcher = make(objective="last")
     searcher.suggest("t1")
     searcher.on_trial_result("t1", epoch(1, 0.9))
@@ -64,7 +72,7 @@ def test_objective_last_takes_the_last_epoch():
     assert study.trials[0].value == 0.6
 
 
-def test_trial_stopped_by_the_scheduler_is_pruned_with_the_stopping_result():
+def test_trial_stopped_by_the_scheduler_is_pruned_with_the_stopping_result(make):
     study, searcher = make()
     searcher.suggest("t1")
     searcher.on_trial_result("t1", epoch(1, 0.3))
@@ -76,7 +84,7 @@ def test_trial_stopped_by_the_scheduler_is_pruned_with_the_stopping_result():
     assert trial.value == 0.35
 
 
-def test_trainer_exception_is_fail_with_reason():
+def test_trainer_exception_is_fail_with_reason(make):
     study, searcher = make()
     searcher.suggest("t1")
     searcher.on_trial_result("t1", epoch(1, 0.3))
@@ -87,7 +95,7 @@ def test_trainer_exception_is_fail_with_reason():
     assert "nan" in trial.user_attrs["error"]
 
 
-def test_ray_error_waits_for_the_callback_reason():
+def test_ray_error_waits_for_the_callback_reason(make):
     study, searcher = make()
     searcher.suggest("t1")
     searcher.on_trial_complete("t1", error=True)
@@ -97,7 +105,7 @@ def test_ray_error_waits_for_the_callback_reason():
     assert study.trials[0].user_attrs["error_type"] == "WorkerDied"
 
 
-def test_stops_at_exactly_target_finished_and_replaces_failures():
+def test_stops_at_exactly_target_finished_and_replaces_failures(make):
     study, searcher = make(target=2)
     searcher.suggest("a")
     searcher.suggest("b")
@@ -111,7 +119,7 @@ def test_stops_at_exactly_target_finished_and_replaces_failures():
     assert states.count(TrialState.COMPLETE) == 2 and states.count(TrialState.FAIL) == 1
 
 
-def test_counts_trials_of_other_drivers_on_the_same_study():
+def test_counts_trials_of_other_drivers_on_the_same_study(make):
     study, searcher = make(target=2)
     other = study.ask()  # another driver's running trial
     searcher.suggest("a")
@@ -122,13 +130,13 @@ def test_counts_trials_of_other_drivers_on_the_same_study():
     assert searcher.suggest("b") == Searcher.FINISHED
 
 
-def test_time_budget_stops_new_trials_but_not_running_ones():
+def test_time_budget_stops_new_trials_but_not_running_ones(make):
     study, searcher = make(target=10, budget=1e-9)
     assert searcher.suggest("a") == Searcher.FINISHED
     assert searcher.budget_spent
 
 
-def test_interrupt_fails_every_open_trial():
+def test_interrupt_fails_every_open_trial(make):
     study, searcher = make(target=3)
     searcher.suggest("a")
     searcher.suggest("b")
@@ -137,17 +145,17 @@ def test_interrupt_fails_every_open_trial():
     assert [t.user_attrs["error"] for t in study.trials] == ["interrupted", "interrupted"]
 
 
-def test_searcher_pickles_without_its_database_handle():
+def test_searcher_pickles_without_its_database_handle(make):
     import pickle
 
     _, searcher = make()
     searcher.suggest("a")
     copy = pickle.loads(pickle.dumps(searcher))
-    assert copy._study is None
+    assert copy._mirror is None
 
 
 @pytest.mark.parametrize("mode", ["max", "min"])
-def test_best_follows_the_mode(mode):
+def test_best_follows_the_mode(make, mode):
     study, searcher = make(mode=mode)
     searcher.suggest("t1")
     searcher.on_trial_result("t1", epoch(1, 0.2))

@@ -1,6 +1,5 @@
-"""The searcher's records on SQLite, where a trial's attributes are written in one
-transaction per call (``write_trial_records``) instead of one commit per key: the records
-must be exactly those that ``trial.set_user_attr`` key by key would leave."""
+"""The searcher's records on SQLite: what reaches the database, and when (a trial's
+epochs are written together when they come faster than one a second)."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ import optuna
 from optuna.trial import TrialState
 
 import hpo.searcher
-from hpo.records import driver_mark, write_trial_records
 from hpo.searcher import StudySearcher
 from hpo.space import parse_space
 from hpo.storage import open_storage
@@ -22,21 +20,6 @@ WHERE = {"node_id": "n1", "node_ip": "127.0.0.1", "hostname": "host", "pid": 7}
 def sqlite_study(tmp_path) -> optuna.Study:
     storage = open_storage(f"sqlite:///{tmp_path}/s.db")
     return optuna.create_study(storage=storage, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
-
-
-def test_write_trial_records_writes_what_set_user_attr_writes(tmp_path):
-    study = sqlite_study(tmp_path)
-    attrs = {"epochs": 3, "seconds": 1.5, "history": [{"epoch": 1, "val_acc": 0.5}], "hostname": "h", "error": None}
-    one_by_one, batched = study.ask(), study.ask()
-    for key, value in attrs.items():
-        one_by_one.set_user_attr(key, value)
-    write_trial_records(study, batched, user=attrs, system=driver_mark())
-    write_trial_records(study, batched, user={"epochs": 4})  # an existing key is overwritten
-    one_by_one.set_user_attr("epochs", 4)
-    assert batched.user_attrs == one_by_one.user_attrs
-    stored = {t.number: t for t in study.get_trials()}
-    assert stored[batched.number].user_attrs == stored[one_by_one.number].user_attrs == {**attrs, "epochs": 4}
-    assert stored[batched.number].system_attrs == batched._cached_frozen_trial.system_attrs == driver_mark()
 
 
 def test_searcher_records_on_sqlite(tmp_path):
