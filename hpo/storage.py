@@ -117,9 +117,39 @@ def open_storage(url: str, *, create: bool = True):
         raise HpoError(f"storage {url}: not a usable SQLAlchemy URL ({exc})") from None
     except sqlalchemy.exc.OperationalError as exc:
         raise HpoError(f"storage {url}: cannot open it ({exc.orig})") from None
+    except RuntimeError as exc:  # Optuna: the database's schema is not this Optuna's
+        raise HpoError(f"storage {url}: {exc}") from None
     if sqlite_path(url) is not None:
         _enable_wal(storage)
     return storage
+
+
+def _read_schema_scripts_once() -> None:
+    """Optuna reads its 30-odd schema migration scripts (alembic) anew for each RDB storage
+    it opens, up to three times for a new database: 0.1-0.3 s each time. They are the
+    installed Optuna's own files, the same for every database, so hpo has Optuna read them
+    once per process: a process that opens many studies (benchmarks, tests, a notebook)
+    opens each in tens of milliseconds. The checks they serve are unchanged."""
+    import functools
+
+    from optuna.storages._rdb import storage as rdb
+
+    manager = rdb._VersionManager
+    if getattr(manager._create_alembic_script, "hpo_read_once", False):
+        return
+    read = manager._create_alembic_script  # its URL only matters to migrations, which use their own config
+
+    @functools.cache
+    def scripts():
+        reader = manager.__new__(manager)
+        reader.url = "sqlite://"
+        return read(reader)
+
+    def create_alembic_script(self):
+        return scripts()
+
+    create_alembic_script.hpo_read_once = True
+    manager._create_alembic_script = create_alembic_script
 
 
 def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5):
@@ -129,6 +159,7 @@ def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5):
     import optuna
     import sqlalchemy
 
+    _read_schema_scripts_once()
     for attempt in range(1, attempts + 1):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
