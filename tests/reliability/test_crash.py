@@ -41,25 +41,25 @@ MOMENTS = {  # anchor -> (shortest, longest) delay after it, in seconds
 }
 
 
-def last_number(workdir) -> int:
-    rows = query(workdir, "SELECT max(number) FROM trials")
-    return rows[0][0] if rows and rows[0][0] is not None else -1
+def started_before(workdir) -> str:
+    """The ids of the trials an earlier run started, as an SQL list. A run's trials are
+    the others: new ones, and the ones waiting in the queue (requeued parameters), which
+    keep the lower number they were enqueued with."""
+    return ", ".join(str(row[0]) for row in query(workdir, "SELECT trial_id FROM trials WHERE state != 'WAITING'"))
 
 
-def reached(workdir, anchor: str, before: int) -> bool:
-    """Has this run (whose trials are numbered above ``before``) reached ``anchor``?"""
+def reached(workdir, anchor: str, before: str) -> bool:
+    """Has this run (whose trials are not among ``before``) reached ``anchor``?"""
     if anchor == "first trial":
-        return bool(query(workdir, "SELECT 1 FROM trials WHERE number > ? AND state != 'WAITING'", before))
+        return bool(query(workdir, f"SELECT 1 FROM trials WHERE trial_id NOT IN ({before}) AND state != 'WAITING'"))
     if anchor == "first trial end":
-        return bool(query(workdir, "SELECT 1 FROM trials WHERE number > ? AND state IN ('COMPLETE', 'PRUNED', 'FAIL')", before))
-    return bool(query(
-        workdir,
-        "SELECT 1 FROM trial_intermediate_values v JOIN trials t ON v.trial_id = t.trial_id WHERE t.number > ?",
-        before,
-    ))  # fmt: skip
+        return bool(query(
+            workdir, f"SELECT 1 FROM trials WHERE trial_id NOT IN ({before}) AND state IN ('COMPLETE', 'PRUNED', 'FAIL')"
+        ))  # fmt: skip
+    return bool(query(workdir, f"SELECT 1 FROM trial_intermediate_values WHERE trial_id NOT IN ({before})"))
 
 
-def wait_for(process, workdir, anchor: str, before: int, timeout: float = 300) -> float:
+def wait_for(process, workdir, anchor: str, before: str, timeout: float = 300) -> float:
     """Seconds until ``anchor``; fails if the run ends or takes longer than ``timeout``."""
     started = time.monotonic()
     while anchor != "launch" and not reached(workdir, anchor, before):
@@ -99,7 +99,7 @@ def test_sigkill_at_ten_random_moments_then_resume(workdir):
     seen: dict[int, tuple] = {}  # every trial found finished after some kill
     sound = 0
     for number, (anchor, delay) in enumerate(moments, start=1):
-        before = last_number(workdir)
+        before = started_before(workdir)
         process = start(spec_file, workdir)
         waited = wait_for(process, workdir, anchor, before)
         time.sleep(delay)
