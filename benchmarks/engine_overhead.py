@@ -1,6 +1,6 @@
 """Engine overhead: seconds per trivial trial through hpo versus plain Ray Tune.
 
-    python benchmarks/engine_overhead.py                  # 32 trials x 3 repeats, ~1-2 min
+    python benchmarks/engine_overhead.py                  # 32 trials x 5 repeats, ~2 min
     python benchmarks/engine_overhead.py --trials 4 --repeats 1
     python benchmarks/engine_overhead.py --ray-defaults   # against Ray Tune as it comes, ~10 min
 
@@ -188,7 +188,7 @@ def run_raw(name: str, trials: int, storage: Path, ray_defaults: bool = False) -
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=32, help="trials per fit (default 32)")
-    parser.add_argument("--repeats", type=int, default=3, help="hpo/raw pairs, interleaved (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="hpo/raw pairs, interleaved (default 5)")
     parser.add_argument("--no-warm-up", action="store_true", help="skip the untimed first pair (imports, first workers)")
     parser.add_argument("--ray-defaults", action="store_true", help="plain Ray Tune as it comes (see the module doc)")
     parser.add_argument("--workdir", help="where the studies go (default: a temporary folder, removed at the end)")

@@ -172,35 +172,23 @@ class StudyMirror:
         mark in one transaction, then asked of the replica, where the sampler proposes.
         """
         self.sync()
-        now = _utc_now()
+        now, mark = _utc_now(), driver_mark()
         with self._engine.begin() as conn:
-            conn.execute(sa.select(_STUDIES.c.study_id).where(_STUDIES.c.study_id == self._study_id).with_for_update())
-            trial_id = self._claim_waiting(conn, now)
-            claimed = trial_id is not None
-            if trial_id is None:
-                trial_id = conn.execute(
-                    _TRIALS.insert().values(study_id=self._study_id, state=TrialState.RUNNING, datetime_start=now)
-                ).inserted_primary_key[0]
-                number = conn.execute(
-                    sa.select(sa.func.count()).where(_TRIALS.c.study_id == self._study_id, _TRIALS.c.trial_id < trial_id)
-                ).scalar_one()
-                conn.execute(_TRIALS.update().where(_TRIALS.c.trial_id == trial_id).values(number=number))
-            else:
-                number = conn.execute(sa.select(_TRIALS.c.number).where(_TRIALS.c.trial_id == trial_id)).scalar_one()
-            taken_before = conn.execute(
-                sa.select(sa.func.count()).where(
-                    _TRIALS.c.study_id == self._study_id, _TRIALS.c.number < number, _TRIALS.c.state.in_(_TAKEN_STATES)
-                )
-            ).scalar_one()
+            if self._engine.dialect.name != "sqlite":  # SQLite's insert below locks the database
+                conn.execute(sa.select(_STUDIES.c.study_id).where(_STUDIES.c.study_id == self._study_id).with_for_update())
+            claimed = self._claim_waiting(conn, now)
+            trial_id, number, taken_before = claimed if claimed else self._create(conn, now)
             if taken_before >= target:
                 # Trials are numbered in the order they are asked, in every driver: of two
                 # drivers asking for the last place at once, the later one gives it back, to
                 # the queue and unsampled, and the next ask takes it.
                 conn.execute(_TRIALS.update().where(_TRIALS.c.trial_id == trial_id).values(state=TrialState.WAITING))
                 return None
-            mark = driver_mark()
-            for key, value in mark.items():  # a queued trial may hold a mark from an older run
-                _upsert_attr(conn, _SYSTEM_ATTRS, _SYSTEM_ATTRS.c.trial_id, trial_id, key, value)
+            if claimed:  # a queued trial may hold a mark from an older run
+                for key, value in mark.items():
+                    _upsert_attr(conn, _SYSTEM_ATTRS, _SYSTEM_ATTRS.c.trial_id, trial_id, key, value)
+            else:
+                _write_attrs(conn, _SYSTEM_ATTRS, trial_id, mark, {})
         stored = _Stored(trial_id, number, system_attrs=dict(mark))
         if claimed:
             queued = self._backend.get_trial(trial_id)  # its enqueued parameters and attributes
@@ -212,9 +200,25 @@ class StudyMirror:
         self._mine[trial._trial_id] = stored
         return trial
 
-    def _claim_waiting(self, conn: sa.Connection, now: datetime) -> int | None:
+    def _create(self, conn: sa.Connection, now: datetime) -> tuple[int, int, int]:
+        """Insert a running trial; returns (its id, its number, trials taken before it)."""
+        trial_id = conn.execute(
+            _TRIALS.insert().values(study_id=self._study_id, state=TrialState.RUNNING, datetime_start=now)
+        ).inserted_primary_key[0]
+        # The study is locked: the trials before this one are exactly those of lower id.
+        taken = sa.case((_TRIALS.c.state.in_(_TAKEN_STATES), 1), else_=0)
+        number, taken_before = conn.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(taken), 0)).where(
+                _TRIALS.c.study_id == self._study_id, _TRIALS.c.trial_id < trial_id
+            )
+        ).one()
+        conn.execute(_TRIALS.update().where(_TRIALS.c.trial_id == trial_id).values(number=number))
+        return trial_id, number, taken_before
+
+    def _claim_waiting(self, conn: sa.Connection, now: datetime) -> tuple[int, int, int] | None:
         """Take the oldest trial waiting in the queue (as of the last sync): atomically, as
-        another driver may be taking it at the same moment."""
+        another driver may be taking it at the same moment. Returns (its id, its number,
+        trials taken before it), or None if none could be taken."""
         for trial_id in sorted(self._waiting):
             taken = conn.execute(
                 _TRIALS.update()
@@ -223,7 +227,15 @@ class StudyMirror:
             )
             self._waiting.discard(trial_id)
             if taken.rowcount == 1:
-                return trial_id
+                number = conn.execute(sa.select(_TRIALS.c.number).where(_TRIALS.c.trial_id == trial_id)).scalar_one()
+                taken_before = conn.execute(
+                    sa.select(sa.func.count()).where(
+                        _TRIALS.c.study_id == self._study_id,
+                        _TRIALS.c.number < number,
+                        _TRIALS.c.state.in_(_TAKEN_STATES),
+                    )
+                ).scalar_one()
+                return trial_id, number, taken_before
             self._running_elsewhere.add(trial_id)  # taken by another driver: the next sync reads it
         return None
 
