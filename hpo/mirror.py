@@ -3,7 +3,7 @@
 Through Optuna's RDB storage every ask, suggest, report, attribute and tell is an ORM
 transaction of its own, and every sample reads the study back through the ORM: about
 60 ms of CPU per trial on Ray's controller thread, where plain Ray Tune's in-memory
-OptunaSearch spends 5 (``benchmarks/study_work.py``). So the sampler works on a replica
+OptunaSearch spends 4 (``benchmarks/study_work.py``). So the sampler works on a replica
 of the study in Optuna's in-memory storage, and the database receives what changed as
 plain SQL statements on Optuna's own tables, one transaction at each point the searcher
 chooses (:meth:`StudyMirror.flush`, :meth:`StudyMirror.tell`). Optuna 2's cached
