@@ -5,12 +5,14 @@ Each kill waits for a moment drawn from a seeded RNG (printed): a delay after th
 trial appears in the database (sampling, workers starting), after its first epoch report
 (epochs: database writes) or after its first trial ends (a tell: database writes).
 Anchoring to what the database shows, not to the clock alone, keeps the mix on a loaded
-machine, where start-up alone can take longer than 15 s, and keeps a warm run (a pruned
-trial takes a second) from finishing the study between two kills. After each kill the database passes SQLite's integrity check and keeps
-every trial finished so far; after the last resume the study has exactly ``study.trials``
-finished trials, none RUNNING or WAITING, every interrupted parameter set ran again, and
-no finished parameter set ran twice. (The Ctrl-C test is in tests/e2e/test_resume.py,
-with the helpers used here.)
+machine, where start-up alone can take longer than 15 s. The CNN is wider than the
+quickstart's, so that an epoch takes about a third of a second: on a reused worker the
+quickstart's own trials take a tenth of a second, and a warm run could finish the study
+between its anchor and its kill. After each kill the database passes SQLite's integrity
+check and keeps every trial finished so far; after the last resume the study has exactly
+``study.trials`` finished trials, none RUNNING or WAITING, every interrupted parameter set
+ran again, and no finished parameter set ran twice. (The Ctrl-C test is in
+tests/e2e/test_resume.py, with the helpers used here.)
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ def finished_trials(workdir) -> dict[int, tuple]:
 
 
 def test_sigkill_at_ten_random_moments_then_resume(workdir):
-    spec_file = write_spec(workdir, shortened_quickstart(trials=TRIALS, epochs=3))
+    spec = shortened_quickstart(trials=TRIALS, epochs=3)
+    spec["train"]["model"]["channels"] = [128, 256]  # an epoch of about 0.35 s on one core
+    spec_file = write_spec(workdir, spec)
     rng = random.Random(SEED)
     moments = []
     for _ in range(KILLS):
