@@ -153,9 +153,11 @@ def _read_schema_scripts_once() -> None:
 
 
 def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5):
-    """Optuna's storage; on an empty database, Optuna creates its tables. Two drivers
-    starting at once on one (PostgreSQL) database both try, and the one that loses the
-    race fails on a duplicate table or key: it tries again and finds them made."""
+    """Optuna's storage; on an empty database, Optuna creates its tables. Two processes
+    opening a new database at once both try: two drivers on one PostgreSQL database, or
+    on SQLite a run and a reader (a dashboard, ``hpo status``, a notebook) that opened the
+    file the moment it appeared. The one that loses the race fails on a duplicate table or
+    key: it tries again and finds them made."""
     import optuna
     import sqlalchemy
 
@@ -163,8 +165,9 @@ def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5):
     for attempt in range(1, attempts + 1):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            if attempt == attempts:
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError) as exc:
+            lost_the_race = not isinstance(exc, sqlalchemy.exc.OperationalError) or "already exists" in str(exc.orig)
+            if attempt == attempts or not lost_the_race:
                 raise
             time.sleep(random.uniform(0.2, 1.0))
 

@@ -19,6 +19,8 @@ import optuna
 import pytest
 import yaml
 
+from hpo.storage import open_storage
+
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "search_spaces" / "quickstart.yaml"
 
@@ -57,8 +59,10 @@ def hpo(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProc
 
 
 def load_study(workdir: Path, name: str, database: str | None = None) -> optuna.Study:
-    """A study of studies/<database or name>.db (versions live in their first one's file)."""
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{workdir}/studies/{database or name}.db")
+    """A study of studies/<database or name>.db (versions live in their first one's file),
+    opened as hpo opens it: a test polling a run may open the file while the run is still
+    creating its tables."""
+    return optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{workdir}/studies/{database or name}.db"))
 
 
 @dataclass

@@ -1,12 +1,15 @@
-"""Opening a study's database: Optuna's schema scripts are read once per process, and a
-database with an older schema is still refused, with Optuna's advice."""
+"""Opening a study's database: Optuna's schema scripts are read once per process, a new
+database another process is creating at the same moment opens, and a database with an
+older schema is still refused, with Optuna's advice."""
 
 from __future__ import annotations
 
 import sqlite3
 
 import pytest
+import sqlalchemy
 from alembic.script import ScriptDirectory
+from optuna.storages._rdb import models
 
 from hpo.errors import HpoError
 from hpo.storage import open_storage
@@ -20,6 +23,26 @@ def test_schema_scripts_are_read_once_per_process(tmp_path, monkeypatch):
     for name in ("second", "third", "first"):
         open_storage(f"sqlite:///{tmp_path}/{name}.db")
     assert reads == []
+
+
+def test_a_new_sqlite_database_opens_when_another_process_creates_its_tables_first(tmp_path, monkeypatch):
+    """A reader (a dashboard, ``hpo status``) may open the file the moment the run creates
+    it: both then create Optuna's tables, and SQLite tells the later one that a table
+    already exists. Here the other process wins between Optuna's check and its CREATE."""
+    url = f"sqlite:///{tmp_path}/raced.db"
+    create_all = models.BaseModel.metadata.create_all
+    races = []
+
+    def lose_the_race_once(bind, **kwargs):
+        if not races:
+            races.append(bind)
+            create_all(sqlalchemy.create_engine(url))  # the other process's tables
+            return create_all(bind, checkfirst=False)
+        return create_all(bind, **kwargs)
+
+    monkeypatch.setattr(models.BaseModel.metadata, "create_all", lose_the_race_once)
+    storage = open_storage(url)
+    assert races and storage.get_all_studies() == []
 
 
 def test_a_database_of_an_older_schema_is_refused_with_the_upgrade_command(tmp_path):

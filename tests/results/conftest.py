@@ -26,6 +26,7 @@ import optuna
 import pytest
 
 from hpo.space import sample
+from hpo.storage import open_storage
 from hpo.spec import spec_from_text
 from hpo.versions import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 
@@ -182,12 +183,13 @@ class LiveRun:
         return self.process.poll() is None
 
     def wait_for_study(self, timeout: float = RUN_TIMEOUT_S) -> optuna.Study:
-        """The study, as soon as the run has created it."""
+        """The study, as soon as the run has created it (opened as hpo opens it: the run
+        may still be creating the database's tables)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if (self.workdir / "studies" / f"{STUDY}.db").exists():
                 try:
-                    return optuna.load_study(study_name=STUDY, storage=self.storage)
+                    return optuna.load_study(study_name=STUDY, storage=open_storage(self.storage))
                 except KeyError:
                     pass
             if not self.running():
