@@ -228,10 +228,11 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
     print_table(curves, budget)
+    ratio = statistics.mean(ratios)
     if len(ratios) > 1:
         spread = statistics.stdev(ratios) / math.sqrt(len(ratios))
-        print(f"ratio over {len(ratios)} seeds: mean {statistics.mean(ratios):.3f}, standard error {spread:.3f}")
-    print(f"epochs_to_match_random_best_ratio={statistics.mean(ratios):.3f}")
+        print(f"ratio over {len(ratios)} seeds: mean {ratio:.3f}, standard error {spread:.3f}")
+    print(f"epochs_to_match_random_best_ratio={ratio:.3f}")
 
 
 def print_table(curves: dict[str, list[list[float]]], budget: int) -> None:

@@ -26,8 +26,8 @@ import optuna
 import pytest
 
 from hpo.space import sample
-from hpo.storage import open_storage
 from hpo.spec import spec_from_text
+from hpo.storage import open_storage
 from hpo.versions import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 
 REPO = Path(__file__).resolve().parents[2]
