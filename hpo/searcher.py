@@ -53,7 +53,7 @@ class _LiveTrial:
     number: int  # in the study
     started: float = field(default_factory=time.time)
     values: dict[int, float] = field(default_factory=dict)
-    written_at: float = -math.inf
+    written_at: float = field(default_factory=time.monotonic)  # created in the database: a write
     history: list[dict[str, Any]] = field(default_factory=list)
     last: Mapping[str, Any] = field(default_factory=dict)
 
