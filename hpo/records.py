@@ -79,10 +79,6 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
     return failed
 
 
-def finished_count(study: optuna.Study) -> int:
-    return sum(t.state in FINISHED_STATES for t in study.get_trials(deepcopy=False))
-
-
 def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:
     counts = {state.name: 0 for state in TrialState}
     for trial in trials:

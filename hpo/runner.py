@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial
 from rich.console import Console
 
 from hpo.errors import HpoError
 from hpo.progress import StudyProgress, Tally
-from hpo.records import INTERRUPTED, beat, finished_count, recover_interrupted
+from hpo.records import INTERRUPTED, beat, recover_interrupted
 from hpo.samplers import ConditionalGridSampler, build_sampler
 from hpo.spec import Spec
 from hpo.storage import STUDIES_DIR, default_storage_url, open_storage
@@ -80,7 +81,8 @@ def run_study(
     sampler = build_sampler(spec)
     study = open_study_for_spec(spec, storage, sampler, new_version=new_version, console=console)
     recovered = recover_interrupted(study)
-    asked = len(study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    asked = len(trials)
     if asked:  # a resumed study: a fresh random stream, not the one its first run drew from
         sampler = study.sampler = build_sampler(spec, asked)
     if recovered:
@@ -89,15 +91,15 @@ def run_study(
     if isinstance(sampler, ConditionalGridSampler) and sampler.size < target:
         console.print(f"the grid has {sampler.size} points: running {sampler.size} trials, not {target}", highlight=False)
         target = sampler.size
-    tally = Tally.from_trials(study.get_trials(deepcopy=False), target, spec.study.mode)
+    tally = Tally.from_trials(trials, target, spec.study.mode)
     outcome = RunOutcome(study.study_name, storage_url, tally, False, False, recovered)
-    if finished_count(study) >= target:
+    if tally.finished >= target:
         console.print(f"study {study.study_name} already has {tally.finished} finished trials (target {target})", highlight=False)
         return outcome
     log_dir = STUDIES_DIR / study.study_name
     with _ray(address, log_dir), StudyProgress(study.study_name, tally, console) as progress:
-        outcome.interrupted, outcome.budget_spent = _tune(spec, study, target, progress, trainer)
-    outcome.tally = Tally.from_trials(study.get_trials(deepcopy=False), target, spec.study.mode)
+        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, target, progress, trainer)
+    outcome.tally = Tally.from_trials(trials, target, spec.study.mode)
     return outcome
 
 
@@ -108,8 +110,11 @@ def _quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def _tune(spec: Spec, study: optuna.Study, target: int, progress: StudyProgress, trainer: str) -> tuple[bool, bool]:
-    """Run Ray Tune until the searcher says the study is done; returns (interrupted, budget_spent)."""
+def _tune(
+    spec: Spec, study: optuna.Study, target: int, progress: StudyProgress, trainer: str
+) -> tuple[bool, bool, list[FrozenTrial]]:
+    """Run Ray Tune until the searcher says the study is done; returns (interrupted,
+    budget_spent, the study's trials at the end)."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
@@ -176,7 +181,7 @@ def _tune(spec: Spec, study: optuna.Study, target: int, progress: StudyProgress,
     finally:
         stop_beating()
         searcher.fail_unfinished("Interrupted", INTERRUPTED)
-    return interrupted, searcher.budget_spent
+    return interrupted, searcher.budget_spent, searcher.study_trials()
 
 
 def _trial_name(trial: Any) -> str:

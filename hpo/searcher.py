@@ -187,6 +187,10 @@ class StudySearcher(Searcher):
             self._fail(live, error_type, message)
         return len(open_trials)
 
+    def study_trials(self) -> list[FrozenTrial]:
+        """The study's trials, numbered as in the database (this driver's as it told them)."""
+        return self._mirror.study_trials()
+
     def _study_counts(self) -> tuple[int, int]:
         """(finished, running) trials of the study, over every driver working on it.
 

@@ -90,6 +90,34 @@ def test_trials_of_two_drivers_are_numbered_in_order_and_seen_by_each_other(tmp_
     assert sorted(t.state.name for t in second.trials()) == ["COMPLETE", "FAIL", "RUNNING"]
 
 
+def test_each_driver_reads_the_study_as_the_database_holds_it(tmp_path, monkeypatch):
+    study = sqlite_study(tmp_path)
+    earlier = study.ask()  # from a run before these drivers started
+    play(earlier, {1: 0.4})
+    study.tell(earlier, 0.4)
+    first, second = StudyMirror(sqlite_study(tmp_path)), StudyMirror(sqlite_study(tmp_path))
+    a = first.ask(target=10)
+    with monkeypatch.context() as asking_at_once:  # second asks before it has seen a
+        asking_at_once.setattr(second, "sync", lambda: None)
+        b = second.ask(target=10)
+    c = first.ask(target=10)
+    for trial, steps in ((a, {1: 0.5, 2: 0.6}), (b, {1: 0.7}), (c, {1: 0.2})):
+        play(trial, steps)
+    first.tell(a, TrialState.COMPLETE, 0.6)
+    second.tell(b, TrialState.PRUNED)
+    first.tell(c, TrialState.FAIL)
+    second.ask(target=10)  # still running
+    assert second.ask(target=4) is None  # given back: waiting in the queue
+
+    def seen(trials):  # a running trial's parameters and values reach the others when it ends
+        return [(t.number, t.state) + ((t.value, t.params, t.intermediate_values) if t.state.is_finished() else ()) for t in trials]
+
+    in_database = seen(t for t in reread(study) if t.state != TrialState.WAITING)
+    assert [number for number, *_ in in_database] == [0, 1, 2, 3, 4]
+    assert seen(first.study_trials()) == in_database
+    assert seen(second.study_trials()) == in_database
+
+
 def test_the_later_of_two_asks_for_the_last_place_gives_it_back(tmp_path):
     study = sqlite_study(tmp_path)
     first, second = StudyMirror(study), StudyMirror(study)
