@@ -173,7 +173,10 @@ def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5):
 
 
 def _enable_wal(storage) -> None:
-    """WAL is a property of the database file: set once, every later connection has it."""
+    """WAL is a property of the database file: set once, every later connection has it.
+    The other settings belong to each connection: the ones Optuna opened while it checked
+    or created the tables are closed, so that every connection the pool hands out from
+    now on is a new one with them (without, commits on those kept fsyncing the WAL)."""
     import sqlalchemy
 
     with storage.engine.connect() as conn:
@@ -182,6 +185,7 @@ def _enable_wal(storage) -> None:
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         conn.commit()
     sqlalchemy.event.listen(storage.engine, "connect", _on_sqlite_connect)
+    storage.engine.dispose()
 
 
 def _on_sqlite_connect(dbapi_connection, _record) -> None:

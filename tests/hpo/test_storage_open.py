@@ -1,6 +1,7 @@
-"""Opening a study's database: Optuna's schema scripts are read once per process, a new
-database another process is creating at the same moment opens, and a database with an
-older schema is still refused, with Optuna's advice."""
+"""Opening a study's database: Optuna's schema scripts are read once per process, every
+SQLite connection has the settings of a run, a new database another process is creating
+at the same moment opens, and a database with an older schema is still refused, with
+Optuna's advice."""
 
 from __future__ import annotations
 
@@ -23,6 +24,23 @@ def test_schema_scripts_are_read_once_per_process(tmp_path, monkeypatch):
     for name in ("second", "third", "first"):
         open_storage(f"sqlite:///{tmp_path}/{name}.db")
     assert reads == []
+
+
+@pytest.mark.parametrize("database", ["new", "existing"])
+def test_every_sqlite_connection_has_the_settings_of_a_run(tmp_path, database):
+    """WAL with synchronous NORMAL and a busy timeout, also on the connections Optuna opened
+    while it checked the tables: with synchronous FULL each commit would fsync the WAL."""
+    url = f"sqlite:///{tmp_path}/study.db"
+    if database == "existing":
+        open_storage(url)
+    engine = open_storage(url).engine
+    connections = [engine.connect() for _ in range(engine.pool.size() + 1)]  # every one pooled, and one more
+    for conn in connections:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+    for conn in connections:
+        conn.close()
 
 
 def test_a_new_sqlite_database_opens_when_another_process_creates_its_tables_first(tmp_path, monkeypatch):
