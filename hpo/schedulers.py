@@ -11,6 +11,15 @@ fewer than η trials, only one better than all the others there continues, as in
 complete trial). A trial that ties an earlier one at the boundary is stopped: the earlier
 one holds the place.
 
+Past the first rung, a trial must also score at least the cutoff of the rung below as it
+stands now (the worst score that continues there): after more epochs it must be no
+worse than the trials that earned a place there with fewer. Promoting on arrival lets
+the first trials through rungs that hold only them; without this check a trial that
+learnt nothing, alone at its rungs, ran all its epochs, and TPE, which ranks every
+complete trial above every pruned one, then sampled near it. On digits
+(``benchmarks/search_efficiency.py``, 20 seeds, two runs each) it brought the epochs TPE
++ ASHA needs to match random search from 0.30 and 0.32 of the budget to 0.26 and 0.26.
+
 Two differences from Ray's ``ASHAScheduler``, which hpo used before:
 
 - Ray compares an arriving trial with a percentile of the values before it, interpolated
@@ -104,8 +113,20 @@ class StudyASHAScheduler(FIFOScheduler):
         score = self._score(result[self._metric])
         ahead = sum(other >= score for other in recorded.values())
         recorded[number] = score
-        kept = max(1, len(recorded) // self._reduction_factor)
-        return TrialScheduler.CONTINUE if ahead < kept and score > -math.inf else TrialScheduler.STOP
+        if ahead < self._kept(len(recorded)) and score > -math.inf and score >= self._cutoff_below(epoch):
+            return TrialScheduler.CONTINUE
+        return TrialScheduler.STOP
+
+    def _kept(self, reached: int) -> int:
+        """How many of the trials that reached a rung continue: the top 1/η, at least one."""
+        return max(1, reached // self._reduction_factor)
+
+    def _cutoff_below(self, epoch: int) -> float:
+        """The worst score that continues at the rung below ``epoch`` as it stands now
+        (-inf at the first rung)."""
+        below = [rung for rung in self._rungs if rung < epoch]
+        scores = sorted(self._rungs[max(below)].values(), reverse=True) if below else []
+        return scores[self._kept(len(scores)) - 1] if scores else -math.inf
 
     def debug_string(self) -> str:
         return "ASHA: " + ", ".join(f"epoch {epoch}: {len(recorded)} trials" for epoch, recorded in self._rungs.items())

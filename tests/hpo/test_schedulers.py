@@ -54,6 +54,24 @@ def test_a_tie_at_the_boundary_stops_the_later_trial():
     assert epoch(scheduler, trial(3), 1, 0.2) == CONTINUE
 
 
+def test_past_the_first_rung_a_trial_must_match_the_cutoff_of_the_rung_below():
+    scheduler = make_scheduler()  # rungs at epochs 1 and 3
+    assert epoch(scheduler, trial(0), 1, 0.12) == CONTINUE  # alone at its rung: it learnt nothing, yet
+    for number, value in ((1, 0.10), (2, 0.50), (3, 0.30)):
+        epoch(scheduler, trial(number), 1, value)
+    # alone at epoch 3 as well, but below 0.5, the cutoff at epoch 1 now
+    assert epoch(scheduler, trial(0), 3, 0.11) == STOP
+    assert epoch(scheduler, trial(2), 3, 0.50) == CONTINUE  # the best at epoch 3, and no worse than 0.5
+
+
+def test_the_cutoff_below_follows_the_mode():
+    scheduler = make_scheduler(mode="min")
+    for number, loss in ((0, 0.9), (1, 0.4), (2, 0.8)):
+        epoch(scheduler, trial(number), 1, loss)
+    assert epoch(scheduler, trial(0), 3, 0.6) == STOP  # lower than it was, not as low as 0.4
+    assert epoch(scheduler, trial(1), 3, 0.3) == CONTINUE
+
+
 def test_mode_min_keeps_the_lowest():
     scheduler = make_scheduler(mode="min")
     decisions = [epoch(scheduler, trial(i), 1, value) for i, value in enumerate([0.5, 0.6, 0.3, 0.9])]
