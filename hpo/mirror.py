@@ -79,7 +79,6 @@ class _Stored:
     """What the database holds of one of this driver's trials, to write only what changed."""
 
     trial_id: int
-    number: int
     params: set[str] = field(default_factory=set)
     steps: set[int] = field(default_factory=set)
     user_attrs: dict[str, Any] = field(default_factory=dict)
@@ -203,7 +202,7 @@ class StudyMirror:
                     _upsert_attr(conn, _SYSTEM_ATTRS, _SYSTEM_ATTRS.c.trial_id, trial_id, key, value)
             else:
                 _write_attrs(conn, _SYSTEM_ATTRS, trial_id, mark, {})
-        stored = _Stored(trial_id, number, system_attrs=dict(mark))
+        stored = _Stored(trial_id, system_attrs=dict(mark))
         if claimed:
             queued = self._backend.get_trial(trial_id)  # its enqueued parameters and attributes
             stored.user_attrs, stored.system_attrs = dict(queued.user_attrs), {**queued.system_attrs, **mark}
@@ -274,13 +273,13 @@ class StudyMirror:
             )
             if ended.rowcount != 1:
                 raise optuna.exceptions.UpdateFinishedTrialError(
-                    f"trial {stored.number} was already finished in the study by another process"
+                    f"trial {self.number(trial)} was already finished in the study by another process"
                 )
             if frozen.values:
                 rows = [dict(trial_id=stored.trial_id, objective=i, **_stored_value(v)) for i, v in enumerate(frozen.values)]
                 conn.execute(_VALUES.insert(), rows)
         frozen = copy.copy(frozen)
-        frozen.number = stored.number
+        frozen.number = self.number(trial)
         return frozen
 
     def _write_changes(self, conn: sa.Connection, trial: optuna.Trial) -> None:
