@@ -45,7 +45,7 @@ def searchers_ms_per_trial(folder: Path, name: str, trials: int) -> tuple[float,
     spec = make_spec(name, trials)
     storage = open_storage(f"sqlite:///{folder / name}.db")
     study = optuna.create_study(storage=storage, direction="maximize", sampler=build_sampler(spec))
-    ours = StudySearcher(study, spec.space, spec.train, metric="val_acc", mode="max", objective="best", target=trials)
+    ours = StudySearcher(study, storage, spec.space, spec.train, metric="val_acc", mode="max", objective="best", target=trials)
     theirs = OptunaSearch(sampler=build_sampler(spec))
     theirs.set_search_properties("val_acc", "max", raw_param_space())  # as Tuner hands it the space
     return _drive(ours, trials), _drive(theirs, trials)

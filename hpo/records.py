@@ -2,81 +2,185 @@
 
 Study user attributes: the spec's text and search hash (so a study knows what it
 searched, and a changed space is refused). Trial system attributes: which driver ran
-the trial (so a resumed run knows which RUNNING trials were orphaned by a crash and
-which belong to another driver still at work on a shared database).
+the trial, so that a run knows which RUNNING trials were orphaned by a driver that died
+and which belong to another driver still at work on the same study. Study system
+attributes: each driver's heartbeat, for drivers on other machines.
+
+Everything here is read and written through Optuna's public storage API.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
 import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 INTERRUPTED = "interrupted"
 
-_DRIVER_ATTR = "hpo:driver"
-_HEARTBEAT_PREFIX = "hpo:heartbeat:"
-HEARTBEAT_STALE_S = 120.0  # a driver silent this long on another host is taken as dead
+DRIVER_ATTR = "hpo:driver"
+HEARTBEAT_PREFIX = "hpo:heartbeat:"
+HEARTBEAT_STALE_S = 120.0  # a driver silent this long, where its process cannot be looked at, is dead
 
-DRIVER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-"""This process, as recorded on the trials it runs."""
-
-
-def driver_mark() -> dict[str, str]:
-    """The system attribute that says this driver runs a trial (written with the trial)."""
-    return {_DRIVER_ATTR: DRIVER_ID}
+_log = logging.getLogger(__name__)
 
 
-def beat(study: optuna.Study) -> None:
-    """Record that this driver is alive (read by other drivers' recovery)."""
-    study._storage.set_study_system_attr(study._study_id, _HEARTBEAT_PREFIX + DRIVER_ID, time.time())
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started, in the kernel's clock ticks since boot (field 22 of
+    /proc/<pid>/stat), or None if there is no such process or no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]  # fields after the command name, which may hold spaces
 
 
-def _driver_alive(study: optuna.Study, driver: str | None) -> bool:
-    if driver is None or driver == DRIVER_ID:
-        return driver == DRIVER_ID
-    host, pid, _ = (driver.split(":") + ["", ""])[:3]
-    if host == socket.gethostname():
-        try:
-            os.kill(int(pid), 0)
-        except (ProcessLookupError, ValueError):
-            return False
-        except PermissionError:
-            return True
-        # the pid exists; it may have been reused, so trust it only with a fresh heartbeat
-    last = study._storage.get_study_system_attrs(study._study_id).get(_HEARTBEAT_PREFIX + driver)
-    return last is not None and time.time() - float(last) < HEARTBEAT_STALE_S
+def _pid_namespace() -> str | None:
+    """Where a pid names this process: this boot of this kernel and this pid namespace.
+    Two containers with the same hostname, or a container restarted with the driver as
+    pid 1 again, differ here; None where /proc cannot tell."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return None
 
 
-def recover_interrupted(study: optuna.Study) -> list[int]:
-    """Fail the RUNNING trials whose driver is gone, and enqueue their parameters again.
+@dataclass(frozen=True)
+class Driver:
+    """One `hpo run` process, as recorded on the trials it runs.
 
-    Idempotent, so a crash in the middle of it is repaired by the next run: a
-    parameter set is enqueued only if no waiting trial already carries it for the
-    same orphan. Returns the numbers of the trials failed.
+    ``token`` is unique to the run and keys its heartbeat. ``started`` (the process's
+    start time) makes the identity survive pid reuse: a process with the recorded pid but
+    another start time is another process.
     """
-    trials = study.get_trials(deepcopy=False)
-    waiting_for = {t.user_attrs.get("requeued_from") for t in trials if t.state == TrialState.WAITING}
-    failed = []
-    for trial in trials:
-        if trial.state != TrialState.RUNNING or _driver_alive(study, trial.system_attrs.get(_DRIVER_ATTR)):
+
+    host: str
+    pid: int
+    token: str
+    namespace: str | None = None
+    started: str | None = None
+
+    @classmethod
+    def this_process(cls) -> Driver:
+        pid = os.getpid()
+        return cls(socket.gethostname(), pid, uuid.uuid4().hex, _pid_namespace(), _process_start(pid))
+
+    @classmethod
+    def from_attr(cls, value: Any) -> Driver | None:
+        """The driver a trial's attribute names (also the ``host:pid:token`` form of
+        studies written by earlier versions), or None if it names none."""
+        if isinstance(value, Mapping):
+            try:
+                return cls(**{key: value.get(key) for key in ("host", "pid", "token", "namespace", "started")})
+            except TypeError:
+                return None
+        if isinstance(value, str) and value.count(":") >= 2:
+            host, pid, _ = value.split(":", 2)
+            return cls(host, int(pid) if pid.isdigit() else -1, value)
+        return None
+
+    def as_attr(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+THIS_DRIVER = Driver.this_process()
+
+
+def driver_mark() -> dict[str, Any]:
+    """The system attribute that says this driver runs a trial (written with the trial)."""
+    return {DRIVER_ATTR: THIS_DRIVER.as_attr()}
+
+
+def beat(storage: optuna.storages.BaseStorage, study_id: int) -> None:
+    """Record that this driver is alive (read by other drivers' recovery)."""
+    storage.set_study_system_attr(study_id, HEARTBEAT_PREFIX + THIS_DRIVER.token, time.time())
+
+
+def driver_alive(driver: Driver | None, heartbeats: Mapping[str, Any]) -> bool:
+    """Whether ``driver`` may still be running its trials.
+
+    Where its pid means a process on this machine (same host, boot and pid namespace),
+    the process decides: alive if a process with that pid and start time exists. A pid
+    that exists but cannot be compared, or a driver elsewhere, is alive while its
+    heartbeat is fresh.
+    """
+    if driver is None:
+        return False
+    if driver.token == THIS_DRIVER.token:
+        return True
+    if driver.host == THIS_DRIVER.host:
+        if driver.namespace is None or THIS_DRIVER.namespace is None:
+            if _pid_gone(driver.pid):
+                return False
+        elif driver.namespace == THIS_DRIVER.namespace:
+            started = _process_start(driver.pid)
+            if started is None:
+                return False
+            if driver.started is not None:
+                return started == driver.started
+    last = heartbeats.get(HEARTBEAT_PREFIX + driver.token)
+    return isinstance(last, (int, float)) and time.time() - last < HEARTBEAT_STALE_S
+
+
+def _pid_gone(pid: int) -> bool:
+    """True only when no process has ``pid`` here; a process of another user
+    (PermissionError) or a pid that cannot be asked about is not proof of death."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def recover_orphans(study: optuna.Study, storage: optuna.storages.BaseStorage, candidates: Iterable[FrozenTrial]) -> list[int]:
+    """Fail the RUNNING trials among ``candidates`` whose driver is gone, and enqueue
+    their parameters again; returns the numbers of the trials recovered.
+
+    Setting a trial's state to FAIL is the claim: Optuna refuses to finish a trial twice
+    (a row lock on PostgreSQL, hpo's immediate transactions on SQLite, the order of the
+    journal), so of two drivers recovering the same orphan at once exactly one enqueues
+    it. A driver that dies between the claim and the enqueue leaves the place free: a new
+    trial takes it.
+    """
+    study_id = storage.get_study_id_from_name(study.study_name)
+    orphans = [t for t in candidates if t.state == TrialState.RUNNING]
+    if not orphans:
+        return []
+    heartbeats = storage.get_study_system_attrs(study_id)
+    recovered = []
+    for trial in orphans:
+        if driver_alive(Driver.from_attr(trial.system_attrs.get(DRIVER_ATTR)), heartbeats):
             continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:
+            storage.set_trial_user_attr(trial_id, "error_type", "Interrupted")
+            storage.set_trial_user_attr(trial_id, "error", INTERRUPTED)
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue  # its driver told it after all, or another driver claimed it first
         # a requeued trial killed before it was sampled holds its parameters only as the
         # ones it was enqueued with
         params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
-        if trial.number not in waiting_for and params:
+        if params:
             study.enqueue_trial(params, user_attrs={"requeued_from": trial.number})
-        storage = study._storage
-        storage.set_trial_user_attr(trial._trial_id, "error_type", "Interrupted")
-        storage.set_trial_user_attr(trial._trial_id, "error", INTERRUPTED)
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        failed.append(trial.number)
-    return failed
+        _log.info("trial %d was orphaned by a driver that is gone; its parameters run again", trial.number)
+        recovered.append(trial.number)
+    return recovered
 
 
 def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from hpo.errors import HpoError
 from hpo.progress import StudyProgress, Tally
-from hpo.records import INTERRUPTED, beat, recover_interrupted
+from hpo.records import INTERRUPTED, beat, recover_orphans
 from hpo.samplers import ConditionalGridSampler, build_sampler
 from hpo.spec import Spec
 from hpo.storage import STUDIES_DIR, default_storage_url, open_storage
@@ -80,7 +80,7 @@ def run_study(
     storage = open_storage(storage_url)
     sampler = build_sampler(spec)
     study = open_study_for_spec(spec, storage, sampler, new_version=new_version, console=console)
-    recovered = recover_interrupted(study)
+    recovered = recover_orphans(study, storage, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     trials = study.get_trials(deepcopy=False)
     asked = len(trials)
     if asked:  # a resumed study: a fresh random stream, not the one its first run drew from
@@ -98,7 +98,7 @@ def run_study(
         return outcome
     log_dir = STUDIES_DIR / study.study_name
     with _ray(address, log_dir), StudyProgress(study.study_name, tally, console) as progress:
-        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, target, progress, trainer)
+        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, storage, target, progress, trainer)
     outcome.tally = Tally.from_trials(trials, target, spec.study.mode)
     return outcome
 
@@ -111,7 +111,12 @@ def _quiet_optuna() -> None:
 
 
 def _tune(
-    spec: Spec, study: optuna.Study, target: int, progress: StudyProgress, trainer: str
+    spec: Spec,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    target: int,
+    progress: StudyProgress,
+    trainer: str,
 ) -> tuple[bool, bool, list[FrozenTrial]]:
     """Run Ray Tune until the searcher says the study is done; returns (interrupted,
     budget_spent, the study's trials at the end)."""
@@ -126,6 +131,7 @@ def _tune(
     sampler = study.sampler
     searcher = StudySearcher(
         study,
+        storage,
         spec.space,
         spec.train,
         metric=spec.study.metric,
@@ -172,7 +178,7 @@ def _tune(
             failure_config=tune.FailureConfig(max_failures=spec.study.retries),
         ),
     )
-    stop_beating = _heartbeat(study)
+    stop_beating = _heartbeat(storage, storage.get_study_id_from_name(study.study_name))
     interrupted = False
     try:
         tuner.fit()
@@ -201,13 +207,19 @@ def _max_concurrent(spec: Spec) -> int:
     return max(1, fits)
 
 
-def _heartbeat(study: optuna.Study):
-    """Beat every HEARTBEAT_INTERVAL_S in a thread; returns the function that stops it."""
+def _heartbeat(storage: optuna.storages.BaseStorage, study_id: int):
+    """Beat every HEARTBEAT_INTERVAL_S in a thread; returns the function that stops it.
+    A beat that fails (the database busy or briefly unreachable) is logged and the next
+    one tried: a thread that stopped would let other drivers take this live driver for
+    dead and fail its trials."""
     stop = threading.Event()
 
     def loop() -> None:
         while True:
-            beat(study)
+            try:
+                beat(storage, study_id)
+            except Exception as exc:  # noqa: BLE001 - see above: the beating must go on
+                logging.getLogger(__name__).warning("heartbeat not recorded: %s", exc)
             if stop.wait(HEARTBEAT_INTERVAL_S):
                 return
 
@@ -271,28 +283,21 @@ def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
 
 
 def _check_head_reachable(address: str) -> None:
-    """Fail in seconds with a clear error: Ray itself retries an unreachable head forever."""
+    """Fail in seconds with a clear error: Ray itself retries an unreachable head forever.
+    ``auto`` is left to Ray, which looks up the cluster `ray start` last started here and
+    says at once when there is none."""
     import socket
 
-    from ray._private.services import canonicalize_bootstrap_address, find_bootstrap_address
-
-    if address == "auto" and not os.environ.get("RAY_ADDRESS") and find_bootstrap_address(None) is None:
-        # Ray would then join any Ray process it finds on this machine, another user's too
-        raise HpoError(
-            "--address auto: no Ray cluster was started on this machine with `ray start`; "
-            "give HOST:PORT of the Ray head"
-        )
-    try:
-        resolved = canonicalize_bootstrap_address(address)  # "auto" -> the address `ray start` wrote
-    except ValueError as exc:
-        raise HpoError(f"--address {address}: {exc}; expected HOST:PORT of the Ray head, or auto") from None
-    host, _, port = resolved.rpartition(":")
+    if address == "auto":
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise HpoError(f"--address {address}: expected HOST:PORT of the Ray head, or auto")
     try:
         socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
     except OSError as exc:
-        shown = address if resolved == address else f"{address} ({resolved})"
         raise HpoError(
-            f"cannot reach the Ray cluster at {shown}: {exc.strerror or exc}. Is `ray start --head "
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}. Is `ray start --head "
             f"--port {port}` running there, and is that address reachable from this machine?"
         ) from None
 

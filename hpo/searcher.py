@@ -4,17 +4,20 @@ Ray's own ``OptunaSearch`` records a trial that ASHA stopped as COMPLETE and dro
 result at which it was stopped. Here the study is the record of truth:
 
 - ``suggest`` asks the study and samples the space into a config (define-by-run), on an
-  in-memory replica that writes through to the database (``hpo.mirror``);
+  in-memory replica that writes through to the study (``hpo.replica``);
 - ``on_trial_result`` stores each epoch's metric as an intermediate value (an epoch that
   ends within a second of the last write waits for the next one or the trial's end);
 - ``on_trial_complete`` stores the result Ray passes only there (the one at which a
   scheduler stopped the trial), then tells the final state: COMPLETE when the trainer's
   last report says ``finished`` (all epochs, or its own early stopping), PRUNED when it
-  ended without it (ASHA stopped it), FAIL when it raised, with the reason.
+  ended without it (ASHA stopped it), FAIL when it raised or reported no finite value of
+  the metric, with the reason.
 
 Only the driver runs this code, so workers on other nodes never touch the database.
 The searcher also decides when the study is done: it keeps proposing trials until
-exactly ``study.trials`` have finished, because a trial that fails does not count.
+exactly ``study.trials`` have finished, because a trial that fails does not count. While
+it waits for the last running trials, it recovers those whose driver died (another
+driver on the same study killed mid-run), so that no run waits for an orphan.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
-from hpo.mirror import StudyMirror
-from hpo.records import FINISHED_STATES
+from hpo.records import FINISHED_STATES, recover_orphans
+from hpo.replica import StudyReplica
 from hpo.space import Space, sample
 from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY, reported_epoch
 
 
-COUNT_INTERVAL_S = 1.0
+RECOVERY_INTERVAL_S = 5.0  # while waiting for running trials, look for orphans this often
 WRITE_INTERVAL_S = 1.0  # an epoch this soon after a trial's last write waits for its next one
 
 
@@ -49,7 +52,7 @@ class TrialObserver(Protocol):
 
 @dataclass
 class _LiveTrial:
-    trial: optuna.Trial  # on the mirror's replica
+    trial: optuna.Trial  # on the replica
     number: int  # in the study
     started: float = field(default_factory=time.time)
     values: dict[int, float] = field(default_factory=dict)
@@ -66,6 +69,7 @@ class StudySearcher(Searcher):
 
     Args:
         study: The Optuna study (its sampler proposes the values).
+        storage: The study's storage, written through Optuna's public storage API.
         space: The parsed search space.
         base_config: The spec's ``train:`` block, copied and filled for each trial.
         metric, mode: The per-epoch key to optimise and its direction.
@@ -79,6 +83,7 @@ class StudySearcher(Searcher):
     def __init__(
         self,
         study: optuna.Study,
+        storage: optuna.storages.BaseStorage,
         space: Space,
         base_config: Mapping[str, Any],
         *,
@@ -91,7 +96,9 @@ class StudySearcher(Searcher):
         exhausted: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
-        self._mirror = StudyMirror(study)
+        self._study = study
+        self._storage = storage
+        self._replica = StudyReplica(study, storage)
         self._space = space
         self._base = dict(base_config)
         self._objective = objective
@@ -101,14 +108,14 @@ class StudySearcher(Searcher):
         self._exhausted = exhausted
         self._live: dict[str, _LiveTrial] = {}
         self._errored: dict[str, _LiveTrial] = {}
-        self._counted_at = -math.inf
+        self._recovered_at = time.monotonic()  # the run recovered orphans as it started
         self.budget_spent = False
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the Tuner for its own restore, which hpo never uses: a run resumes
         from the study. The pickled copy carries no database handle or live trials."""
         state = dict(self.__dict__)
-        for key in ("_mirror", "_observer", "_live", "_errored", "_exhausted"):
+        for key in ("_study", "_storage", "_replica", "_observer", "_live", "_errored", "_exhausted"):
             state[key] = None
         return state
 
@@ -121,26 +128,27 @@ class StudySearcher(Searcher):
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self.budget_spent = True
             return Searcher.FINISHED
+        self._replica.maybe_sync()
         finished, running = self._study_counts()
         if finished >= self._target:
             return Searcher.FINISHED
         if finished + running >= self._target:
+            self._recover_orphans()
             return None  # enough are running; ask again once one ends (it may fail)
         if self._exhausted is not None and self._exhausted():
             return None if self._live or self._errored else Searcher.FINISHED
-        trial = self._mirror.ask(self._target)
-        if trial is None:  # another driver took the last place, from counts a moment old
-            self._counted_at = -math.inf
+        trial = self._replica.ask(self._target)
+        if trial is None:  # the places left are queued or taken: ask again in a moment
             return None
-        live = _LiveTrial(trial, self._mirror.number(trial))
         try:
             config = sample(trial, self._space, self._base)
         except Exception as exc:  # a space that passed validation should never get here
-            self._mirror.tell(trial, TrialState.FAIL)
-            raise RuntimeError(f"sampling trial {live.number} failed: {exc}") from exc
+            raise RuntimeError(f"sampling a trial failed: {exc}") from exc
         trial.set_user_attr("config", config)
         trial.set_user_attr("ray_trial_id", trial_id)
-        self._mirror.flush(trial)
+        if not self._replica.start(trial, self._target):
+            return None  # another driver took the last place since the replica was read
+        live = _LiveTrial(trial, self._replica.number(trial))
         self._live[trial_id] = live
         if self._observer:
             self._observer.trial_started(live.number)
@@ -163,12 +171,12 @@ class StudySearcher(Searcher):
             self._errored[trial_id] = live
         elif result and result.get(ERROR_TYPE_KEY):
             self._fail(live, str(result[ERROR_TYPE_KEY]), str(result.get(ERROR_KEY, "")))
+        elif not live.values:
+            self._fail(live, "NoFiniteValue", f"no finite {self.metric} was reported")
         elif result and result.get("finished"):
             self._tell(live, TrialState.COMPLETE, self._final_value(live))
-        elif live.values:
-            self._tell(live, TrialState.PRUNED)
         else:
-            self._fail(live, "NoResult", f"the trial ended without reporting `{self.metric}` for any epoch")
+            self._tell(live, TrialState.PRUNED)
 
     # ------------------------------------------------------------------ hpo's interface
 
@@ -188,25 +196,31 @@ class StudySearcher(Searcher):
         return len(open_trials)
 
     def study_trials(self) -> list[FrozenTrial]:
-        """The study's trials, numbered as in the database (this driver's as it told them)."""
-        return self._mirror.study_trials()
+        """The study's trials, numbered as in the study (this driver's as it told them)."""
+        return self._replica.study_trials()
 
     def _study_counts(self) -> tuple[int, int]:
         """(finished, running) trials of the study, over every driver working on it.
 
-        Several drivers may share one study (PostgreSQL); each counts the others'
-        trials too, so together they stop at exactly the target. Ray asks again and
-        again while the answer is "wait", so the others' trials are read at most once a
-        second; this driver's own are in the mirror as it tells them. Counts a moment
-        old are safe: the mirror checks each new trial against the database.
+        Several drivers may share one study; each counts the others' trials too, so
+        together they stop at exactly the target. The others' trials are as of the
+        replica's last sync (at most a second old); this driver's own are in the replica
+        as it tells them. Counts a moment old are safe: the replica checks each new trial
+        against the study.
         """
-        now = time.monotonic()
-        if now - self._counted_at >= COUNT_INTERVAL_S:
-            self._mirror.sync()
-            self._counted_at = now
-        trials = self._mirror.trials((TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+        trials = self._replica.trials((TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
         finished = sum(t.state in FINISHED_STATES for t in trials)
         return finished, len(trials) - finished
+
+    def _recover_orphans(self) -> None:
+        """Recover the running trials of drivers that died since this run started
+        (every ``RECOVERY_INTERVAL_S`` while it waits): without it, a co-driver killed
+        mid-run leaves trials that count as running for ever, and this run never ends."""
+        if time.monotonic() - self._recovered_at < RECOVERY_INTERVAL_S:
+            return
+        self._recovered_at = time.monotonic()
+        if recover_orphans(self._study, self._storage, self._replica.running_elsewhere()):
+            self._replica.sync()
 
     # ------------------------------------------------------------------ recording
 
@@ -214,16 +228,21 @@ class StudySearcher(Searcher):
         if self.metric not in result:
             return
         epoch = reported_epoch(result)
-        epoch = len(live.values) + 1 if epoch is None else epoch
+        epoch = len(live.history) + 1 if epoch is None else epoch
+        if live.history and epoch <= live.history[-1].get("epoch", len(live.history)):
+            # Ray retried the trial after its worker died: the new attempt's epochs
+            # replace the first attempt's from here on.
+            live.history = [h for h in live.history if h.get("epoch", 0) < epoch]
+            live.values = {e: v for e, v in live.values.items() if e < epoch}
         value = float(result[self.metric])
-        if epoch not in live.values and math.isfinite(value):
+        live.history.append({"epoch": epoch, **{k: result[k] for k in _HISTORY_KEYS if k in result}})
+        if math.isfinite(value):
             live.values[epoch] = value
-            live.trial.report(value, epoch)
-            live.history.append({k: result[k] for k in _HISTORY_KEYS if k in result})
+            self._replica.report(live.trial, epoch, value)
             # An epoch within WRITE_INTERVAL_S of the last write waits for the next one or
-            # the trial's end: one commit for many epochs when they are short.
+            # the trial's end: one write for many epochs when they are short.
             if time.monotonic() - live.written_at >= WRITE_INTERVAL_S:
-                self._mirror.flush(live.trial)
+                self._replica.flush(live.trial)
                 live.written_at = time.monotonic()
         live.last = result
 
@@ -241,14 +260,14 @@ class StudySearcher(Searcher):
         last = live.last
         user = {
             **(attrs or {}),
-            "epochs": len(live.values),
+            "epochs": len(live.history),
             "seconds": round(time.time() - live.started, 3),
             "history": live.history,
             **{key: last[key] for key in ("node_id", "node_ip", "hostname", "device", "pid") if key in last},
         }
         for key, attr in user.items():
             live.trial.set_user_attr(key, attr)
-        frozen = self._mirror.tell(live.trial, state, value if state == TrialState.COMPLETE else None)
+        frozen = self._replica.tell(live.trial, state, value if state == TrialState.COMPLETE else None)
         if self._observer:
             self._observer.trial_finished(frozen)
 

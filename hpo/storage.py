@@ -1,4 +1,5 @@
-"""Open the study's storage: SQLite under studies/ by default, any SQLAlchemy URL otherwise.
+"""Open the study's storage: SQLite under studies/ by default, any SQLAlchemy URL, or
+Optuna's file journal (``journal:///path/to/study.log``).
 
 SQLite runs in WAL mode, so optuna-dashboard and ``hpo status`` read while the run
 writes, and with a long busy timeout, so a reader holding a lock makes the writer wait
@@ -16,10 +17,16 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from hpo.errors import HpoError
+
+if TYPE_CHECKING:
+    import optuna
 
 STUDIES_DIR = Path("studies")
 SQLITE_BUSY_TIMEOUT_S = 60  # a dashboard query can hold the lock for a moment; wait, don't fail
+JOURNAL_SCHEME = "journal:///"  # journal:///relative/study.log, journal:////absolute/study.log
 STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # one plain path component: never ../x, a/b or /x
 
 
@@ -54,9 +61,16 @@ def check_sqlite_location(url: str, *, create: bool) -> None:
     path = sqlite_path(url)
     if path is None or str(path) == ":memory:":
         return
+    if check_file_location(url, path, create=create, what="a SQLite database file"):
+        _check_sqlite_file(url, path)
+
+
+def check_file_location(url: str, path: Path, *, create: bool, what: str) -> bool:
+    """Refuse a file location that cannot hold a study (a directory, unreadable,
+    read-only for a run, in a missing directory); returns whether the file exists."""
     if path.exists():
         if path.is_dir():
-            raise HpoError(f"storage {url}: {path} is a directory, expected a SQLite database file")
+            raise HpoError(f"storage {url}: {path} is a directory, expected {what}")
         if not os.access(path, os.R_OK):
             raise HpoError(f"storage {url}: {path} is not readable")
         if create and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
@@ -64,10 +78,9 @@ def check_sqlite_location(url: str, *, create: bool) -> None:
                 f"storage {url}: {path} (or its directory) is read-only; a run must write "
                 "the study there. Make it writable or give study.storage another location."
             )
-        _check_sqlite_file(url, path)
-        return
+        return True
     if not create:
-        raise HpoError(f"storage {url}: no study database at {path}")
+        raise HpoError(f"storage {url}: no study at {path}")
     parent = path.parent
     if parent == STUDIES_DIR:
         parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +91,7 @@ def check_sqlite_location(url: str, *, create: bool) -> None:
         )
     if not os.access(parent, os.W_OK):
         raise HpoError(f"storage {url}: the directory {parent} is read-only")
+    return False
 
 
 def _check_sqlite_file(url: str, path: Path) -> None:
@@ -102,9 +116,31 @@ def _sqlite_problem(path: Path) -> str | None:
     return None if result == "ok" else f"is corrupt (SQLite says: {result})"
 
 
-def open_storage(url: str, *, create: bool = True):
-    """Return an Optuna RDB storage for ``url`` (checked first, see module doc)."""
+def journal_path(url: str) -> Path | None:
+    """The log file of a ``journal:///`` URL (Optuna's file journal), or None."""
+    if not url.startswith(JOURNAL_SCHEME):
+        return None
+    return Path(url.removeprefix(JOURNAL_SCHEME))
+
+
+def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorage:
+    """Return an Optuna storage for ``url`` (checked first, see module doc): Optuna's
+    file journal for ``journal:///path``, its RDB storage for a SQLAlchemy URL."""
     import optuna
+
+    journal = journal_path(url)
+    if journal is not None:
+        check_file_location(url, journal, create=create, what="an Optuna journal file")
+        from optuna.storages.journal import JournalFileBackend
+
+        try:
+            return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+        except (OSError, ValueError) as exc:
+            raise HpoError(f"storage {url}: cannot use {journal} as an Optuna journal ({exc})") from None
+    return _open_rdb(url, create=create)
+
+
+def _open_rdb(url: str, *, create: bool) -> optuna.storages.RDBStorage:
     import sqlalchemy
 
     check_sqlite_location(url, create=create)
@@ -115,68 +151,63 @@ def open_storage(url: str, *, create: bool = True):
         storage = _rdb_storage(url, engine_kwargs)
     except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as exc:
         raise HpoError(f"storage {url}: not a usable SQLAlchemy URL ({exc})") from None
-    except sqlalchemy.exc.OperationalError as exc:
-        raise HpoError(f"storage {url}: cannot open it ({exc.orig})") from None
+    except sqlalchemy.exc.DBAPIError as exc:
+        raise HpoError(_refused(url, exc)) from None
     except RuntimeError as exc:  # Optuna: the database's schema is not this Optuna's
         raise HpoError(f"storage {url}: {exc}") from None
     if sqlite_path(url) is not None:
-        _enable_wal(storage)
+        _configure_sqlite(storage)
     return storage
 
 
-def _read_schema_scripts_once() -> None:
-    """Optuna reads its 30-odd schema migration scripts (alembic) anew for each RDB storage
-    it opens, up to three times for a new database: 0.1-0.3 s each time. They are the
-    installed Optuna's own files, the same for every database, so hpo has Optuna read them
-    once per process: a process that opens many studies (benchmarks, tests, a notebook)
-    opens each in tens of milliseconds. The checks they serve are unchanged."""
-    import functools
-
-    from optuna.storages._rdb import storage as rdb
-
-    manager = rdb._VersionManager
-    if getattr(manager._create_alembic_script, "hpo_read_once", False):
-        return
-    read = manager._create_alembic_script  # its URL only matters to migrations, which use their own config
-
-    @functools.cache
-    def scripts():
-        reader = manager.__new__(manager)
-        reader.url = "sqlite://"
-        return read(reader)
-
-    def create_alembic_script(self):
-        return scripts()
-
-    create_alembic_script.hpo_read_once = True
-    manager._create_alembic_script = create_alembic_script
+def _refused(url: str, exc: Exception) -> str:
+    """One paragraph for a database that will not hold a study: unreachable, or refusing
+    hpo's work (no right to create tables, a read-only replica)."""
+    orig = getattr(exc, "orig", None) or exc
+    reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return (
+        f"storage {url}: the database refused to open or write the study ({reason}). hpo needs "
+        "a database it can connect to, create Optuna's tables in (or find them made), and write: "
+        "check the address, the user's rights on the schema, and that it is not a read-only replica."
+    )
 
 
-def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5):
+def _lost_creation_race(exc: Exception) -> bool:
+    """Whether a database error says another process created Optuna's tables first."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "already exists" in text or "duplicate key" in text or "unique constraint" in text
+
+
+def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5) -> optuna.storages.RDBStorage:
     """Optuna's storage; on an empty database, Optuna creates its tables. Two processes
     opening a new database at once both try: two drivers on one PostgreSQL database, or
     on SQLite a run and a reader (a dashboard, ``hpo status``, a notebook) that opened the
     file the moment it appeared. The one that loses the race fails on a duplicate table or
-    key: it tries again and finds them made."""
+    key: it tries again and finds them made. Any other error is the database refusing."""
     import optuna
     import sqlalchemy
 
-    _read_schema_scripts_once()
     for attempt in range(1, attempts + 1):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError) as exc:
-            lost_the_race = not isinstance(exc, sqlalchemy.exc.OperationalError) or "already exists" in str(exc.orig)
-            if attempt == attempts or not lost_the_race:
+        except sqlalchemy.exc.DBAPIError as exc:
+            if attempt == attempts or not _lost_creation_race(exc):
                 raise
             time.sleep(random.uniform(0.2, 1.0))
+    raise AssertionError("unreachable")
 
 
-def _enable_wal(storage) -> None:
+def _configure_sqlite(storage: optuna.storages.RDBStorage) -> None:
     """WAL is a property of the database file: set once, every later connection has it.
     The other settings belong to each connection: the ones Optuna opened while it checked
     or created the tables are closed, so that every connection the pool hands out from
-    now on is a new one with them (without, commits on those kept fsyncing the WAL)."""
+    now on is a new one with them.
+
+    Each transaction starts with ``BEGIN IMMEDIATE``: Optuna reads a trial's state and
+    then changes it (claiming a queued trial, finishing one), and guards that with a
+    row lock (``SELECT ... FOR UPDATE``) that SQLite does not have. Taking SQLite's write
+    lock at the start makes the read and the write one step, so of two drivers finishing
+    or claiming the same trial exactly one succeeds."""
     import sqlalchemy
 
     with storage.engine.connect() as conn:
@@ -185,11 +216,17 @@ def _enable_wal(storage) -> None:
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         conn.commit()
     sqlalchemy.event.listen(storage.engine, "connect", _on_sqlite_connect)
+    sqlalchemy.event.listen(storage.engine, "begin", _begin_immediate)
     storage.engine.dispose()
 
 
 def _on_sqlite_connect(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event starts transactions
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL, fewer fsyncs per epoch report
     cursor.close()
+
+
+def _begin_immediate(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -78,4 +78,5 @@ class TrialTimeoutWatchdog(Callback):
             if now - started > self._timeout_s + TIMEOUT_GRACE_S and trial.temporary_state.ray_actor is not None:
                 self._errors.mark_timed_out(trial.trial_id)
                 del self._started[trial.trial_id]
+                trial.max_failures = 0  # a timeout is not a worker fault: Ray must not retry it
                 ray.kill(trial.temporary_state.ray_actor)

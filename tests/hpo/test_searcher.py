@@ -13,6 +13,7 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+import hpo.replica
 from hpo.searcher import StudySearcher
 from hpo.space import parse_space
 from hpo.storage import open_storage
@@ -30,7 +31,7 @@ def make(tmp_path):
         storage = open_storage(f"sqlite:///{tmp_path}/searcher.db")
         study = optuna.create_study(storage=storage, direction="maximize" if mode == "max" else "minimize")
         searcher = StudySearcher(
-            study, SPACE, BASE, metric="val_acc", mode=mode, objective=objective, target=target, time_budget_s=budget
+            study, storage, SPACE, BASE, metric="val_acc", mode=mode, objective=objective, target=target, time_budget_s=budget
         )
         return study, searcher
 
@@ -119,13 +120,13 @@ def test_stops_at_exactly_target_finished_and_replaces_failures(make):
     assert states.count(TrialState.COMPLETE) == 2 and states.count(TrialState.FAIL) == 1
 
 
-def test_counts_trials_of_other_drivers_on_the_same_study(make):
+def test_counts_trials_of_other_drivers_on_the_same_study(make, monkeypatch):
     study, searcher = make(target=2)
     other = study.ask()  # another driver's running trial
     searcher.suggest("a")
     assert searcher.suggest("b") is None
     study.tell(other, 0.1)
-    searcher._counted_at = float("-inf")  # the once-a-second throttle, skipped for the test
+    monkeypatch.setattr(hpo.replica, "SYNC_INTERVAL_S", 0.0)  # the once-a-second throttle, skipped for the test
     searcher.on_trial_complete("a", epoch(1, 0.5, finished=True))
     assert searcher.suggest("b") == Searcher.FINISHED
 
@@ -151,7 +152,7 @@ def test_searcher_pickles_without_its_database_handle(make):
     _, searcher = make()
     searcher.suggest("a")
     copy = pickle.loads(pickle.dumps(searcher))
-    assert copy._mirror is None
+    assert copy._replica is None and copy._storage is None
 
 
 @pytest.mark.parametrize("mode", ["max", "min"])

@@ -17,14 +17,15 @@ BASE = {"optimizer": {"name": "adam", "lr": 1e-3}, "epochs": 4}
 WHERE = {"node_id": "n1", "node_ip": "127.0.0.1", "hostname": "host", "pid": 7}
 
 
-def sqlite_study(tmp_path) -> optuna.Study:
+def sqlite_study(tmp_path) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
     storage = open_storage(f"sqlite:///{tmp_path}/s.db")
-    return optuna.create_study(storage=storage, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    return optuna.create_study(storage=storage, direction="maximize", sampler=sampler), storage
 
 
 def test_searcher_records_on_sqlite(tmp_path):
-    study = sqlite_study(tmp_path)
-    searcher = StudySearcher(study, SPACE, BASE, metric="val_acc", mode="max", objective="best", target=5)
+    study, storage = sqlite_study(tmp_path)
+    searcher = StudySearcher(study, storage, SPACE, BASE, metric="val_acc", mode="max", objective="best", target=5)
     config = searcher.suggest("a")["config"]
     searcher.suggest("b")
     searcher.on_trial_result("a", {"epoch": 1, "val_acc": 0.5, **WHERE})
@@ -42,8 +43,8 @@ def test_searcher_records_on_sqlite(tmp_path):
 
 
 def test_epochs_faster_than_one_a_second_are_written_together(tmp_path):
-    study = sqlite_study(tmp_path)
-    searcher = StudySearcher(study, SPACE, BASE, metric="val_acc", mode="max", objective="best", target=5)
+    study, storage = sqlite_study(tmp_path)
+    searcher = StudySearcher(study, storage, SPACE, BASE, metric="val_acc", mode="max", objective="best", target=5)
     searcher.suggest("a")
     stored = lambda: study.get_trials()[0].intermediate_values  # noqa: E731
     for epoch, val_acc in ((1, 0.5), (2, 0.6), (3, 0.7)):
@@ -54,8 +55,8 @@ def test_epochs_faster_than_one_a_second_are_written_together(tmp_path):
 
 
 def test_an_epoch_a_second_after_the_last_write_is_written_at_once(tmp_path, monkeypatch):
-    study = sqlite_study(tmp_path)
-    searcher = StudySearcher(study, SPACE, BASE, metric="val_acc", mode="max", objective="best", target=5)
+    study, storage = sqlite_study(tmp_path)
+    searcher = StudySearcher(study, storage, SPACE, BASE, metric="val_acc", mode="max", objective="best", target=5)
     searcher.suggest("a")
     monkeypatch.setattr(hpo.searcher, "WRITE_INTERVAL_S", 0.0)  # every epoch comes a second after the last
     for epoch in (1, 2, 3):

@@ -1,8 +1,8 @@
 """Several drivers' searchers on one study: together they ask exactly ``study.trials`` trials.
 
-Each searcher reads the study's counts at most once a second, so two drivers (or one
-driver filling several slots in a row) can each believe one more trial is needed, and a
-driver sees the others' trials end at its next read. These tests interleave two
+Each searcher reads the study at most once a second, so two drivers (or one driver
+filling several slots in a row) can each believe one more trial is needed, and a driver
+sees the others' trials end at its next read. These tests interleave two
 searchers on one storage deterministically, without Ray.
 """
 
@@ -13,9 +13,10 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-import hpo.searcher
+import hpo.replica
 from hpo.searcher import StudySearcher
 from hpo.spec import load_spec
+from hpo.storage import open_storage
 from tests.scale.conftest import small_spec, write_spec
 
 TARGET = 3
@@ -23,21 +24,22 @@ TARGET = 3
 
 @pytest.fixture
 def two_searchers(tmp_path, monkeypatch):
-    monkeypatch.setattr(hpo.searcher, "COUNT_INTERVAL_S", 3600.0)  # all within "one second", however slow
+    monkeypatch.setattr(hpo.replica, "SYNC_INTERVAL_S", 3600.0)  # all within "one second", however slow
     spec = load_spec(write_spec(tmp_path, small_spec("shared", trials=TARGET, epochs=1)))
     storage = f"sqlite:///{tmp_path}/shared.db"
     optuna.create_study(study_name="shared", storage=storage, direction="maximize")
 
     def searcher() -> StudySearcher:
-        study = optuna.load_study(study_name="shared", storage=storage)  # a driver's own connection
-        return StudySearcher(study, spec.space, spec.train, metric="val_acc", mode="max", objective="best", target=TARGET)
+        own = open_storage(storage)  # a driver's own connection
+        study = optuna.load_study(study_name="shared", storage=own)
+        return StudySearcher(study, own, spec.space, spec.train, metric="val_acc", mode="max", objective="best", target=TARGET)
 
     return searcher(), searcher(), optuna.load_study(study_name="shared", storage=storage)
 
 
 def _a_second_later(monkeypatch) -> None:
-    """The searchers' next calls read the study's counts again."""
-    monkeypatch.setattr(hpo.searcher, "COUNT_INTERVAL_S", 0.0)
+    """The searchers' next calls read the study again."""
+    monkeypatch.setattr(hpo.replica, "SYNC_INTERVAL_S", 0.0)
 
 
 def _finish(searcher: StudySearcher, trial_id: str, value: float = 0.5) -> None:
@@ -51,7 +53,7 @@ def test_interleaved_asks_from_stale_counts_stop_at_the_target(two_searchers, mo
     assert [p is not None for p in proposals] == [True, True, True, False]
     assert len(study.get_trials(states=(TrialState.RUNNING,))) == TARGET
     waiting = study.get_trials(states=(TrialState.WAITING,))
-    assert len(waiting) == 1 and not waiting[0].params  # given back unsampled
+    assert len(waiting) == 1 and waiting[0].params  # given back as sampled, to run as queued
 
     for searcher, trial_id in ((a, "a1"), (b, "b1"), (a, "a2")):
         _finish(searcher, trial_id)
@@ -69,6 +71,8 @@ def test_a_slot_given_back_is_taken_again_when_an_earlier_trial_fails(two_search
 
     a.on_trial_complete("a1", None, error=True)
     a.record_error("a1", "WorkerDied", "the trial's node died")
+    assert b.suggest("b3") is None  # b has not seen the failure yet
+    _a_second_later(monkeypatch)
     again = b.suggest("b3")
 
     assert again is not None and again["trial_number"] == 3  # the trial that was given back
@@ -76,5 +80,4 @@ def test_a_slot_given_back_is_taken_again_when_an_earlier_trial_fails(two_search
         _finish(searcher, trial_id)
     states = [t.state for t in study.get_trials()]
     assert states.count(TrialState.COMPLETE) == TARGET and states.count(TrialState.FAIL) == 1
-    _a_second_later(monkeypatch)
     assert a.suggest("a4") == Searcher.FINISHED
