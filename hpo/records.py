@@ -37,12 +37,14 @@ _log = logging.getLogger(__name__)
 
 def _process_start(pid: int) -> str | None:
     """When process ``pid`` started, in the kernel's clock ticks since boot (field 22 of
-    /proc/<pid>/stat), or None if there is no such process or no /proc."""
+    /proc/<pid>/stat), or None if there is no such process, it has exited and waits only
+    to be reaped (a zombie), or there is no /proc."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rpartition(")")[2].split()[19]  # fields after the command name, which may hold spaces
+    fields = stat.rpartition(")")[2].split()  # the fields after the command name, which may hold spaces
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def _pid_namespace() -> str | None:

@@ -27,7 +27,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -107,21 +107,27 @@ class StudyReplica:
         return len(self._waiting)
 
     def running_elsewhere(self) -> list[FrozenTrial]:
-        """Other drivers' trials that were RUNNING at the last :meth:`sync`."""
-        return [trial for trial in self.trials((TrialState.RUNNING,)) if trial.number not in self._mine]
+        """Other drivers' trials that were RUNNING at the last :meth:`sync`, numbered as
+        in the study."""
+        running = self.trials((TrialState.RUNNING,))
+        return self._as_in_study(trial for trial in running if trial.number not in self._mine)
 
     def study_trials(self) -> list[FrozenTrial]:
         """The study's trials, numbered as in the study: the replica after a
         :meth:`sync`, which spares a full read of the study. Trials waiting in the queue
         are left out."""
         self.sync()
-        trials = []
-        for trial in self.trials():
+        return self._as_in_study(self.trials())
+
+    def _as_in_study(self, trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+        """Copies of replica trials with their numbers in the study, in that order."""
+        numbered = []
+        for trial in trials:
             if trial.number in self._numbers:
                 trial = copy.copy(trial)
                 trial.number = self._numbers[trial.number]
-                trials.append(trial)
-        return sorted(trials, key=lambda trial: trial.number)
+                numbered.append(trial)
+        return sorted(numbered, key=lambda trial: trial.number)
 
     def maybe_sync(self) -> None:
         """:meth:`sync`, at most once per ``SYNC_INTERVAL_S``."""

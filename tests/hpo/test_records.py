@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import optuna
 import pytest
@@ -135,3 +136,13 @@ def test_marks_of_earlier_versions_are_read(study):
     assert driver_alive(driver, heartbeats={HEARTBEAT_PREFIX + old: time.time()})
     assert not driver_alive(driver, heartbeats={})
     assert not driver_alive(Driver.from_attr(f"{THIS_DRIVER.host}:{dead_pid()}:abc"), heartbeats={HEARTBEAT_PREFIX + old: time.time()})
+
+
+def test_a_driver_that_exited_but_is_not_yet_reaped_is_dead():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 60
+    while _process_start(process.pid) is not None:  # a zombie until waited for
+        assert time.monotonic() < deadline, "the child never exited"
+        time.sleep(0.05)
+    assert Path(f"/proc/{process.pid}").exists()
+    process.wait()
