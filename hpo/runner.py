@@ -4,7 +4,9 @@ Ray Tune schedules the trials (ASHA, resources, concurrency); the searcher in th
 process asks and tells the Optuna study. Running the same spec again resumes: trials
 left RUNNING by a crash are failed as "interrupted" and their parameters enqueued, and
 the run stops at exactly ``study.trials`` finished trials. Ctrl-C (or SIGTERM) fails
-the running trials as "interrupted" and leaves a consistent study to resume.
+the running trials as "interrupted" and leaves a consistent study to resume. Before the
+study is opened, the trainer's ``check`` sees every config the space can give
+(hpo.preflight).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from optuna.trial import FrozenTrial
 from rich.console import Console
 
 from hpo.errors import HpoError
+from hpo.preflight import preflight
 from hpo.progress import StudyProgress, Tally
 from hpo.records import INTERRUPTED, beat, recover_interrupted
 from hpo.samplers import ConditionalGridSampler, build_sampler
@@ -74,6 +77,7 @@ def run_study(
     a Ray instance already initialised in this process is used as it is (and left running).
     """
     load_trainer(trainer)  # fail now, in the driver, not once per trial
+    preflight(spec, trainer)  # before the study is opened: a study no trial can run gets none
     console = console or Console()
     _quiet_optuna()
     storage_url = spec.study.storage or default_storage_url(spec.study.name)

@@ -267,7 +267,7 @@ def _check_space_against_trainer(space: Space, train: dict[str, Any], source: st
         except pydantic.ValidationError as exc:
             error = exc.errors()[0]
             where = _join(*error["loc"])
-            culprit = _param_for(where, assignment)
+            culprit = param_for(where, assignment)
             values = ", ".join(f"{k}={v!r}" for k, v in assignment.items())
             raise SpecError(
                 source,
@@ -276,7 +276,7 @@ def _check_space_against_trainer(space: Space, train: dict[str, Any], source: st
             ) from None
 
 
-def _param_for(where: str, assignment: dict[str, Any]) -> str:
+def param_for(where: str, assignment: dict[str, Any]) -> str:
     """The searched path that the failing config location lies in (or the last one)."""
     matches = [p for p in assignment if where == p or where.startswith(p + ".") or p.startswith(where + ".")]
     return max(matches, key=len) if matches else next(reversed(assignment))
