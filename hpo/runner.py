@@ -6,7 +6,8 @@ left RUNNING by a crash are failed as "interrupted" and their parameters enqueue
 the run stops at exactly ``study.trials`` finished trials. Ctrl-C (or SIGTERM) fails
 the running trials as "interrupted" and leaves a consistent study to resume. Before the
 study is opened, the trainer's ``check`` sees every config the space can give
-(hpo.preflight).
+(hpo.preflight); during the run, ``study.max_failures`` failed trials in a row end it
+(hpo.failures).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from optuna.trial import FrozenTrial
 from rich.console import Console
 
 from hpo.errors import HpoError
+from hpo.failures import FailureStreak
 from hpo.preflight import preflight
 from hpo.progress import StudyProgress, Tally
 from hpo.records import INTERRUPTED, beat, recover_interrupted
@@ -61,6 +63,7 @@ class RunOutcome:
     interrupted: bool
     budget_spent: bool
     recovered: list[int]
+    failures: str | None = None  # the summary, when study.max_failures trials in a row failed
 
 
 def run_study(
@@ -101,9 +104,12 @@ def run_study(
         console.print(f"study {study.study_name} already has {tally.finished} finished trials (target {target})", highlight=False)
         return outcome
     log_dir = STUDIES_DIR / study.study_name
+    failures = FailureStreak(spec.study.max_failures)
     with _ray(address, log_dir), StudyProgress(study.study_name, tally, console) as progress:
-        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, target, progress, trainer)
+        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, target, progress, trainer, failures)
     outcome.tally = Tally.from_trials(trials, target, spec.study.mode)
+    if failures.stop and not outcome.interrupted:  # Ctrl-C's own failures say nothing of the trainer
+        outcome.failures = failures.summary()
     return outcome
 
 
@@ -115,7 +121,7 @@ def _quiet_optuna() -> None:
 
 
 def _tune(
-    spec: Spec, study: optuna.Study, target: int, progress: StudyProgress, trainer: str
+    spec: Spec, study: optuna.Study, target: int, progress: StudyProgress, trainer: str, failures: FailureStreak
 ) -> tuple[bool, bool, list[FrozenTrial]]:
     """Run Ray Tune until the searcher says the study is done; returns (interrupted,
     budget_spent, the study's trials at the end)."""
@@ -139,6 +145,7 @@ def _tune(
         time_budget_s=spec.study.time_budget,
         observer=progress,
         exhausted=partial(sampler.exhausted, study) if isinstance(sampler, ConditionalGridSampler) else None,
+        failures=failures,
     )
     if spec.scheduler.type == "asha":
         scheduler = StudyASHAScheduler(

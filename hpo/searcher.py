@@ -29,6 +29,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
+from hpo.failures import FailureStreak
 from hpo.mirror import StudyMirror
 from hpo.records import FINISHED_STATES
 from hpo.space import Space, sample
@@ -74,6 +75,7 @@ class StudySearcher(Searcher):
         time_budget_s: Stop proposing trials after this many seconds (running ones finish).
         observer: Told about starts and ends (progress display); optional.
         exhausted: Says when the sampler has nothing left to propose (a finished grid).
+        failures: Told each trial's end; proposing stops when it says so (study.max_failures).
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class StudySearcher(Searcher):
         time_budget_s: float | None = None,
         observer: TrialObserver | None = None,
         exhausted: Callable[[], bool] | None = None,
+        failures: FailureStreak | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self._mirror = StudyMirror(study)
@@ -99,6 +102,7 @@ class StudySearcher(Searcher):
         self._deadline = time.monotonic() + time_budget_s if time_budget_s else None
         self._observer = observer
         self._exhausted = exhausted
+        self._failures = failures
         self._live: dict[str, _LiveTrial] = {}
         self._errored: dict[str, _LiveTrial] = {}
         self._counted_at = -math.inf
@@ -121,6 +125,8 @@ class StudySearcher(Searcher):
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self.budget_spent = True
             return Searcher.FINISHED
+        if self._failures is not None and self._failures.stop:
+            return Searcher.FINISHED  # running trials end as they would; none is started
         finished, running = self._study_counts()
         if finished >= self._target:
             return Searcher.FINISHED
@@ -249,6 +255,8 @@ class StudySearcher(Searcher):
         for key, attr in user.items():
             live.trial.set_user_attr(key, attr)
         frozen = self._mirror.tell(live.trial, state, value if state == TrialState.COMPLETE else None)
+        if self._failures is not None:
+            self._failures.record(state, user.get("error_type"), user.get("error"))
         if self._observer:
             self._observer.trial_finished(frozen)
 

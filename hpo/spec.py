@@ -61,6 +61,9 @@ class StudySection(StrictModel):
     time_budget: Duration | None = None  # stop launching trials after this
     trial_timeout: Duration | None = None  # a trial running longer fails with reason "timeout"
     retries: int = Field(0, ge=0)  # re-run a trial whose worker died this many times
+    # failed trials in a row that end the run (hpo.failures): enough that a few diverging
+    # corners never end it, few enough that a cause shared by every trial costs minutes; 0/null: never
+    max_failures: int | None = Field(10, ge=0)
     seed: int = 0  # sampler seed: the same spec proposes the same first trials
     storage: str | None = None  # SQLAlchemy URL; default sqlite:///studies/<name>.db
 
