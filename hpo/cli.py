@@ -54,7 +54,12 @@ def run(
         str, typer.Option("--trainer", help="The train(config, report) every trial calls, as module:function.")
     ] = "trainers.loop:train",
 ) -> None:
-    """Run (or resume) the study a spec describes."""
+    """Run (or resume) the study a spec describes.
+
+    Exit code 0 when the study has its trials (or the time budget is spent), 1 when
+    study.max_failures trials in a row failed, 2 for a spec or trainer check refused before
+    any trial, 130 when interrupted.
+    """
     import signal
 
     import yaml
@@ -79,6 +84,9 @@ def run(
     console.print(f"study {outcome.study_name} stored in {outcome.storage_url}")
     if outcome.interrupted:
         raise typer.Exit(130)
+    if outcome.failures:  # a run that cannot make progress ends, with why, and can be resumed
+        err_console.print(f"stopped: {outcome.failures}\nfix the cause, then `hpo run {spec_file}` continues the study")
+        raise typer.Exit(1)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -4,7 +4,10 @@ Ray Tune schedules the trials (ASHA, resources, concurrency); the searcher in th
 process asks and tells the Optuna study. Running the same spec again resumes: trials
 left RUNNING by a crash are failed as "interrupted" and their parameters enqueued, and
 the run stops at exactly ``study.trials`` finished trials. Ctrl-C (or SIGTERM) fails
-the running trials as "interrupted" and leaves a consistent study to resume.
+the running trials as "interrupted" and leaves a consistent study to resume. Before the
+study is opened, the trainer's ``check`` sees every config the space can give
+(hpo.preflight); during the run, ``study.max_failures`` failed trials in a row end it
+(hpo.failures).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from hpo.errors import HpoError
+from hpo.failures import FailureStreak
+from hpo.preflight import preflight
 from hpo.progress import StudyProgress, Tally
 from hpo.records import INTERRUPTED, beat, recover_orphans
 from hpo.samplers import ConditionalGridSampler, build_sampler
@@ -58,6 +63,7 @@ class RunOutcome:
     interrupted: bool
     budget_spent: bool
     recovered: list[int]
+    failures: str | None = None  # the summary, when study.max_failures trials in a row failed
 
 
 def run_study(
@@ -74,6 +80,7 @@ def run_study(
     a Ray instance already initialised in this process is used as it is (and left running).
     """
     load_trainer(trainer)  # fail now, in the driver, not once per trial
+    preflight(spec, trainer)  # before the study is opened: a study no trial can run gets none
     console = console or Console()
     _quiet_optuna()
     storage_url = spec.study.storage or default_storage_url(spec.study.name)
@@ -97,9 +104,12 @@ def run_study(
         console.print(f"study {study.study_name} already has {tally.finished} finished trials (target {target})", highlight=False)
         return outcome
     log_dir = STUDIES_DIR / study.study_name
+    failures = FailureStreak(spec.study.max_failures)
     with _ray(address, log_dir), StudyProgress(study.study_name, tally, console) as progress:
-        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, storage, target, progress, trainer)
+        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, storage, target, progress, trainer, failures)
     outcome.tally = Tally.from_trials(trials, target, spec.study.mode)
+    if failures.stop and not outcome.interrupted:  # Ctrl-C's own failures say nothing of the trainer
+        outcome.failures = failures.summary()
     return outcome
 
 
@@ -117,6 +127,7 @@ def _tune(
     target: int,
     progress: StudyProgress,
     trainer: str,
+    failures: FailureStreak,
 ) -> tuple[bool, bool, list[FrozenTrial]]:
     """Run Ray Tune until the searcher says the study is done; returns (interrupted,
     budget_spent, the study's trials at the end)."""
@@ -141,6 +152,7 @@ def _tune(
         time_budget_s=spec.study.time_budget,
         observer=progress,
         exhausted=partial(sampler.exhausted, study) if isinstance(sampler, ConditionalGridSampler) else None,
+        failures=failures,
     )
     if spec.scheduler.type == "asha":
         scheduler = StudyASHAScheduler(

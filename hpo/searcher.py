@@ -32,6 +32,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
+from hpo.failures import FailureStreak
 from hpo.records import FINISHED_STATES, recover_orphans
 from hpo.replica import StudyReplica
 from hpo.space import Space, sample
@@ -78,6 +79,7 @@ class StudySearcher(Searcher):
         time_budget_s: Stop proposing trials after this many seconds (running ones finish).
         observer: Told about starts and ends (progress display); optional.
         exhausted: Says when the sampler has nothing left to propose (a finished grid).
+        failures: Told each trial's end; proposing stops when it says so (study.max_failures).
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class StudySearcher(Searcher):
         time_budget_s: float | None = None,
         observer: TrialObserver | None = None,
         exhausted: Callable[[], bool] | None = None,
+        failures: FailureStreak | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self._study = study
@@ -106,6 +109,7 @@ class StudySearcher(Searcher):
         self._deadline = time.monotonic() + time_budget_s if time_budget_s else None
         self._observer = observer
         self._exhausted = exhausted
+        self._failures = failures
         self._live: dict[str, _LiveTrial] = {}
         self._errored: dict[str, _LiveTrial] = {}
         self._recovered_at = time.monotonic()  # the run recovered orphans as it started
@@ -128,6 +132,8 @@ class StudySearcher(Searcher):
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self.budget_spent = True
             return Searcher.FINISHED
+        if self._failures is not None and self._failures.stop:
+            return Searcher.FINISHED  # running trials end as they would; none is started
         self._replica.maybe_sync()
         finished, running = self._study_counts()
         if finished >= self._target:
@@ -268,6 +274,8 @@ class StudySearcher(Searcher):
         for key, attr in user.items():
             live.trial.set_user_attr(key, attr)
         frozen = self._replica.tell(live.trial, state, value if state == TrialState.COMPLETE else None)
+        if self._failures is not None:
+            self._failures.record(state, user.get("error_type"), user.get("error"))
         if self._observer:
             self._observer.trial_finished(frozen)
 

@@ -61,6 +61,9 @@ class StudySection(StrictModel):
     time_budget: Duration | None = None  # stop launching trials after this
     trial_timeout: Duration | None = None  # a trial running longer fails with reason "timeout"
     retries: int = Field(0, ge=0)  # re-run a trial whose worker died this many times
+    # failed trials in a row that end the run (hpo.failures): enough that a few diverging
+    # corners never end it, few enough that a cause shared by every trial costs minutes; 0/null: never
+    max_failures: int | None = Field(10, ge=0)
     seed: int = 0  # sampler seed: the same spec proposes the same first trials
     storage: str | None = None  # SQLAlchemy URL; default sqlite:///studies/<name>.db
 
@@ -267,7 +270,7 @@ def _check_space_against_trainer(space: Space, train: dict[str, Any], source: st
         except pydantic.ValidationError as exc:
             error = exc.errors()[0]
             where = _join(*error["loc"])
-            culprit = _param_for(where, assignment)
+            culprit = param_for(where, assignment)
             values = ", ".join(f"{k}={v!r}" for k, v in assignment.items())
             raise SpecError(
                 source,
@@ -276,7 +279,7 @@ def _check_space_against_trainer(space: Space, train: dict[str, Any], source: st
             ) from None
 
 
-def _param_for(where: str, assignment: dict[str, Any]) -> str:
+def param_for(where: str, assignment: dict[str, Any]) -> str:
     """The searched path that the failing config location lies in (or the last one)."""
     matches = [p for p in assignment if where == p or where.startswith(p + ".") or p.startswith(where + ".")]
     return max(matches, key=len) if matches else next(reversed(assignment))

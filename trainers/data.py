@@ -20,11 +20,23 @@ import torch
 from trainers.config import STL10_CLASSES
 from trainers.registry import Registry
 
-__all__ = ["DatasetNotFoundError", "Raw", "Splits", "list_datasets", "load_data", "register_dataset"]
+__all__ = ["DatasetNotFoundError", "Files", "Raw", "Splits", "check_data", "list_datasets", "load_data", "register_dataset"]
 
 
 class DatasetNotFoundError(FileNotFoundError):
     """A data set's files are not under `data.root`; the message says what to put where."""
+
+    key = "data.root"  # the config key to change (hpo names it in its error)
+
+
+@dataclass(frozen=True)
+class Files:
+    """What a file-backed data set needs under `data.root`: declared once, so that a trial's
+    loader and a check before any trial (`check_data`) expect the very same files."""
+
+    folder: str  # under data.root
+    names: tuple[str, ...]
+    how: str  # where to get them; `{root}` stands for data.root
 
 
 @dataclass
@@ -56,20 +68,32 @@ class _Entry:
     load: Callable
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    files: Files | None  # None: made in memory, nothing to read
 
 
 _DATASETS = Registry("data set")
 list_datasets = _DATASETS.names
 
 
-def register_dataset(name: str, mean: tuple[float, ...], std: tuple[float, ...]):
-    """Register `load(config) -> Raw` under `name`, with its normalisation constants."""
+def register_dataset(name: str, mean: tuple[float, ...], std: tuple[float, ...], files: Files | None = None):
+    """Register `load(config) -> Raw` under `name`, with its normalisation constants and the
+    files it reads (`load_data` checks they are there before calling `load`)."""
 
     def wrap(fn: Callable) -> Callable:
-        _DATASETS.register(name)(_Entry(fn, mean, std))
+        _DATASETS.register(name)(_Entry(fn, mean, std, files))
         return fn
 
     return wrap
+
+
+def check_data(config) -> None:
+    """Raise DatasetNotFoundError unless the data set's files are under `config.root`.
+
+    Cheap (a few stat calls, no read): hpo runs it before a study's first trial.
+    """
+    files = _DATASETS.get(config.name).files
+    if files is not None:
+        _require(config, files)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,17 +136,17 @@ def _synthetic(config) -> Raw:
 # Data sets read from the publishers' files with torchvision (download=False)
 
 
-def _require(config, folder: str, files: list[str], how: str) -> str:
-    """The data set's folder under root, or DatasetNotFoundError naming the missing files."""
-    path = os.path.join(config.root, folder)
-    missing = [f for f in files if not os.path.isfile(os.path.join(path, f))]
+def _require(config, files: Files) -> None:
+    """DatasetNotFoundError naming the folder, the files it must hold and the missing ones."""
+    path = os.path.join(config.root, files.folder)
+    missing = [f for f in files.names if not os.path.isfile(os.path.join(path, f))]
     if missing:
+        shown = "all of them" if len(missing) == len(files.names) else ", ".join(missing)
         raise DatasetNotFoundError(
-            f"data set '{config.name}' not found: {path}/ must hold {', '.join(files)} "
-            f"(missing: {', '.join(missing)}). {how} Nothing is downloaded: data.root is "
-            f"'{config.root}', relative to the working directory."
+            f"data set '{config.name}' not found: {path}/ must hold {', '.join(files.names)} "
+            f"(missing: {shown}). {files.how.format(root=config.root)} Nothing is "
+            f"downloaded: data.root is '{config.root}', relative to the working directory."
         )
-    return path
 
 
 def _torchvision(cls, config, **kwargs):
@@ -132,46 +156,53 @@ def _torchvision(cls, config, **kwargs):
         raise DatasetNotFoundError(f"data set '{config.name}' under {config.root}: {error}") from error
 
 
-_MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def _mnist_like(config, cls, folder: str, source: str) -> Raw:
-    _require(
-        config,
-        os.path.join(folder, "raw"),
-        _MNIST_FILES,
-        f"Get the four .gz files from {source} and gunzip them there.",
-    )
+def _mnist_files(folder: str, source: str) -> Files:
+    return Files(os.path.join(folder, "raw"), _MNIST_FILES, f"Get the four .gz files from {source} and gunzip them there.")
+
+
+def _mnist_like(config, cls) -> Raw:
     train, test = _torchvision(cls, config, train=True), _torchvision(cls, config, train=False)
     return Raw(
         train.data.unsqueeze(1), train.targets.long(), test.data.unsqueeze(1), test.targets.long(), list(train.classes)
     )
 
 
-@register_dataset("mnist", mean=(0.1307,), std=(0.3081,))
+@register_dataset(
+    "mnist",
+    mean=(0.1307,),
+    std=(0.3081,),
+    files=_mnist_files("MNIST", "the MNIST distribution (https://yann.lecun.com/exdb/mnist/)"),
+)
 def _mnist(config) -> Raw:
     from torchvision.datasets import MNIST
 
-    return _mnist_like(config, MNIST, "MNIST", "the MNIST distribution (https://yann.lecun.com/exdb/mnist/)")
+    return _mnist_like(config, MNIST)
 
 
-@register_dataset("fashion_mnist", mean=(0.2860,), std=(0.3530,))
+@register_dataset(
+    "fashion_mnist",
+    mean=(0.2860,),
+    std=(0.3530,),
+    files=_mnist_files("FashionMNIST", "https://github.com/zalandoresearch/fashion-mnist (data/fashion)"),
+)
 def _fashion_mnist(config) -> Raw:
     from torchvision.datasets import FashionMNIST
 
-    return _mnist_like(
-        config, FashionMNIST, "FashionMNIST", "https://github.com/zalandoresearch/fashion-mnist (data/fashion)"
-    )
+    return _mnist_like(config, FashionMNIST)
 
 
-def _cifar(config, cls, folder: str, files: list[str], archive: str) -> Raw:
-    _require(
-        config,
-        folder,
-        files,
+def _cifar_files(folder: str, names: tuple[str, ...], archive: str) -> Files:
+    how = (
         f"Download {archive} from https://www.cs.toronto.edu/~kriz/cifar.html and extract it "
-        f"into {config.root}/ (tar xzf {archive} -C {config.root}).",
+        f"into {{root}}/ (tar xzf {archive} -C {{root}})."
     )
+    return Files(folder, names, how)
+
+
+def _cifar(config, cls) -> Raw:
     train, test = _torchvision(cls, config, train=True), _torchvision(cls, config, train=False)
 
     def images(d) -> torch.Tensor:
@@ -183,35 +214,50 @@ def _cifar(config, cls, folder: str, files: list[str], archive: str) -> Raw:
     return Raw(images(train), labels(train), images(test), labels(test), list(train.classes))
 
 
-@register_dataset("cifar10", mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616))
+@register_dataset(
+    "cifar10",
+    mean=(0.4914, 0.4822, 0.4465),
+    std=(0.2470, 0.2435, 0.2616),
+    files=_cifar_files(
+        "cifar-10-batches-py",
+        (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"),
+        "cifar-10-python.tar.gz",
+    ),
+)
 def _cifar10(config) -> Raw:
     from torchvision.datasets import CIFAR10
 
-    files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
-    return _cifar(config, CIFAR10, "cifar-10-batches-py", files, "cifar-10-python.tar.gz")
+    return _cifar(config, CIFAR10)
 
 
-@register_dataset("cifar100", mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762))
+@register_dataset(
+    "cifar100",
+    mean=(0.5071, 0.4865, 0.4409),
+    std=(0.2673, 0.2564, 0.2762),
+    files=_cifar_files("cifar-100-python", ("train", "test", "meta"), "cifar-100-python.tar.gz"),
+)
 def _cifar100(config) -> Raw:
     from torchvision.datasets import CIFAR100
 
-    return _cifar(config, CIFAR100, "cifar-100-python", ["train", "test", "meta"], "cifar-100-python.tar.gz")
+    return _cifar(config, CIFAR100)
 
 
-@register_dataset("stl10", mean=(0.4467, 0.4398, 0.4066), std=(0.2603, 0.2566, 0.2713))
+@register_dataset(
+    "stl10",
+    mean=(0.4467, 0.4398, 0.4066),
+    std=(0.2603, 0.2566, 0.2713),
+    files=Files(
+        "stl10_binary",
+        ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin", "unlabeled_X.bin"),
+        "Download stl10_binary.tar.gz from https://cs.stanford.edu/~acoates/stl10/ and extract it "
+        "into {root}/ (torchvision checks every file, the unlabelled one too).",
+    ),
+)
 def _stl10(config) -> Raw:
     """The 5000 labelled train and 8000 test images; `classes` picks a subset, relabelled 0..k-1
     in the order given."""
     from torchvision.datasets import STL10
 
-    files = ["train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin", "unlabeled_X.bin"]
-    _require(
-        config,
-        "stl10_binary",
-        files,
-        "Download stl10_binary.tar.gz from https://cs.stanford.edu/~acoates/stl10/ and extract it "
-        f"into {config.root}/ (torchvision checks every file, the unlabelled one too).",
-    )
     train, test = _torchvision(STL10, config, split="train"), _torchvision(STL10, config, split="test")
     x_train, y_train = torch.from_numpy(train.data), torch.from_numpy(train.labels.astype(np.int64))
     x_test, y_test = torch.from_numpy(test.data), torch.from_numpy(test.labels.astype(np.int64))
@@ -240,6 +286,7 @@ def load_data(config, seed: int, device: torch.device | str = "cpu", final: bool
     final=True: train on all of train, evaluate on test.
     """
     entry = _DATASETS.get(config.name)
+    check_data(config)
     raw = entry.load(config)
     if final:
         train_x, train_y, eval_x, eval_y = raw.train_x, raw.train_y, raw.test_x, raw.test_y

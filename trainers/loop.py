@@ -1,7 +1,9 @@
-"""The training loop: `train(config, report)`, the whole contract between hpo and trainers.
+"""The training loop: `train(config, report)`, the whole contract between hpo and trainers,
+and `check(config)`, which hpo calls before a study's first trial when a trainer offers it.
 
     metrics = train(config, report=print)          # report(metrics) once per epoch
     metrics = train(config, report, final=True, output_dir="runs/best")   # train+val -> test
+    check(config)                                  # raises if a trial of config cannot start
 
 Reads top to bottom: set-up, then the epoch loop (train, evaluate, report, stop), then the
 final evaluation and the files of `output_dir`.
@@ -22,11 +24,11 @@ import torch.nn.functional as F
 
 from trainers.augment import Pipeline
 from trainers.config import augment_ops, validate_train_config
-from trainers.data import load_data
-from trainers.models import create_model, features
+from trainers.data import check_data, load_data
+from trainers.models import check_pretrained, create_model, features
 from trainers.optim import create_optimizer, create_schedule
 
-__all__ = ["NonFiniteLossError", "evaluate", "pick_device", "seed_everything", "train"]
+__all__ = ["NonFiniteLossError", "check", "evaluate", "pick_device", "seed_everything", "train"]
 
 FEATURE_SAMPLES = 2000  # evaluation images whose penultimate features go to features.npz
 
@@ -66,6 +68,21 @@ def evaluate(model, pipeline: Pipeline, x: torch.Tensor, y: torch.Tensor, batch_
         preds.append(logits.argmax(1))
     preds = torch.cat(preds)
     return loss.item() / len(y), (preds == y).float().mean().item(), preds
+
+
+def check(config: dict) -> None:
+    """Raise if a trial of `config` would fail for want of a file: the data set's files under
+    `data.root`, the `model.pretrained` weights. A missing file fails every trial alike, so
+    hpo asks before the first one rather than failing trial after trial.
+
+    Only looks (a few stat calls, nothing is read or built), so it is cheap to call for each
+    config a search space can give. The exceptions are the ones `train` would raise
+    (DatasetNotFoundError, PretrainedWeightsError); their `key` attribute is the config key
+    to change, their message says what was expected.
+    """
+    cfg = validate_train_config(config)
+    check_data(cfg.data)
+    check_pretrained(cfg.model)
 
 
 def train(config: dict, report: Callable[[dict], None], *, final: bool = False, output_dir: str | None = None) -> dict:

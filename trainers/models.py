@@ -11,6 +11,7 @@ the head's parameters (for `optimizer.head_lr`) and its penultimate features (`f
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 import torch
@@ -19,7 +20,7 @@ from torch import nn
 from trainers.config import did_you_mean
 from trainers.registry import Registry
 
-__all__ = ["PretrainedWeightsError", "create_model", "features", "head", "list_models", "register_model"]
+__all__ = ["PretrainedWeightsError", "check_pretrained", "create_model", "features", "head", "list_models", "register_model"]
 
 _MODELS = Registry("model")  # name -> build(config, in_shape, num_classes) -> nn.Module
 register_model, list_models = _MODELS.register, _MODELS.names
@@ -27,6 +28,8 @@ register_model, list_models = _MODELS.register, _MODELS.names
 
 class PretrainedWeightsError(ValueError):
     """A `pretrained` file that is unsafe, missing or does not fit the model."""
+
+    key = "model.pretrained"  # the config key to change (hpo names it in its error)
 
 
 def head(model: nn.Module) -> nn.Module:
@@ -269,6 +272,18 @@ def create_model(config, in_shape: tuple[int, int, int], num_classes: int) -> nn
     return model
 
 
+def check_pretrained(config) -> None:
+    """Raise PretrainedWeightsError if the model config names a weights file that is not on
+    disk. Cheap (one stat call): hpo runs it before a study's first trial; whether the file
+    is safe and fits the model is known only when a trial loads it."""
+    if config.pretrained and not os.path.isfile(config.pretrained):
+        raise _weights_not_found(config.pretrained)
+
+
+def _weights_not_found(path: str) -> PretrainedWeightsError:
+    return PretrainedWeightsError(f"pretrained weights file not found: {path}")
+
+
 def load_pretrained(model: nn.Module, path: str) -> None:
     """Load a state_dict file with torch.load(weights_only=True): tensors only, never code.
 
@@ -278,7 +293,7 @@ def load_pretrained(model: nn.Module, path: str) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise PretrainedWeightsError(f"pretrained weights file not found: {path}") from None
+        raise _weights_not_found(path) from None
     except Exception as error:  # pickle.UnpicklingError and friends
         raise PretrainedWeightsError(
             f"refusing to load {path}: it is not a plain state_dict of tensors "

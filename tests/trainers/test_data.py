@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from trainers.config import dataset_shape, validate_train_config
-from trainers.data import DatasetNotFoundError, list_datasets, load_data
+from trainers.data import DatasetNotFoundError, check_data, list_datasets, load_data
 
 FILE_BACKED = ["mnist", "fashion_mnist", "cifar10", "cifar100", "stl10"]
 
@@ -31,6 +31,35 @@ def test_missing_data_set_says_which_files_to_put_where(name, tmp_path):
     assert f"data set '{name}' not found" in message
     assert str(tmp_path) in message and "missing:" in message
     assert "Download" in message or "Get" in message
+
+
+@pytest.mark.parametrize("name", FILE_BACKED)
+def test_check_data_expects_what_the_loader_expects(name, tmp_path):
+    """One declaration of each data set's files serves the check before a study and the loader."""
+    config = data_config({"name": name, "root": str(tmp_path)})
+    with pytest.raises(DatasetNotFoundError) as checked:
+        check_data(config)
+    with pytest.raises(DatasetNotFoundError) as loaded:
+        load_data(config, seed=0)
+    assert str(checked.value) == str(loaded.value)
+    assert "missing: all of them" in str(checked.value)
+    assert checked.value.key == "data.root"
+
+
+def test_check_data_names_only_the_missing_files(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    (folder / "train").touch()
+    with pytest.raises(DatasetNotFoundError, match=r"must hold train, test, meta \(missing: test, meta\)"):
+        check_data(data_config({"name": "cifar100", "root": str(tmp_path)}))
+    (folder / "test").touch()
+    (folder / "meta").touch()
+    check_data(data_config({"name": "cifar100", "root": str(tmp_path)}))  # present: no reading, no error
+
+
+@pytest.mark.parametrize("name", ["digits", "synthetic"])
+def test_check_data_of_data_sets_made_in_memory_needs_nothing(name, tmp_path):
+    check_data(data_config({"name": name, "root": str(tmp_path / "nowhere")}))
 
 
 @pytest.mark.parametrize("name", ["digits", "synthetic"])

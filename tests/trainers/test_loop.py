@@ -11,7 +11,9 @@ import yaml
 
 from conftest import Recorder, synthetic_data, tiny_config
 from trainers.config import validate_train_config
-from trainers.loop import NonFiniteLossError, train
+from trainers.data import DatasetNotFoundError
+from trainers.loop import NonFiniteLossError, check, train
+from trainers.models import PretrainedWeightsError
 
 TIMING = {"seconds", "images_per_second"}
 REPORT_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second", "finished"}
@@ -131,3 +133,14 @@ def test_invalid_config_raises_before_training(recorder):
 def test_batch_larger_than_the_data_set(recorder):
     train(tiny_config(data=synthetic_data((1, 4, 4), num_classes=2, size=20), batch_size=512, epochs=1), recorder)
     assert recorder.reports[0]["train_acc"] >= 0
+
+
+def test_check_passes_what_trains_and_refuses_what_cannot_start(tmp_path, recorder):
+    check(tiny_config())
+    with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py"):
+        check(tiny_config(data={"name": "cifar10", "root": str(tmp_path)}))
+    model = dict(tiny_config()["model"], pretrained=str(tmp_path / "missing.pt"))
+    with pytest.raises(PretrainedWeightsError, match="not found") as info:
+        check(tiny_config(model=model))
+    assert info.value.key == "model.pretrained"
+    assert recorder.reports == []
