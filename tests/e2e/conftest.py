@@ -8,11 +8,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -20,9 +19,11 @@ import pytest
 import yaml
 
 from hpo.storage import open_storage
+from tests.conftest import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "search_spaces" / "quickstart.yaml"
+STOP_TIMEOUT_S = 60  # a signalled dashboard stops in a second; this only bounds a hung one
 
 
 def shortened_quickstart(trials: int = 8, epochs: int = 4, **study: object) -> dict:
@@ -65,46 +66,70 @@ def load_study(workdir: Path, name: str, database: str | None = None) -> optuna.
     return optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{workdir}/studies/{database or name}.db"))
 
 
-@dataclass
 class Dashboard:
-    """A running ``hpo dashboard``: its process, the API address of its study, what it printed."""
+    """A running ``hpo dashboard``: its process, the API address of its study, what it
+    printed (read by a thread as it comes, so a wait never blocks on a silent process)."""
 
-    process: subprocess.Popen
-    base: str = ""
-    study_id: int = -1
-    output: list[str] = field(default_factory=list)
+    def __init__(self, cwd: Path, args: tuple[str, ...]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hpo.cli", "dashboard", *args],
+            cwd=cwd, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        try:
+            url = self.wait_for(r"(http://\S+:\d+)/dashboard/studies/(\d+)")
+        except BaseException:
+            self.process.kill()
+            raise
+        self.page, self.base, self.study_id = url[0], url[1], int(url[2])
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def printed(self) -> str:
+        return "".join(self.output)
+
+    def wait_for(self, pattern: str) -> re.Match:
+        """The first match of ``pattern`` in all it has printed, as soon as it is printed:
+        a line printed before the one waited for last is found too."""
+        return wait_for(
+            lambda: re.search(pattern, self.printed()),
+            f"hpo dashboard to print {pattern!r}",
+            ended=lambda: None if self._reader.is_alive() else f"hpo dashboard exited with code {self.process.poll()}",
+            seen=lambda: "its output:\n" + self.printed(),
+            interval=0.1,
+        )
+
+    def get(self, route: str) -> dict:
+        with urllib.request.urlopen(self.base + route, timeout=60) as response:
+            return json.load(response)
 
     def study(self) -> dict:
         """The study as optuna-dashboard's API serves it (trials with user attributes)."""
-        with urllib.request.urlopen(f"{self.base}/api/studies/{self.study_id}?after=0", timeout=60) as response:
-            return json.load(response)
+        return self.get(f"/api/studies/{self.study_id}?after=0")
+
+    def stop(self, signum: int = signal.SIGTERM) -> int | None:
+        """Its exit code after ``signum``, once all it printed is read; None if it had to be
+        killed, having ignored the signal for STOP_TIMEOUT_S."""
+        self.process.send_signal(signum)
+        try:
+            code = self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            code = None
+        self._reader.join(timeout=STOP_TIMEOUT_S)
+        return code
 
 
 @contextmanager
-def dashboard(cwd: Path, *args: str, timeout: float = 120) -> Iterator[Dashboard]:
-    """``hpo dashboard ARGS`` in a subprocess, until it has printed its URL; stopped after."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hpo.cli", "dashboard", *args],
-        cwd=cwd, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    server = Dashboard(process)
+def dashboard(cwd: Path, *args: str) -> Iterator[Dashboard]:
+    """``hpo dashboard ARGS`` in a subprocess, once it has printed its URL; stopped after."""
+    server = Dashboard(cwd, args)
     try:
-        deadline = time.monotonic() + timeout
-        while server.study_id < 0:
-            line = process.stdout.readline()
-            assert line or process.poll() is None, "hpo dashboard exited before serving:\n" + "".join(server.output)
-            assert time.monotonic() < deadline, "hpo dashboard printed no URL:\n" + "".join(server.output)
-            server.output.append(line)
-            found = re.search(r"(http://\S+:\d+)/dashboard/studies/(\d+)", line)
-            if found:
-                server.base, server.study_id = found[1], int(found[2])
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        # read(), not communicate(): readline() above may hold the next lines in its buffer
-        server.output.append(process.stdout.read())
+        server.stop()

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from tests.conftest import exited, wait_for
+
 from .conftest import hpo, hpo_env, load_study, shortened_quickstart, write_spec
 
 pytestmark = pytest.mark.slow
@@ -55,12 +57,18 @@ def test_quickstart_records_pruned_and_complete_trials_and_listens_on_loopback(w
         env=hpo_env(),
     )
     addresses: set[str] = set()
+
+    def sockets() -> set[str]:
+        addresses.update(listening_addresses(descendants(driver.pid)))
+        return addresses
+
+    # Ray listens from its start to the run's end: first wait for it, then watch to the end
+    wait_for(sockets, "a listening socket of the run's Ray instance", ended=exited(driver, "hpo run"))
     while driver.poll() is None:
-        addresses |= listening_addresses(descendants(driver.pid))
-        time.sleep(0.5)
+        sockets()
+        time.sleep(0.5)  # a poll's pause, not a wait for an event
     output = driver.stdout.read()
     assert driver.returncode == 0, output
-    assert addresses, "saw no listening socket of the run's Ray instance"
     assert addresses <= {"127.0.0.1", "[::1]", "[::ffff:127.0.0.1]"}, addresses
 
     study = load_study(workdir, "quickstart")

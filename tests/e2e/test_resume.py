@@ -14,12 +14,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 from optuna.trial import TrialState
 
+from tests.conftest import exited, wait_for
+
 from .conftest import hpo, hpo_env, load_study, shortened_quickstart, write_spec
+from .held_trainer import HELD_TRAINER, Hold
 from .test_quickstart import descendants
 
 pytestmark = pytest.mark.slow
@@ -27,11 +29,11 @@ pytestmark = pytest.mark.slow
 TRIALS = 6
 
 
-def start(spec_file, workdir):
+def start(spec_file, workdir, *args: str, env: dict[str, str] | None = None):
     return subprocess.Popen(
-        [sys.executable, "-m", "hpo.cli", "run", str(spec_file)],
+        [sys.executable, "-m", "hpo.cli", "run", str(spec_file), *args],
         cwd=workdir,
-        env=hpo_env(),
+        env={**hpo_env(), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -80,12 +82,22 @@ def check_final_study(workdir, trials_wanted: int = TRIALS):
 
 
 def test_ctrl_c_fails_running_trials_and_the_next_run_resumes(workdir):
+    """Ctrl-C comes while a trial is RUNNING: its trials are held before training (never
+    released), so none can end between the moment it is seen running and the signal."""
     spec_file = write_spec(workdir, shortened_quickstart(trials=TRIALS, epochs=3))
-    process = start(spec_file, workdir)
-    deadline = time.monotonic() + 120
-    output = ""
-    while time.monotonic() < deadline and not running_trials(workdir):  # wait until trials run
-        time.sleep(1)
+    hold = Hold(workdir / "hold")
+    process = start(spec_file, workdir, "--trainer", HELD_TRAINER, env=hold.env())
+    try:
+        wait_for(
+            lambda: hold.held() and running_trials(workdir),
+            "a trial held in its trainer and RUNNING in the study",
+            ended=exited(process, "hpo run"),
+            seen=lambda: f"{hold.held()} trials held, a RUNNING trial in the study: {running_trials(workdir)}",
+        )
+    except BaseException:
+        if process.poll() is None:  # its trials would wait for a release that never comes
+            kill_tree(process, signal.SIGKILL)
+        raise
     output = kill_tree(process, signal.SIGINT)
     assert process.returncode == 130, output
     assert "interrupted" in output

@@ -9,8 +9,8 @@ from tests/e2e/conftest.py.
 from __future__ import annotations
 
 import signal
-import sqlite3
 
+from tests.conftest import read_sqlite
 from tests.e2e.conftest import workdir  # noqa: F401  (a fixture)
 from tests.results.conftest import CliResult, cli
 
@@ -44,11 +44,4 @@ def hpo_here(capsys, monkeypatch, *args: str) -> CliResult:
 
 def query(workdir, sql: str, *args) -> list[tuple]:
     """Rows from the quickstart study's database, read-only; [] while it (or its tables) does not exist."""
-    database = workdir / "studies" / "quickstart.db"
-    if not database.exists():
-        return []
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=60) as conn:
-            return conn.execute(sql, args).fetchall()
-    except sqlite3.OperationalError:
-        return []
+    return read_sqlite(workdir / "studies" / "quickstart.db", sql, *args)

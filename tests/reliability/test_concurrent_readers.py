@@ -3,6 +3,8 @@
 While ``hpo run`` writes (epoch reports, tells, heartbeats), optuna-dashboard's API (as
 ``hpo dashboard`` serves it) and ``hpo status`` are polled in loops. Every poll must
 succeed; the run, the dashboard and every status must print no "database is locked".
+The run's last trial waits (tests/e2e/held_trainer.py) until each reader has polled
+MIN_POLLS times, so the readers poll while the run is open however fast it goes.
 """
 
 from __future__ import annotations
@@ -10,18 +12,21 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from tests.conftest import exited, wait_for
 from tests.e2e.conftest import dashboard, hpo, hpo_env, shortened_quickstart, write_spec
+from tests.e2e.held_trainer import HELD_TRAINER, Hold
 from tests.reliability.conftest import figure, query
 
 pytestmark = pytest.mark.slow
 
 LOCKED = "database is locked"
+TRIALS = 6
+MIN_POLLS = 3
 
 
 class Poller(threading.Thread):
@@ -47,17 +52,18 @@ class Poller(threading.Thread):
 
 
 def test_dashboard_api_and_status_read_while_a_run_writes(workdir):
-    spec_file = write_spec(workdir, shortened_quickstart(trials=6, epochs=2))
+    spec_file = write_spec(workdir, shortened_quickstart(trials=TRIALS, epochs=2))
+    hold = Hold(workdir / "hold", start_from=TRIALS - 1)
     run = subprocess.Popen(
-        [sys.executable, "-m", "hpo.cli", "run", str(spec_file)],
-        cwd=workdir, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "hpo.cli", "run", str(spec_file), "--trainer", HELD_TRAINER],
+        cwd=workdir, env={**hpo_env(), **hold.env()}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 300
-        while not query(workdir, "SELECT 1 FROM studies WHERE study_name = 'quickstart'"):
-            assert run.poll() is None, run.stdout.read()
-            assert time.monotonic() < deadline, "the run created no study"
-            time.sleep(0.2)
+        wait_for(
+            lambda: query(workdir, "SELECT 1 FROM studies WHERE study_name = 'quickstart'"),
+            "the run to create its study",
+            ended=exited(run, "hpo run"),
+        )
         with dashboard(workdir, "quickstart", "--port", "0") as server:
 
             def poll_api() -> str | None:
@@ -77,6 +83,13 @@ def test_dashboard_api_and_status_read_while_a_run_writes(workdir):
             pollers = {"dashboard API": Poller(poll_api, 0.25), "hpo status": Poller(poll_status, 2.0)}  # leave the run CPU
             for poller in pollers.values():
                 poller.start()
+            wait_for(
+                lambda: all(poller.polls >= MIN_POLLS for poller in pollers.values()),
+                f"each reader to poll {MIN_POLLS} times while the run is held open",
+                ended=exited(run, "hpo run"),
+                seen=lambda: {name: poller.polls for name, poller in pollers.items()},
+            )
+            hold.release()
             output, _ = run.communicate(timeout=900)
             for poller in pollers.values():
                 poller.stop.set()
@@ -96,5 +109,5 @@ def test_dashboard_api_and_status_read_while_a_run_writes(workdir):
         )
     assert LOCKED not in output and LOCKED not in served
     for name, poller in pollers.items():
-        assert poller.polls >= 3, f"{name}: only {poller.polls} polls during the run"
+        assert poller.polls >= MIN_POLLS, f"{name}: only {poller.polls} polls during the run"
         assert poller.failures == 0, f"{name}: " + "\n".join(poller.errors[:3])

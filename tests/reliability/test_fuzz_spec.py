@@ -6,7 +6,9 @@ with random parts replaced, deleted or added (to get past the first section chec
 that spec's text with characters inserted and deleted; and random text and bytes. Each
 example is written to a file and loaded. A SpecError must also be one line (the CLI
 prints it as one paragraph). The examples are derandomized: the same on every run;
-HPO_FUZZ_EXAMPLES sets how many per generator.
+HPO_FUZZ_EXAMPLES sets how many per generator. Each test checks its own examples and
+counts; the figure is printed once the module's tests are done, so any of them can run
+alone or in any order.
 """
 
 from __future__ import annotations
@@ -70,8 +72,17 @@ OUTCOMES: Counter = Counter()
 
 @pytest.fixture(scope="module")
 def path(tmp_path_factory) -> Path:
-    """The file each example is written to (module-scoped: hypothesis reruns the test body)."""
+    """The file each example is written to."""
     return tmp_path_factory.mktemp("fuzz") / "spec.yaml"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fuzz_figure():
+    """The figure of the generators that ran, printed after the module's tests."""
+    yield
+    ran = sum(OUTCOMES.values())
+    if ran:
+        figure("spec fuzz", ran, ran, f"examples raised nothing but SpecError ({OUTCOMES['SpecError']} SpecError, {OUTCOMES['valid']} valid)")
 
 
 def outcome(path: Path, content: str | bytes) -> str:
@@ -82,22 +93,33 @@ def outcome(path: Path, content: str | bytes) -> str:
         path.write_text(content, encoding="utf-8", errors="surrogatepass")
     try:
         load_spec(path)
-        result = "valid"
+        return "valid"
     except SpecError as error:
         assert "\n" not in str(error), f"a SpecError of several lines: {error!r}"
-        result = "SpecError"
-    OUTCOMES[result] += 1
-    return result
+        return "SpecError"
+
+
+def fuzz(path: Path, examples, content=lambda example: example) -> None:
+    """Load ``content(example)`` for every example the strategy ``examples`` draws; the
+    generator must have run (hypothesis stops early only if it runs out of examples)."""
+    outcomes: Counter = Counter()
+
+    @FUZZ
+    @given(examples)
+    def load(example) -> None:
+        outcomes[outcome(path, content(example))] += 1
+
+    load()
+    OUTCOMES.update(outcomes)
+    assert sum(outcomes.values()) >= min(EXAMPLES, 50), outcomes
 
 
 def dump(document) -> str:
     return yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
 
 
-@FUZZ
-@given(DOCUMENTS)
-def test_random_documents(path, document):
-    outcome(path, dump(document))
+def test_random_documents(path):
+    fuzz(path, DOCUMENTS, dump)
 
 
 @st.composite
@@ -130,30 +152,22 @@ def mutated_specs(draw) -> str:
     return dump(spec)
 
 
-@FUZZ
-@given(mutated_specs())
-def test_mutated_valid_spec(path, text):
-    outcome(path, text)
+def test_mutated_valid_spec(path):
+    fuzz(path, mutated_specs())
 
 
-@FUZZ
-@given(st.lists(st.tuples(st.integers(0, len(VALID_SPEC)), st.integers(0, 3), st.text(max_size=3)), min_size=1, max_size=4))
-def test_edited_spec_text(path, edits):
+def edited(edits) -> str:
     text = VALID_SPEC
     for position, deleted, inserted in edits:
         position = min(position, len(text))
         text = text[:position] + inserted + text[position + deleted :]
-    outcome(path, text)
+    return text
 
 
-@FUZZ
-@given(st.text(max_size=200) | st.binary(max_size=200))
-def test_random_text_and_bytes(path, content):
-    outcome(path, content)
+def test_edited_spec_text(path):
+    edits = st.lists(st.tuples(st.integers(0, len(VALID_SPEC)), st.integers(0, 3), st.text(max_size=3)), min_size=1, max_size=4)
+    fuzz(path, edits, edited)
 
 
-def test_fuzz_figure():
-    """Runs after the generators above (pytest keeps a module's order)."""
-    ran = sum(OUTCOMES.values())
-    figure("spec fuzz", ran, ran, f"examples raised nothing but SpecError ({OUTCOMES['SpecError']} SpecError, {OUTCOMES['valid']} valid)")
-    assert ran >= 4 * min(EXAMPLES, 50)
+def test_random_text_and_bytes(path):
+    fuzz(path, st.text(max_size=200) | st.binary(max_size=200))

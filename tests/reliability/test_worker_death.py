@@ -13,12 +13,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 
+from tests.conftest import exited, wait_for
 from tests.e2e.conftest import hpo_env, load_study, shortened_quickstart, write_spec
 from tests.e2e.test_quickstart import descendants
 from tests.reliability.conftest import figure, query
@@ -40,15 +40,6 @@ def trial_workers(driver: int) -> set[int]:
     return found
 
 
-def wait(condition, process, what: str, timeout: float = 300):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert process.poll() is None, f"the run ended while waiting for {what}:\n{process.stdout.read()}"
-        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
-        time.sleep(0.2)
-    return value
-
-
 def epochs_of(trial: int, workdir) -> int:
     """Epochs recorded for ``trial`` while it is RUNNING (a retry records only epochs beyond
     what its first attempt recorded)."""
@@ -63,13 +54,19 @@ def epochs_of(trial: int, workdir) -> int:
 
 def kill_worker_of(trial: int, process, workdir, spared: set[int]) -> int:
     """SIGKILL the worker running ``trial`` once it has recorded an epoch more than before
-    (inside its training, not before or after it), and is not one already killed; returns its pid."""
+    (inside its training, not before or after it), and is not one already killed; returns its pid.
+    Killed at once: the trial is then in the sleep of its next epoch, with EPOCHS - 1 to go."""
     before = epochs_of(trial, workdir)
-    wait(lambda: epochs_of(trial, workdir) > before, process, f"trial {trial} to report epoch {before + 1}")
-    workers = wait(lambda: trial_workers(process.pid) - spared, process, f"a fresh worker for trial {trial}")
+    ended = exited(process, "hpo run")
+    wait_for(
+        lambda: epochs_of(trial, workdir) > before,
+        f"trial {trial} to record epoch {before + 1} while RUNNING",
+        ended=ended,
+        seen=lambda: f"{epochs_of(trial, workdir)} epochs",
+    )
+    workers = wait_for(lambda: trial_workers(process.pid) - spared, f"a fresh worker for trial {trial}", ended=ended)
     assert len(workers) == 1, workers  # max_concurrent: 1
     pid = workers.pop()
-    time.sleep(0.5)  # inside an epoch
     os.kill(pid, signal.SIGKILL)
     return pid
 

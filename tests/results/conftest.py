@@ -7,7 +7,8 @@ Two kinds of study:
   the config, one intermediate value per epoch, history, worker attrs; COMPLETE, PRUNED,
   FAIL and RUNNING trials). Fast: for unit tests.
 - ``real_study`` is one real ``hpo run`` of a tiny spec (digits, 5 trials of 3 epochs),
-  started once per test session; ``live_run`` gives access to it while it is running.
+  started once per test session; ``live_run`` gives access to it while it is running
+  (its last trials wait for ``release()``, so it is still running when a test looks).
   Tests that use them are marked slow.
 """
 
@@ -18,7 +19,6 @@ import random
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,8 @@ from hpo.space import sample
 from hpo.spec import spec_from_text
 from hpo.storage import open_storage
 from hpo.versions import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
+from tests.conftest import wait_for
+from tests.e2e.held_trainer import HELD_TRAINER, Hold
 
 REPO = Path(__file__).resolve().parents[2]
 HPO = [sys.executable, "-m", "hpo.cli"]
@@ -167,13 +169,20 @@ def fake_study(fake_study_file: Path, tmp_path: Path, monkeypatch: pytest.Monkey
 # ----------------------------------------------------------------------------- one real run per session
 
 
+# The trials from the third on wait before training until a test releases the run (or
+# finishes it): a test sees the first trials finished while the run is still open, however
+# fast the machine runs them.
+HOLD_FROM = 2
+
+
 @dataclass
 class LiveRun:
-    """``hpo run`` of SPEC in ``workdir``, started once, possibly still running."""
+    """``hpo run`` of SPEC in ``workdir``, started once, held open until ``release()``."""
 
     workdir: Path
     process: subprocess.Popen
     log: Path
+    hold: Hold
 
     @property
     def storage(self) -> str:
@@ -182,22 +191,32 @@ class LiveRun:
     def running(self) -> bool:
         return self.process.poll() is None
 
+    def ended(self) -> str | None:
+        """None while the run runs, then how it ended (for ``wait_for(ended=...)``)."""
+        if self.running():
+            return None
+        return f"hpo run exited with code {self.process.returncode}; its output:\n{self.log.read_text()}"
+
     def wait_for_study(self, timeout: float = RUN_TIMEOUT_S) -> optuna.Study:
         """The study, as soon as the run has created it (opened as hpo opens it: the run
         may still be creating the database's tables)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if (self.workdir / "studies" / f"{STUDY}.db").exists():
-                try:
-                    return optuna.load_study(study_name=STUDY, storage=open_storage(self.storage))
-                except KeyError:
-                    pass
-            if not self.running():
-                break
-            time.sleep(0.5)
-        pytest.fail(f"hpo run did not create its study; its output:\n{self.log.read_text()}")
+
+        def study() -> optuna.Study | None:
+            if not (self.workdir / "studies" / f"{STUDY}.db").exists():
+                return None
+            try:
+                return optuna.load_study(study_name=STUDY, storage=open_storage(self.storage))
+            except KeyError:
+                return None
+
+        return wait_for(study, "hpo run to create its study", ended=self.ended, timeout=timeout, interval=0.5)
+
+    def release(self) -> None:
+        """Let the held trials train; the run then ends on its own."""
+        self.hold.release()
 
     def finish(self) -> optuna.Study:
+        self.release()
         try:
             code = self.process.wait(timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -212,9 +231,13 @@ def live_run(tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("real_study")
     (workdir / "tiny.yaml").write_text(SPEC)
     log = workdir / "run.log"
+    hold = Hold(workdir / "hold", start_from=HOLD_FROM)
     with log.open("w") as out:
-        process = subprocess.Popen([*HPO, "run", "tiny.yaml"], cwd=workdir, env=hpo_env(), stdout=out, stderr=subprocess.STDOUT)
-    run = LiveRun(workdir, process, log)
+        process = subprocess.Popen(
+            [*HPO, "run", "tiny.yaml", "--trainer", HELD_TRAINER],
+            cwd=workdir, env={**hpo_env(), **hold.env()}, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    run = LiveRun(workdir, process, log, hold)
     yield run
     if run.running():
         process.terminate()

@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import io
 import json
-import queue
-import re
 import signal
 import socket
-import subprocess
-import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import optuna
 import pytest
@@ -27,58 +22,11 @@ from rich.console import Console
 
 from hpo.dashboard import is_loopback, serve
 from hpo.errors import HpoError
-from tests.results.conftest import HPO, STUDY, cli, hpo_env
+from tests.conftest import wait_for
+from tests.e2e.conftest import dashboard
+from tests.results.conftest import STUDY, cli
 
-START_TIMEOUT_S = 120  # imports on a loaded machine
 MAX_ATTR_LENGTH = 1024  # optuna-dashboard's cut for JSON attribute values
-
-
-class Dashboard:
-    """``hpo dashboard ARGS`` in a subprocess; its output read line by line."""
-
-    def __init__(self, args: list[str], cwd: Path) -> None:
-        self.process = subprocess.Popen(
-            [*HPO, "dashboard", *args], cwd=cwd, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        self.page = self.wait_for(r"http://\S+")
-        self.base = self.page.split("/dashboard/")[0]
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, pattern: str, timeout: float = START_TIMEOUT_S) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                if self.process.poll() is not None and self.lines.empty():
-                    break
-                continue
-            self.output.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match.group(0)
-        self.process.kill()
-        pytest.fail(f"hpo dashboard never printed {pattern!r}; its output:\n{''.join(self.output)}")
-
-    def get(self, route: str) -> dict:
-        with urllib.request.urlopen(self.base + route, timeout=60) as response:
-            return json.load(response)
-
-    def stop(self, signum: int) -> int:
-        self.process.send_signal(signum)
-        try:
-            code = self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            pytest.fail(f"hpo dashboard ignored signal {signum}")
-        self.wait_for("dashboard stopped", timeout=5)
-        return code
 
 
 def shown(value: object) -> str:
@@ -107,44 +55,53 @@ def check_trial(api: dict, trial: optuna.trial.FrozenTrial) -> None:
 
 @pytest.mark.slow
 def test_dashboard_follows_a_running_study(live_run):
-    """Started while `hpo run` writes the study; its API matches the database, live and at the end."""
+    """Started while `hpo run` writes the study; its API matches the database, live and at
+    the end. The run holds its last trials until released (see live_run): the dashboard
+    is seen serving finished trials of a study still running, however fast the run."""
     live_run.wait_for_study()
-    dashboard = Dashboard([STUDY, "--port", "0"], live_run.workdir)
-    assert dashboard.base.startswith("http://127.0.0.1:")
-    summaries = dashboard.get("/api/studies")["study_summaries"]
-    assert [s["study_name"] for s in summaries] == [STUDY]
-    study_id = summaries[0]["study_id"]
-    assert dashboard.page.endswith(f"/dashboard/studies/{study_id}")
+    with dashboard(live_run.workdir, STUDY, "--port", "0") as server:
+        assert server.base.startswith("http://127.0.0.1:")
+        summaries = server.get("/api/studies")["study_summaries"]
+        assert [s["study_name"] for s in summaries] == [STUDY]
+        assert server.study_id == summaries[0]["study_id"]  # the page it printed is this study's
 
-    checked_live = 0
-    while live_run.running():
-        served = dashboard.get(f"/api/studies/{study_id}")
-        stored = {t.number: t for t in optuna.load_study(study_name=STUDY, storage=live_run.storage).trials}
-        for trial in served["trials"]:
-            assert trial["number"] in stored
-            if trial["state"] in ("Complete", "Pruned", "Fail"):  # final: must match exactly
-                check_trial(trial, stored[trial["number"]])
-                checked_live += 1
-        time.sleep(1)
-    study = live_run.finish()
-    served = dashboard.get(f"/api/studies/{study_id}")
-    check_study(served, study)
-    assert len(served["trials"]) == len(study.trials) == 5
-    for api, trial in zip(served["trials"], study.trials):
-        check_trial(api, trial)
-    spec = {a["key"]: a["value"] for a in served["user_attrs"]}["spec_yaml"]
-    assert spec == (live_run.workdir / "tiny.yaml").read_text()  # the stored spec, whole
-    assert dashboard.stop(signal.SIGINT) == 0
-    assert checked_live > 0, "the run ended before the dashboard served a finished trial"
+        def check_live() -> int:
+            """Checks the served trials against the database; how many final ones it checked."""
+            served = server.study()
+            stored = {t.number: t for t in optuna.load_study(study_name=STUDY, storage=live_run.storage).trials}
+            checked = 0
+            for trial in served["trials"]:
+                assert trial["number"] in stored
+                if trial["state"] in ("Complete", "Pruned", "Fail"):  # final: must match exactly
+                    check_trial(trial, stored[trial["number"]])
+                    checked += 1
+            return checked
+
+        wait_for(check_live, "the dashboard to serve a finished trial of the running study", ended=live_run.ended, interval=1)
+        live_run.release()
+        while live_run.running():
+            check_live()
+            time.sleep(1)  # a poll's pause, not a wait for an event
+        study = live_run.finish()
+        served = server.study()
+        check_study(served, study)
+        assert len(served["trials"]) == len(study.trials) == 5
+        for api, trial in zip(served["trials"], study.trials):
+            check_trial(api, trial)
+        spec = {a["key"]: a["value"] for a in served["user_attrs"]}["spec_yaml"]
+        assert spec == (live_run.workdir / "tiny.yaml").read_text()  # the stored spec, whole
+        assert server.stop(signal.SIGINT) == 0
+        server.wait_for("dashboard stopped")
 
 
 def test_exposed_host_warns_and_sigterm_stops(fake_study, tmp_path):
-    dashboard = Dashboard(["fake", "--host", "0.0.0.0", "--port", "0"], tmp_path)
-    dashboard.wait_for("exposed to the network")
-    port = dashboard.base.rsplit(":", 1)[1]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=60) as response:
-        assert [s["study_name"] for s in json.load(response)["study_summaries"]] == ["fake"]
-    assert dashboard.stop(signal.SIGTERM) == 0
+    with dashboard(tmp_path, "fake", "--host", "0.0.0.0", "--port", "0") as server:
+        server.wait_for("exposed to the network")  # found whether printed before or after the URL
+        port = server.base.rsplit(":", 1)[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=60) as response:
+            assert [s["study_name"] for s in json.load(response)["study_summaries"]] == ["fake"]
+        assert server.stop(signal.SIGTERM) == 0
+        server.wait_for("dashboard stopped")
 
 
 def test_port_in_use_is_a_clear_error(fake_study):

@@ -10,7 +10,8 @@ cleaned at the next start (their names carry the pid of the run that made them).
 
 PostgreSQL: the server .ci/run starts (HPO_TEST_POSTGRES, an admin URL), else one started
 here with initdb and pg_ctl from the installed binaries, on a free loopback port in a
-temp dir. Each test gets a database of its own, dropped afterwards.
+temp dir. The PostgreSQL tests skip only when neither can be had, and the reason says
+what was tried and what failed. Each test gets a database of its own, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -265,40 +266,83 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _no_server(reason: str) -> None:
+    """Skip: no PostgreSQL server can be had here (in CI, where .ci/run provides one, fail)."""
+    if IN_CI:
+        pytest.fail(f"no PostgreSQL server: {reason} (.ci/run installs PostgreSQL and sets HPO_TEST_POSTGRES)")
+    pytest.skip(f"no PostgreSQL server: {reason}")
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def _connect_error(url: str) -> str | None:
+    """Why a connection to ``url`` fails, or None once it works."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1), connect_timeout=30) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return str(exc).strip() or type(exc).__name__
+    return None
+
+
+START_ATTEMPTS = 3  # each on a fresh free port: another process may take the one picked
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
-    """An admin URL of a PostgreSQL server on loopback (see module doc)."""
+    """An admin URL of a PostgreSQL server on loopback (see module doc). Skips only when
+    none can be had, saying what was tried and what failed; a server HPO_TEST_POSTGRES
+    names that cannot be reached is an error, not a skip."""
     url = os.environ.get("HPO_TEST_POSTGRES")
     if url:
+        error = _connect_error(url)
+        if error:
+            pytest.fail(f"HPO_TEST_POSTGRES={_without_password(url)}: cannot connect: {error}")
         yield url
         return
+    tried = "HPO_TEST_POSTGRES is not set, so a server was to be started here"
     bindir = _postgres_bin()
     if bindir is None:
-        reason = "PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql"
-        if IN_CI:
-            pytest.fail(reason + " (.ci/run installs them and sets HPO_TEST_POSTGRES)")
-        pytest.skip(reason)
+        _no_server(f"{tried}, but there is no pg_ctl in /usr/lib/postgresql/*/bin or on PATH (apt-get install postgresql)")
     # The server refuses to run as root: as root, run it as the postgres user.
     as_user: list[str] = []
-    tmp = Path(tempfile.mkdtemp(prefix="hpo-pg-"))
     if os.geteuid() == 0:
         try:
             user = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.fail("running as root, and there is no postgres user to run the PostgreSQL server as")
-        os.chown(tmp, user.pw_uid, user.pw_gid)
+            _no_server(f"{tried} from {bindir}; this is root, which the server refuses, and there is no postgres user to run it as")
         as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = tmp / "data", _free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="hpo-pg-"))
+    if as_user:
+        os.chown(tmp, user.pw_uid, user.pw_gid)
+    data, log = tmp / "data", tmp / "server.log"
 
-    def run(*args: str) -> None:
-        out = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
-        if out.returncode:
-            raise RuntimeError(f"{' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+    def run(*args: str) -> str | None:
+        """None once the command succeeded, else what it and the server's log said."""
+        out = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=180)
+        if out.returncode == 0:
+            return None
+        server_log = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        return f"`{' '.join(args)}` exited {out.returncode}: {(out.stdout + out.stderr).strip()} {server_log.strip()}".strip()
 
     try:
-        run(str(bindir / "initdb"), "-D", str(data), "-U", "hpo", "-A", "trust", "--no-sync")
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} -c fsync=off -c max_connections=200"
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(tmp / "server.log"), "-w", "-t", "120", "start")
+        error = run(str(bindir / "initdb"), "-D", str(data), "-U", "hpo", "-A", "trust", "--no-sync")
+        if error:
+            _no_server(f"{tried}: {error}")
+        errors = []
+        for _ in range(START_ATTEMPTS):
+            port = _free_port()
+            options = f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} -c fsync=off -c max_connections=200"
+            error = run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "120", "start")
+            if error is None:
+                break
+            errors.append(error)
+        else:
+            _no_server(f"{tried}; {START_ATTEMPTS} starts failed: " + " | ".join(errors))
         yield f"postgresql+psycopg://hpo@127.0.0.1:{port}/postgres"
     finally:
         if (data / "postmaster.pid").exists():

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tests.conftest import WAIT_TIMEOUT_S, exited, read_sqlite, wait_for
 from tests.scale.conftest import HEAD_IP, WORKER_IP, TwoHosts, communicate, hpo_command, hpo_env, small_spec, write_spec
 
 pytestmark = pytest.mark.slow
@@ -50,12 +50,21 @@ def test_losing_a_host_fails_or_retries_its_trials_and_the_study_finishes_on_the
     spec["study"]["retries"] = retries
     spec = write_spec(ray_cluster.tmp, spec)
     driver = ray_cluster.popen(ray_cluster.head, hpo_command("run", str(spec), "--address", ray_cluster.address), cwd=ray_cluster.tmp)
-    deadline = time.monotonic() + 300
-    while not _trial_running_in(ray_cluster, ray_cluster.worker):
-        if driver.poll() is not None or time.monotonic() > deadline:
-            pytest.fail("no trial started on the worker host:\n" + communicate(driver, timeout=10))
-        time.sleep(0.5)
-    time.sleep(2)  # into its first epochs
+    try:
+        # One CPU per host: two trials RUNNING at once are one on each host. Once both have
+        # recorded an epoch and a trial process lives on the worker, its trial is in its epochs.
+        wait_for(
+            lambda: _trial_running_in(ray_cluster, ray_cluster.worker) and _running_with_an_epoch(ray_cluster, "lose_a_host") == 2,
+            "a trial on each host, both with an epoch recorded",
+            ended=exited(driver, "hpo run"),
+            seen=lambda: f"trial process on the worker host: {_trial_running_in(ray_cluster, ray_cluster.worker)}, "
+            f"RUNNING trials with an epoch: {_running_with_an_epoch(ray_cluster, 'lose_a_host')}",
+        )
+    except BaseException:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+        raise
     ray_cluster.crash(ray_cluster.worker)
     output = communicate(driver, timeout=600)
 
@@ -76,6 +85,17 @@ def test_losing_a_host_fails_or_retries_its_trials_and_the_study_finishes_on_the
     assert {t.user_attrs["node_ip"] for t in complete if t.number > max(f.number for f in failed)} == {HEAD_IP}
 
 
+def _running_with_an_epoch(hosts: TwoHosts, name: str) -> int:
+    """How many of the study's trials are RUNNING with at least one epoch recorded; 0
+    before the run has created the study."""
+    rows = read_sqlite(
+        hosts.tmp / "studies" / f"{name}.db",
+        "SELECT count(DISTINCT t.trial_id) FROM trials t JOIN trial_intermediate_values v "
+        "ON v.trial_id = t.trial_id WHERE t.state = 'RUNNING'",
+    )
+    return rows[0][0] if rows else 0
+
+
 def _trial_running_in(hosts: TwoHosts, ns: str) -> bool:
     """A Ray Tune trial process (``ray::ImplicitFunc``) lives in namespace ``ns``."""
     from tests.scale.conftest import _ns_pids
@@ -91,7 +111,10 @@ def _trial_running_in(hosts: TwoHosts, ns: str) -> bool:
 
 
 def test_unreachable_head_is_a_clear_error_within_seconds(tmp_path):
-    """Ray itself retries an unreachable head without end; hpo says so at once."""
+    """Ray itself retries an unreachable head without end; hpo says so at once. What is
+    awaited is the exit with that error, not a wall time: the run's own start-up (Python,
+    Ray's imports) takes what the machine's load makes it, and only an endless retry
+    outlasts WAIT_TIMEOUT_S."""
     import socket
     import subprocess
 
@@ -99,13 +122,14 @@ def test_unreachable_head_is_a_clear_error_within_seconds(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     spec = write_spec(tmp_path, small_spec("nowhere", trials=1, epochs=1))
-    started = time.monotonic()
-    run = subprocess.run(
-        hpo_command("run", str(spec), "--address", f"127.0.0.1:{port}"),
-        cwd=tmp_path, env=hpo_env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    try:
+        run = subprocess.run(
+            hpo_command("run", str(spec), "--address", f"127.0.0.1:{port}"),
+            cwd=tmp_path, env=hpo_env(), capture_output=True, text=True, timeout=WAIT_TIMEOUT_S,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"hpo run still tried to reach 127.0.0.1:{port} after {WAIT_TIMEOUT_S:g} s; its output:\n{exc.stdout}\n{exc.stderr}")
     assert run.returncode == 2, run.stdout + run.stderr
     assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in run.stderr
     assert "Traceback" not in run.stderr
-    assert time.monotonic() - started < 120
     print(run.stderr, file=sys.stderr)

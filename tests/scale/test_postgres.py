@@ -10,7 +10,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tests.conftest import exited, wait_for
 from tests.e2e.conftest import dashboard
+from tests.e2e.held_trainer import HELD_TRAINER, Hold
 from tests.scale.conftest import communicate, hpo_command, hpo_env, small_spec, write_spec
 
 pytestmark = pytest.mark.slow
@@ -20,15 +22,30 @@ TRIALS = 6
 
 def test_two_drivers_share_one_study_and_stop_at_exactly_its_count(tmp_path, postgres_url):
     """Each driver starts its own local Ray (no --address), both in one directory, as two
-    terminals on one machine would; together they run exactly TRIALS trials."""
+    terminals on one machine would; together they run exactly TRIALS trials. Both take
+    part whichever starts first: trials wait before training (the held trainer) until
+    two are held, one per driver (each runs one trial at a time)."""
     spec = small_spec("shared", trials=TRIALS, epochs=2, storage=postgres_url)
     spec["resources"]["max_concurrent"] = 1
     path = write_spec(tmp_path, spec)
+    hold = Hold(tmp_path / "hold")
+    env = {**hpo_env(), **hold.env()}
     drivers = [
-        subprocess.Popen(hpo_command("run", str(path)), cwd=tmp_path, env=hpo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            hpo_command("run", str(path), "--trainer", HELD_TRAINER),
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
         for _ in range(2)
     ]
     try:
+        ended = [exited(driver, f"driver {n}") for n, driver in enumerate(drivers)]
+        wait_for(
+            lambda: hold.held() >= 2,
+            "a trial of each driver held before training",
+            ended=lambda: ended[0]() or ended[1](),
+            seen=lambda: f"{hold.held()} held",
+        )
+        hold.release()
         outputs = [communicate(driver) for driver in drivers]
     finally:
         for driver in drivers:  # the second one, if the first failed

@@ -1,0 +1,78 @@
+"""Helpers every test directory uses: waiting on an event instead of on the clock.
+
+A test that needs something to have happened (a study created, a trial running, a line
+printed) polls for that very thing. A fixed sleep is too short on a loaded machine and
+wasted time on an idle one, and an assertion that something happened within a second
+fails whenever the machine is busy. The waits here give up only after a generous time
+(``WAIT_TIMEOUT_S``), or at once when what would make the event happen has ended, and
+then say what was awaited and what was seen.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+WAIT_TIMEOUT_S = 300.0  # start-up of Ray and torch on a loaded 2-core machine is well below this
+T = TypeVar("T")
+
+
+def wait_for(
+    condition: Callable[[], T],
+    what: str,
+    *,
+    ended: Callable[[], str | None] | None = None,
+    seen: Callable[[], object] | None = None,
+    timeout: float = WAIT_TIMEOUT_S,
+    interval: float = 0.2,
+) -> T:
+    """Poll ``condition()`` until it returns something true, and return that.
+
+    ``ended()`` says (as text) that the event can no longer happen, e.g. the process that
+    would cause it has exited; it is read before the condition, so an event that happened
+    just before the end still counts. ``seen()`` describes the state observed, for the
+    failure message. Fails the test after ``timeout`` seconds or once ``ended()`` says so.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        gone = ended() if ended is not None else None
+        value = condition()
+        if value:
+            return value
+        if gone or time.monotonic() >= deadline:
+            reason = gone or f"gave up after {timeout:g} s"
+            observed = f"; seen: {seen()}" if seen is not None else ""
+            pytest.fail(f"waiting for {what}: {reason}{observed}")
+        time.sleep(interval)
+
+
+def exited(process: subprocess.Popen, name: str) -> Callable[[], str | None]:
+    """For ``wait_for(ended=...)``: None while ``process`` runs, then its exit code and
+    output (its stdout, when piped as text: read only once it has exited, so never blocks
+    on a running process)."""
+
+    def check() -> str | None:
+        if process.poll() is None:
+            return None
+        output = process.stdout.read() if process.stdout is not None else ""
+        return f"{name} exited with code {process.returncode}" + (f"; its output:\n{output}" if output else "")
+
+    return check
+
+
+def read_sqlite(database: Path, sql: str, *args) -> list[tuple]:
+    """Rows of a query on a run's SQLite database, read-only (a poll must not write to the
+    study it watches); [] while the file or its tables do not exist yet."""
+    if not database.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=60) as conn:
+            return conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:
+        return []
