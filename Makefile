@@ -1,11 +1,12 @@
 # Two commands on a fresh machine:
 #   make demo   create .venv, install hpo and its dependencies, run the quickstart study
-#   make test   the test suite (what CI runs)
+#   make test   the test suite (what CI runs), and the engine's tests on the oldest Optuna allowed
 VENV   ?= .venv
+OLDEST ?= .venv-oldest-optuna
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install
+.PHONY: demo test install oldest
 
 demo: install
 	$(BIN)/hpo run search_spaces/quickstart.yaml
@@ -19,6 +20,20 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
-test: install
+test: install oldest
 	$(BIN)/python -m pytest; status=$$?; \
-	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$status
+	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 1; fi; [ $$status -eq 0 ] || exit $$status; \
+	echo "tests/hpo on optuna $$($(OLDEST)/bin/python -c 'import optuna; print(optuna.__version__)')"; \
+	$(OLDEST)/bin/python -m pytest tests/hpo -q -p no:cacheprovider
+
+# The oldest Optuna pyproject.toml allows, beside everything else of $(VENV): a venv
+# holding only that Optuna, which then finds the rest in $(VENV)'s site-packages.
+oldest: $(OLDEST)/.installed
+
+$(OLDEST)/.installed: pyproject.toml $(VENV)/.installed
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet --no-deps \
+		"optuna==$$(sed -n 's/.*"optuna>=\([0-9.]*\).*/\1/p' pyproject.toml)"
+	echo "import site; site.addsitedir('$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')')" \
+		> "$$($(OLDEST)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz_hpo_main_venv.pth"
+	touch $@

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from hpo.records import DRIVER_ATTR
 from hpo.storage import open_storage
+from tests.conftest import exited, wait_for
 from tests.scale.conftest import communicate, hpo_command, hpo_env, small_spec, write_spec
 
 pytestmark = pytest.mark.slow
@@ -37,14 +38,6 @@ def running_trials_of(url: str, name: str, pid: int) -> list[optuna.trial.Frozen
     ]
 
 
-def wait_for(condition, what: str, timeout: float = 300.0):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
-        time.sleep(0.2)
-    return value
-
-
 def two_drivers_one_killed(tmp_path, url: str) -> None:
     spec = small_spec("shared", trials=TRIALS, epochs=4, storage=url)
     spec["resources"]["max_concurrent"] = 1
@@ -54,7 +47,11 @@ def two_drivers_one_killed(tmp_path, url: str) -> None:
     survivor = subprocess.Popen(command, **options)
     victim = subprocess.Popen(command, **options)
     try:
-        wait_for(lambda: running_trials_of(url, "shared", victim.pid), "the second driver to run a trial")
+        wait_for(
+            lambda: running_trials_of(url, "shared", victim.pid),
+            "the second driver to run a trial",
+            ended=exited(victim, "the second driver"),
+        )
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()  # as its shell would: a process not yet reaped still holds its pid
         started = time.monotonic()
