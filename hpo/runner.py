@@ -35,7 +35,7 @@ from hpo.progress import StudyProgress, Tally
 from hpo.records import INTERRUPTED, beat, recover_orphans
 from hpo.samplers import ConditionalGridSampler, build_sampler
 from hpo.spec import Spec
-from hpo.storage import STUDIES_DIR, default_storage_url, open_storage
+from hpo.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
 from hpo.trainable import DEFAULT_TRAINER, load_trainer
 from hpo.versions import open_study_for_spec
 
@@ -86,8 +86,9 @@ def run_study(
     storage_url = spec.study.storage or default_storage_url(spec.study.name)
     storage = open_storage(storage_url)
     sampler = build_sampler(spec)
-    study = open_study_for_spec(spec, storage, sampler, new_version=new_version, console=console)
-    recovered = recover_orphans(study, storage, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    with refused_as_error(storage_url):  # the first writes: a read-only database says no here
+        study = open_study_for_spec(spec, storage, sampler, new_version=new_version, console=console)
+        recovered = recover_orphans(study, storage, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     trials = study.get_trials(deepcopy=False)
     asked = len(trials)
     if asked:  # a resumed study: a fresh random stream, not the one its first run drew from

@@ -14,7 +14,8 @@ import random
 import re
 import sqlite3
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -170,6 +171,19 @@ def _refused(url: str, exc: Exception) -> str:
         "a database it can connect to, create Optuna's tables in (or find them made), and write: "
         "check the address, the user's rights on the schema, and that it is not a read-only replica."
     )
+
+
+@contextmanager
+def refused_as_error(url: str) -> Iterator[None]:
+    """Turn the database refusing a write (Optuna wraps it as StorageInternalError) into
+    the one-paragraph error of :func:`_refused`."""
+    import optuna
+    import sqlalchemy
+
+    try:
+        yield
+    except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.DBAPIError) as exc:
+        raise HpoError(_refused(url, exc.__cause__ or exc)) from None
 
 
 def _lost_creation_race(exc: Exception) -> bool:
