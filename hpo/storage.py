@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from hpo.errors import HpoError
