@@ -146,3 +146,17 @@ def test_a_driver_that_exited_but_is_not_yet_reaped_is_dead():
         time.sleep(0.05)
     assert Path(f"/proc/{process.pid}").exists()
     process.wait()
+
+
+def test_a_pid_of_another_user_is_judged_by_the_heartbeat(monkeypatch):
+    """os.kill answers PermissionError for a live process of another user: that proves
+    nothing about our driver (its pid may have been reused), so the heartbeat decides."""
+    import hpo.records
+
+    def refuse(pid, signal):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(hpo.records.os, "kill", refuse)
+    old_format = Driver.from_attr(f"{THIS_DRIVER.host}:4242:tok")
+    assert not driver_alive(old_format, heartbeats={})
+    assert driver_alive(old_format, heartbeats={HEARTBEAT_PREFIX + old_format.token: time.time()})

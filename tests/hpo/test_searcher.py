@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 import hpo.replica
+import hpo.searcher
 from hpo.searcher import StudySearcher
 from hpo.space import parse_space
 from hpo.storage import open_storage
@@ -162,3 +163,77 @@ def test_best_follows_the_mode(make, mode):
     searcher.on_trial_result("t1", epoch(1, 0.2))
     searcher.on_trial_complete("t1", epoch(2, 0.8, finished=True))
     assert study.trials[0].value == (0.8 if mode == "max" else 0.2)
+
+
+@pytest.mark.parametrize("finished", [True, False])
+def test_a_trial_with_no_finite_value_is_fail_with_the_reason(make, finished):
+    """A metric that is NaN at every report (a diverged batch norm's val_loss) gives
+    nothing to rank: the trial fails, with the reason, whether it ran out or was stopped."""
+    study, searcher = make()
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, float("nan")))
+    searcher.on_trial_complete("t1", epoch(2, float("nan"), finished=finished))
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["error"] == "no finite val_acc was reported"
+    assert trial.user_attrs["epochs"] == 2
+
+
+def test_a_retried_trials_epochs_replace_the_first_attempts(make):
+    """Ray runs a trial again from its first epoch after its worker died."""
+    study, searcher = make()
+    searcher.suggest("t1")
+    for n, acc in ((1, 0.1), (2, 0.2), (3, 0.3)):
+        searcher.on_trial_result("t1", epoch(n, acc))
+    for n, acc in ((1, 0.5), (2, 0.6)):  # the second attempt
+        searcher.on_trial_result("t1", epoch(n, acc))
+    searcher.on_trial_complete("t1", epoch(3, 0.7))
+    trial = study.trials[0]
+    assert trial.intermediate_values == {1: 0.5, 2: 0.6, 3: 0.7}
+    assert [h["val_acc"] for h in trial.user_attrs["history"]] == [0.5, 0.6, 0.7]
+    assert trial.state == TrialState.PRUNED and trial.value == 0.7
+
+
+@pytest.mark.parametrize("ending", ["complete", "error"])
+def test_a_trial_finished_elsewhere_keeps_that_state_and_the_run_goes_on(make, ending):
+    """Another driver's recovery or the dashboard's "mark as failed" finished it first."""
+    study, searcher = make(target=2)
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.4))
+    elsewhere = optuna.load_study(study_name=study.study_name, storage=study._storage)
+    elsewhere.tell(elsewhere.trials[0].number, state=TrialState.FAIL)
+    if ending == "complete":
+        searcher.on_trial_complete("t1", epoch(2, 0.5, finished=True))
+    else:
+        searcher.on_trial_complete("t1", {ERROR_TYPE_KEY: "RuntimeError", ERROR_KEY: "boom"})
+    assert study.trials[0].state == TrialState.FAIL
+    assert isinstance(searcher.suggest("t2"), dict)  # the FAIL does not count: a new trial
+
+
+def test_a_dead_drivers_trial_is_recovered_while_the_searcher_waits(make, monkeypatch):
+    """Another driver created trials before this one's and died with one RUNNING: once
+    this searcher would wait for it, it fails it and runs its parameters itself."""
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    from hpo.records import DRIVER_ATTR, THIS_DRIVER
+
+    study, searcher = make(target=2)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    other = optuna.load_study(study_name=study.study_name, storage=study._storage)
+    done = other.ask({"optimizer.lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
+    other.tell(done, 0.5)
+    orphan = other.ask({"optimizer.lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
+    storage = study._storage
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, orphan.number)
+    storage.set_trial_system_attr(trial_id, DRIVER_ATTR, replace(THIS_DRIVER, pid=dead.pid, token="gone").as_attr())
+    monkeypatch.setattr(hpo.replica, "SYNC_INTERVAL_S", 0.0)
+    monkeypatch.setattr(hpo.searcher, "RECOVERY_INTERVAL_S", 0.0)
+    assert searcher.suggest("t1") is None  # one finished, one running: wait, and recover it
+    rerun = searcher.suggest("t1")
+    assert rerun is not None and rerun["config"]["optimizer"]["lr"] == orphan.params["optimizer.lr"]
+    assert study.trials[orphan.number].state == TrialState.FAIL
+    assert study.trials[rerun["trial_number"]].user_attrs["requeued_from"] == orphan.number
