@@ -56,8 +56,9 @@ def serve(target: str, storage: str | None, *, host: str, port: int, console: Co
     from hpo.storage import open_storage
 
     name, url = resolve_study(target, storage)
-    study = load_existing_study(name, url)  # the study must exist: refuse a typo early
-    app = optuna_dashboard.wsgi(open_storage(url, create=False))
+    load_existing_study(name, url)  # the study must exist: refuse a typo early
+    opened = open_storage(url, create=False)
+    app = optuna_dashboard.wsgi(opened)
     server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
     try:
         server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
@@ -66,7 +67,7 @@ def serve(target: str, storage: str | None, *, host: str, port: int, console: Co
     bound_port = server.server_address[1]
     shown = f"[{host}]" if ":" in host else host
     console.print(f"optuna-dashboard for study {name} ({url})")
-    console.print(f"  http://{shown}:{bound_port}/dashboard/studies/{study._study_id}", soft_wrap=True)
+    console.print(f"  http://{shown}:{bound_port}/dashboard/studies/{opened.get_study_id_from_name(name)}", soft_wrap=True)
     if not is_loopback(host):
         console.print(
             f"[bold red]warning:[/bold red] listening on {host}, so the dashboard is exposed to the network: "
