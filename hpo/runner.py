@@ -20,7 +20,6 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +151,7 @@ def _tune(
         target=target,
         time_budget_s=spec.study.time_budget,
         observer=progress,
-        exhausted=partial(sampler.exhausted, study) if isinstance(sampler, ConditionalGridSampler) else None,
+        grid=sampler if isinstance(sampler, ConditionalGridSampler) else None,
         failures=failures,
     )
     if spec.scheduler.type == "asha":

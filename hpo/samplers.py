@@ -23,32 +23,37 @@ from hpo.space import assignments
 if TYPE_CHECKING:
     from hpo.spec import Spec
 
-_GRID_ATTR = "hpo:grid_index"
+GRID_POINT_ATTR = "grid_point"  # a trial's user attribute: the index of the grid point it holds
+_OLD_GRID_ATTR = "hpo:grid_index"  # the same, as a system attribute, in studies of earlier versions
 
 
 class ConditionalGridSampler(optuna.samplers.BaseSampler):
     """Visit every assignment of a conditional space once, in a seeded order.
 
-    Each trial claims the first grid point no other trial holds; the claim is stored in
-    the trial's system attributes, so a resumed study continues the grid. A point that
-    failed is not tried again (a deterministic failure would repeat forever), except
-    that a trial interrupted by a crash is enqueued again by the runner with its
-    parameters, and then reclaims its own point.
+    Each trial claims the first grid point no other trial holds. The sampler remembers
+    the claims of the trials it sampled; the searcher records each claim in the trial's
+    user attributes (:meth:`point_of`), so other drivers and a resumed study see it. A
+    point that failed is not tried again (a deterministic failure would repeat forever),
+    except that a trial interrupted by a crash is enqueued again with its parameters, and
+    then reclaims its own point.
     """
 
     def __init__(self, grid: list[dict[str, Any]], seed: int = 0) -> None:
         self._grid = list(grid)
         random.Random(seed).shuffle(self._grid)
         self._fallback = optuna.samplers.RandomSampler(seed=seed)
+        self._claims: dict[int, int] = {}  # trial number (in the study sampled) -> grid point
 
     @property
     def size(self) -> int:
         return len(self._grid)
 
-    def exhausted(self, study: optuna.Study) -> bool:
-        """Every point is held by a trial, and no enqueued trial waits for its point."""
-        trials = study.get_trials(deepcopy=False)
-        waiting = any(t.state == TrialState.WAITING for t in trials)
+    def point_of(self, number: int) -> int | None:
+        """The grid point trial ``number`` claimed, None if it found none free."""
+        return self._claims.get(number)
+
+    def exhausted(self, trials: list[FrozenTrial], waiting: int) -> bool:
+        """Every point is held by a trial, and no queued trial (``waiting``) waits for its point."""
         return not waiting and len(self._held(trials)) >= len(self._grid)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
@@ -60,8 +65,6 @@ class ConditionalGridSampler(optuna.samplers.BaseSampler):
         return {}
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if _GRID_ATTR in trial.system_attrs:
-            return
         fixed = trial.system_attrs.get("fixed_params")
         if fixed is not None:
             index = next((i for i, point in enumerate(self._grid) if point == fixed), None)
@@ -69,11 +72,15 @@ class ConditionalGridSampler(optuna.samplers.BaseSampler):
             held = self._held(study.get_trials(deepcopy=False))
             index = next((i for i in range(len(self._grid)) if i not in held), None)
         if index is not None:
-            study._storage.set_trial_system_attr(trial._trial_id, _GRID_ATTR, index)
+            self._claims[trial.number] = index
 
-    @staticmethod
-    def _held(trials: list[FrozenTrial]) -> set[int]:
-        return {t.system_attrs[_GRID_ATTR] for t in trials if _GRID_ATTR in t.system_attrs}
+    def _held(self, trials: list[FrozenTrial]) -> set[int]:
+        held = set(self._claims.values())
+        for trial in trials:
+            point = trial.user_attrs.get(GRID_POINT_ATTR, trial.system_attrs.get(_OLD_GRID_ATTR))
+            if point is not None:
+                held.add(point)
+        return held
 
     def sample_independent(
         self,
@@ -82,7 +89,7 @@ class ConditionalGridSampler(optuna.samplers.BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        index = study._storage.get_trial(trial._trial_id).system_attrs.get(_GRID_ATTR)
+        index = self._claims.get(trial.number)
         if index is None or param_name not in self._grid[index]:
             return self._fallback.sample_independent(study, trial, param_name, param_distribution)
         return self._grid[index][param_name]

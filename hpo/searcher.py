@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ from ray.tune.search import Searcher
 from hpo.failures import FailureStreak
 from hpo.records import FINISHED_STATES, recover_orphans
 from hpo.replica import StudyReplica
+from hpo.samplers import GRID_POINT_ATTR, ConditionalGridSampler
 from hpo.space import Space, sample
 from hpo.trainable import ERROR_KEY, ERROR_TYPE_KEY, reported_epoch
 
@@ -78,7 +79,8 @@ class StudySearcher(Searcher):
         target: Finished trials (COMPLETE + PRUNED) the study must reach.
         time_budget_s: Stop proposing trials after this many seconds (running ones finish).
         observer: Told about starts and ends (progress display); optional.
-        exhausted: Says when the sampler has nothing left to propose (a finished grid).
+        grid: The grid sampler, when the spec searches a grid: it says when every point
+            is held, and which point each trial holds (recorded with the trial).
         failures: Told each trial's end; proposing stops when it says so (study.max_failures).
     """
 
@@ -95,7 +97,7 @@ class StudySearcher(Searcher):
         target: int,
         time_budget_s: float | None = None,
         observer: TrialObserver | None = None,
-        exhausted: Callable[[], bool] | None = None,
+        grid: ConditionalGridSampler | None = None,
         failures: FailureStreak | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
@@ -108,7 +110,7 @@ class StudySearcher(Searcher):
         self._target = target
         self._deadline = time.monotonic() + time_budget_s if time_budget_s else None
         self._observer = observer
-        self._exhausted = exhausted
+        self._grid = grid
         self._failures = failures
         self._live: dict[str, _LiveTrial] = {}
         self._errored: dict[str, _LiveTrial] = {}
@@ -119,7 +121,7 @@ class StudySearcher(Searcher):
         """Ray pickles the Tuner for its own restore, which hpo never uses: a run resumes
         from the study. The pickled copy carries no database handle or live trials."""
         state = dict(self.__dict__)
-        for key in ("_study", "_storage", "_replica", "_observer", "_live", "_errored", "_exhausted"):
+        for key in ("_study", "_storage", "_replica", "_observer", "_live", "_errored", "_grid"):
             state[key] = None
         return state
 
@@ -141,7 +143,7 @@ class StudySearcher(Searcher):
         if finished + running >= self._target:
             self._recover_orphans()
             return None  # enough are running; ask again once one ends (it may fail)
-        if self._exhausted is not None and self._exhausted():
+        if self._grid is not None and self._grid.exhausted(self._replica.trials(), self._replica.waiting()):
             return None if self._live or self._errored else Searcher.FINISHED
         trial = self._replica.ask(self._target)
         if trial is None:  # the places left are queued or taken: ask again in a moment
@@ -152,6 +154,8 @@ class StudySearcher(Searcher):
             raise RuntimeError(f"sampling a trial failed: {exc}") from exc
         trial.set_user_attr("config", config)
         trial.set_user_attr("ray_trial_id", trial_id)
+        if self._grid is not None and self._grid.point_of(trial.number) is not None:
+            trial.set_user_attr(GRID_POINT_ATTR, self._grid.point_of(trial.number))
         if not self._replica.start(trial, self._target):
             return None  # another driver took the last place since the replica was read
         live = _LiveTrial(trial, self._replica.number(trial))

@@ -104,7 +104,7 @@ def test_grid_visits_each_point_once_then_is_exhausted():
         seen.append(tuple(sorted(trial.params.items())))
         study.tell(trial, 0.0)
     assert len(set(seen)) == 8
-    assert sampler.exhausted(study)
+    assert sampler.exhausted(study.trials, waiting=0)
 
 
 def test_grid_does_not_retry_a_failed_point_but_an_enqueued_one_reclaims_its_own():
@@ -125,7 +125,7 @@ def test_grid_does_not_retry_a_failed_point_but_an_enqueued_one_reclaims_its_own
         others.append(trial.params)
         study.tell(trial, 0.0)
     assert failed.params not in others
-    assert sampler.exhausted(study)
+    assert sampler.exhausted(study.trials, waiting=0)
 
 
 @pytest.mark.parametrize("name", sorted(set(OPTIONS) - {"grid"}))  # the grid records the points it holds
