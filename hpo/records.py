@@ -185,6 +185,19 @@ def recover_orphans(study: optuna.Study, storage: optuna.storages.BaseStorage, c
     return recovered
 
 
+WORKER_ATTR = "worker"  # a trial's user attribute: where it ran, one dict
+WORKER_KEYS = ("node_id", "node_ip", "hostname", "pid", "device")  # what a report says of its worker
+
+
+def worker_of(trial: FrozenTrial) -> dict[str, Any]:
+    """Where ``trial`` ran: its Ray trial id, node, host, process and device (in studies
+    of earlier versions, each was a user attribute of its own)."""
+    worker = trial.user_attrs.get(WORKER_ATTR)
+    if isinstance(worker, Mapping):
+        return dict(worker)
+    return {key: trial.user_attrs[key] for key in ("ray_trial_id", *WORKER_KEYS) if key in trial.user_attrs}
+
+
 def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:
     counts = {state.name: 0 for state in TrialState}
     for trial in trials:

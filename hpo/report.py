@@ -33,6 +33,7 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.progress import Tally, format_params, format_seconds
+from hpo.records import worker_of
 from hpo.results import param_columns, ranked_trials, study_metric, study_mode, trials_frame
 from hpo.retrain import load_summaries
 from hpo.versions import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
@@ -353,7 +354,7 @@ def _say(fig: go.Figure, text: str) -> go.Figure:
 
 
 def _worker(trial: FrozenTrial) -> str:
-    attrs = trial.user_attrs
+    attrs = worker_of(trial)
     host = attrs.get("hostname") or (attrs.get("node_id") or "")[:8] or "?"
     where = f"{host} pid {attrs['pid']}" if "pid" in attrs else host
     return f"{where} ({attrs['device']})" if attrs.get("device") else where

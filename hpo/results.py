@@ -13,6 +13,7 @@ from rich.table import Table
 
 from hpo.errors import HpoError
 from hpo.progress import Tally, format_params, format_seconds
+from hpo.records import worker_of
 from hpo.versions import SPEC_TEXT_ATTR
 
 TOP = 10
@@ -32,10 +33,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
                 "seconds": t.user_attrs.get("seconds"),
                 "datetime_start": t.datetime_start,
                 "datetime_complete": t.datetime_complete,
-                "node_id": t.user_attrs.get("node_id"),
-                "hostname": t.user_attrs.get("hostname"),
-                "pid": t.user_attrs.get("pid"),
-                "device": t.user_attrs.get("device"),
+                **{key: worker_of(t).get(key) for key in ("node_id", "hostname", "pid", "device")},
                 "error": _error(t),
                 **{f"params.{k}": v for k, v in t.params.items()},
             }

@@ -33,7 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
 from hpo.failures import FailureStreak
-from hpo.records import FINISHED_STATES, recover_orphans
+from hpo.records import FINISHED_STATES, WORKER_ATTR, WORKER_KEYS, recover_orphans
 from hpo.replica import StudyReplica
 from hpo.samplers import GRID_POINT_ATTR, ConditionalGridSampler
 from hpo.space import Space, sample
@@ -56,6 +56,7 @@ class TrialObserver(Protocol):
 class _LiveTrial:
     trial: optuna.Trial  # on the replica
     number: int  # in the study
+    ray_trial_id: str
     started: float = field(default_factory=time.time)
     values: dict[int, float] = field(default_factory=dict)
     written_at: float = field(default_factory=time.monotonic)  # created in the database: a write
@@ -153,12 +154,11 @@ class StudySearcher(Searcher):
         except Exception as exc:  # a space that passed validation should never get here
             raise RuntimeError(f"sampling a trial failed: {exc}") from exc
         trial.set_user_attr("config", config)
-        trial.set_user_attr("ray_trial_id", trial_id)
         if self._grid is not None and self._grid.point_of(trial.number) is not None:
             trial.set_user_attr(GRID_POINT_ATTR, self._grid.point_of(trial.number))
         if not self._replica.start(trial, self._target):
             return None  # another driver took the last place since the replica was read
-        live = _LiveTrial(trial, self._replica.number(trial))
+        live = _LiveTrial(trial, self._replica.number(trial), trial_id)
         self._live[trial_id] = live
         if self._observer:
             self._observer.trial_started(live.number)
@@ -273,7 +273,7 @@ class StudySearcher(Searcher):
             "epochs": len(live.history),
             "seconds": round(time.time() - live.started, 3),
             "history": live.history,
-            **{key: last[key] for key in ("node_id", "node_ip", "hostname", "device", "pid") if key in last},
+            WORKER_ATTR: {"ray_trial_id": live.ray_trial_id, **{key: last[key] for key in WORKER_KEYS if key in last}},
         }
         for key, attr in user.items():
             live.trial.set_user_attr(key, attr)

@@ -91,7 +91,8 @@ def test_quickstart_records_pruned_and_complete_trials_and_listens_on_loopback(w
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     for trial in trials:
         assert trial.user_attrs["config"]["data"]["name"] == "digits"
-        assert {"node_id", "hostname", "pid", "seconds", "ray_trial_id"} <= set(trial.user_attrs)
+        assert {"seconds", "worker"} <= set(trial.user_attrs)
+        assert {"node_id", "hostname", "pid", "ray_trial_id"} <= set(trial.user_attrs["worker"])
 
     status = hpo("status", "quickstart", cwd=workdir)
     assert status.returncode == 0, status.stderr

@@ -49,7 +49,9 @@ def test_suggest_samples_the_space_into_the_config(make):
     trial = study.trials[0]
     assert suggested["config"]["optimizer"]["lr"] == trial.params["optimizer.lr"]
     assert trial.user_attrs["config"] == suggested["config"]
-    assert trial.user_attrs["ray_trial_id"] == "t1"
+    assert "worker" not in trial.user_attrs  # where it ran is recorded at its end
+    searcher.on_trial_complete("t1", epoch(1, 0.5, finished=True))
+    assert study.trials[0].user_attrs["worker"] == {"ray_trial_id": "t1"}
 
 
 def test_finished_trial_is_complete_with_its_best_epoch(make):

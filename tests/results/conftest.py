@@ -125,10 +125,8 @@ def make_study(
         trial = study.ask()
         config = sample(trial, spec.space, spec.train)
         trial.set_user_attr("config", config)
-        trial.set_user_attr("ray_trial_id", f"t{number:04d}")
-        worker = number % 2
-        for key, value in {"node_id": "ab" * 28, "node_ip": "127.0.0.1", "hostname": "host", "pid": 1000 + worker}.items():
-            trial.set_user_attr(key, value)
+        worker = {"ray_trial_id": f"t{number:04d}", "node_id": "ab" * 28, "node_ip": "127.0.0.1", "hostname": "host"}
+        trial.set_user_attr("worker", {**worker, "pid": 1000 + number % 2})
         epochs = {"COMPLETE": 3, "PRUNED": 1, "FAIL": 1, "RUNNING": 2}[state]
         quality = 0.5 + 0.4 * rng.random() + (0.05 if config["optimizer"]["name"] == "adam" else 0.0)
         history = []

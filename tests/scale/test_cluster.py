@@ -8,6 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from hpo.records import worker_of
 from tests.conftest import WAIT_TIMEOUT_S, exited, read_sqlite, wait_for
 from tests.scale.conftest import HEAD_IP, WORKER_IP, TwoHosts, communicate, hpo_command, hpo_env, small_spec, write_spec
 
@@ -28,11 +29,11 @@ def test_trials_run_on_both_hosts(ray_cluster: TwoHosts):
     assert run.returncode == 0, run.stdout + run.stderr
     trials = _study(ray_cluster, "two_hosts").get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
-    ran_on = {t.user_attrs["node_id"] for t in trials}
+    ran_on = {worker_of(t)["node_id"] for t in trials}
     assert ran_on == set(nodes), f"trials ran on {ran_on}, the cluster's nodes are {nodes}"
     for trial in trials:  # each trial says where it ran, consistently
-        assert trial.user_attrs["node_ip"] == nodes[trial.user_attrs["node_id"]]
-    split = {nodes[n]: sum(t.user_attrs["node_id"] == n for t in trials) for n in nodes}
+        assert worker_of(trial)["node_ip"] == nodes[worker_of(trial)["node_id"]]
+    split = {nodes[n]: sum(worker_of(t)["node_id"] == n for t in trials) for n in nodes}
     print(f"trials per node: {split}")
 
     # Without --address, a run starts a Ray of its own, even beside a `ray start` cluster
@@ -41,7 +42,7 @@ def test_trials_run_on_both_hosts(ray_cluster: TwoHosts):
     run = ray_cluster.run(ray_cluster.head, hpo_command("run", str(local)), timeout=600, cwd=ray_cluster.tmp)
     assert run.returncode == 0, run.stdout + run.stderr
     (trial,) = _study(ray_cluster, "beside_the_cluster").get_trials()
-    assert trial.user_attrs["node_id"] not in nodes and trial.user_attrs["node_ip"] == "127.0.0.1"
+    assert worker_of(trial)["node_id"] not in nodes and worker_of(trial)["node_ip"] == "127.0.0.1"
 
 
 @pytest.mark.parametrize("retries", [0, 1])
@@ -82,7 +83,7 @@ def test_losing_a_host_fails_or_retries_its_trials_and_the_study_finishes_on_the
     for trial in failed:
         assert trial.user_attrs.get("error_type") and trial.user_attrs.get("error"), trial.user_attrs
         print(f"trial {trial.number} FAIL: {trial.user_attrs['error_type']}: {trial.user_attrs['error']}")
-    assert {t.user_attrs["node_ip"] for t in complete if t.number > max(f.number for f in failed)} == {HEAD_IP}
+    assert {worker_of(t)["node_ip"] for t in complete if t.number > max(f.number for f in failed)} == {HEAD_IP}
 
 
 def _running_with_an_epoch(hosts: TwoHosts, name: str) -> int:
