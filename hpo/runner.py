@@ -162,6 +162,7 @@ def _tune(
             max_t=spec.epochs,
             grace_period=spec.scheduler.grace_period,
             reduction_factor=spec.scheduler.reduction_factor,
+            recheck_rung_below=spec.scheduler.recheck_rung_below,
         )
     else:
         scheduler = FIFOScheduler()

@@ -134,6 +134,9 @@ class ASHASection(StrictModel):
     type: Literal["asha"]
     grace_period: int = Field(1, ge=1)  # epochs every trial runs before it can be stopped
     reduction_factor: int = Field(3, ge=2)  # keep the top 1/reduction_factor at each rung
+    # past the first rung, also stop a trial whose place at the rung below later trials
+    # took; off: it did not make TPE + ASHA find good configs sooner (benchmarks/)
+    recheck_rung_below: bool = False
 
 
 class NoScheduler(StrictModel):

@@ -12,6 +12,8 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 from hpo.schedulers import StudyASHAScheduler, rung_epochs
+from hpo.spec import spec_from_text
+from tests.hpo.conftest import VALID_SPEC
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
@@ -54,22 +56,54 @@ def test_a_tie_at_the_boundary_stops_the_later_trial():
     assert epoch(scheduler, trial(3), 1, 0.2) == CONTINUE
 
 
-def test_past_the_first_rung_a_trial_must_match_the_cutoff_of_the_rung_below():
-    scheduler = make_scheduler()  # rungs at epochs 1 and 3
+@pytest.mark.parametrize("recheck", [False, True])
+def test_a_trial_alone_at_its_rungs_continues_though_its_score_dropped(recheck):
+    """Its score after three epochs is compared with no other trial's after one."""
+    scheduler = make_scheduler(recheck_rung_below=recheck)  # rungs at epochs 1 and 3
+    assert epoch(scheduler, trial(0), 1, 0.900) == CONTINUE
+    assert epoch(scheduler, trial(0), 3, 0.895) == CONTINUE
+
+
+def test_the_recheck_of_the_rung_below_is_off_by_default():
+    scheduler = make_scheduler()
+    epoch(scheduler, trial(0), 1, 0.12)
+    for number, value in ((1, 0.10), (2, 0.50), (3, 0.30)):
+        epoch(scheduler, trial(number), 1, value)
+    assert epoch(scheduler, trial(0), 3, 0.99) == CONTINUE  # alone at epoch 3
+    assert spec_from_text(VALID_SPEC, "spec.yaml").scheduler.recheck_rung_below is False
+    text = VALID_SPEC.replace("reduction_factor: 2}", "reduction_factor: 2, recheck_rung_below: true}")
+    assert spec_from_text(text, "spec.yaml").scheduler.recheck_rung_below is True
+
+
+def test_past_the_first_rung_a_trial_stops_if_it_would_no_longer_be_promoted_below():
+    scheduler = make_scheduler(recheck_rung_below=True)  # rungs at epochs 1 and 3
     assert epoch(scheduler, trial(0), 1, 0.12) == CONTINUE  # alone at its rung: it learnt nothing, yet
     for number, value in ((1, 0.10), (2, 0.50), (3, 0.30)):
         epoch(scheduler, trial(number), 1, value)
-    # alone at epoch 3 as well, but below 0.5, the cutoff at epoch 1 now
-    assert epoch(scheduler, trial(0), 3, 0.11) == STOP
-    assert epoch(scheduler, trial(2), 3, 0.50) == CONTINUE  # the best at epoch 3, and no worse than 0.5
+    # alone at epoch 3, but with 0.50 there epoch 1's top one (of four) is no longer trial 0
+    assert epoch(scheduler, trial(0), 3, 0.99) == STOP
+    assert epoch(scheduler, trial(2), 3, 0.40) == STOP  # behind 0.99 at epoch 3
+    assert epoch(scheduler, trial(4), 1, 0.45) == STOP
+    assert epoch(scheduler, trial(5), 1, 0.60) == CONTINUE  # six at epoch 1 now: the top two
+    assert epoch(scheduler, trial(5), 3, 0.995) == CONTINUE
 
 
-def test_the_cutoff_below_follows_the_mode():
-    scheduler = make_scheduler(mode="min")
+def test_a_trial_tied_below_by_later_arrivals_keeps_its_place():
+    scheduler = make_scheduler(recheck_rung_below=True)
+    for number, value in ((0, 0.5), (1, 0.5), (2, 0.5)):
+        epoch(scheduler, trial(number), 1, value)
+    assert epoch(scheduler, trial(0), 3, 0.6) == CONTINUE  # the first of the three at 0.5 holds the place
+
+
+def test_the_rung_below_follows_the_mode():
+    scheduler = make_scheduler(mode="min", recheck_rung_below=True)
     for number, loss in ((0, 0.9), (1, 0.4), (2, 0.8)):
         epoch(scheduler, trial(number), 1, loss)
-    assert epoch(scheduler, trial(0), 3, 0.6) == STOP  # lower than it was, not as low as 0.4
-    assert epoch(scheduler, trial(1), 3, 0.3) == CONTINUE
+    assert epoch(scheduler, trial(0), 3, 0.1) == STOP  # alone at epoch 3, but 0.4 beat its 0.9 at epoch 1
+    assert epoch(scheduler, trial(1), 3, 0.3) == STOP  # behind 0.1 at epoch 3
+    scheduler = make_scheduler(mode="min", recheck_rung_below=True)
+    assert epoch(scheduler, trial(0), 1, 0.40) == CONTINUE
+    assert epoch(scheduler, trial(0), 3, 0.41) == CONTINUE  # higher than it was, and alone
 
 
 def test_mode_min_keeps_the_lowest():
@@ -119,32 +153,37 @@ def test_rungs_start_from_the_finished_trials_of_the_study():
     running = study.ask()  # interrupted by a crash, then failed by the runner: not counted
     running.report(0.99, 1)
     study.tell(running, state=TrialState.FAIL)
-    scheduler = make_scheduler(study)
+    scheduler = make_scheduler(study, recheck_rung_below=True)
     assert scheduler.debug_string() == "ASHA: epoch 1: 2 trials, epoch 3: 1 trials"
     assert epoch(scheduler, trial(3), 1, 0.85) == CONTINUE  # best of 0.8, 0.6, 0.85
     assert epoch(scheduler, trial(4), 3, 0.9) == STOP  # below 0.95 at epoch 3, the only other
+    assert epoch(scheduler, trial(5), 3, 0.99) == CONTINUE  # with no score at epoch 1, judged at epoch 3 only
 
 
-def test_concurrent_trials_each_decided_against_the_ones_before_it():
+@pytest.mark.parametrize("recheck", [False, True])
+def test_concurrent_trials_each_decided_against_the_ones_before_it(recheck):
     """Trials interleave at random; every decision equals the rule applied to the arrivals
-    at that rung so far, each trial arrives once per rung, and a stopped trial gets no
-    further results from Ray."""
+    at that rung so far and, with the recheck, past the first rung, to the trial's place
+    among the arrivals at the rung below as they are now; each trial arrives once per
+    rung, and a stopped trial gets no further results from Ray."""
     rng = random.Random(0)
-    scheduler = make_scheduler(max_t=10)
+    scheduler = make_scheduler(max_t=10, recheck_rung_below=recheck)
     curves = {n: sorted(rng.random() for _ in range(10)) for n in range(30)}
-    arrivals: dict[int, list[float]] = {1: [], 3: [], 9: []}
+    arrivals: dict[int, list[tuple[int, float]]] = {1: [], 3: [], 9: []}  # (trial, value), in order
     running = {n: (trial(n), 0) for n in range(4)}  # four at once; the next starts as one ends
     started = len(running)
+    rung_below, stopped_by_rung_below = {3: 1, 9: 3}, 0
     while running:
         n = rng.choice(list(running))
         ray_trial, done = running[n]
         value = curves[n][done]
         decision = epoch(scheduler, ray_trial, done + 1, value)
         if done + 1 in arrivals:
-            before = arrivals[done + 1]
-            ahead = sum(other >= value for other in before)
-            before.append(value)
-            assert decision == (CONTINUE if ahead < max(1, len(before) // 3) else STOP)
+            arrivals[done + 1].append((n, value))
+            rung = arrivals[done + 1]
+            promoted_below = not recheck or done + 1 not in rung_below or top_third(arrivals[rung_below[done + 1]], n)
+            stopped_by_rung_below += top_third(rung, n) and not promoted_below
+            assert decision == (CONTINUE if top_third(rung, n) and promoted_below else STOP)
         if decision == STOP:
             del running[n]
             if started < len(curves):
@@ -152,9 +191,19 @@ def test_concurrent_trials_each_decided_against_the_ones_before_it():
                 started += 1
         else:
             running[n] = (ray_trial, done + 1)
+    assert (stopped_by_rung_below > 0) == recheck
     assert len(arrivals[1]) == 30 and 0 < len(arrivals[9]) < len(arrivals[3]) < 30
     expected = ", ".join(f"epoch {k}: {len(v)} trials" for k, v in arrivals.items())
     assert scheduler.debug_string() == f"ASHA: {expected}"
+
+
+def top_third(arrived: list[tuple[int, float]], number: int) -> bool:
+    """Whether trial ``number`` ranks in the top ⌊n / 3⌋ (at least one) of the ``n``
+    (trial, value) arrivals at a rung, a tie going to the trial that arrived first."""
+    position = [n for n, _ in arrived].index(number)
+    value = arrived[position][1]
+    ahead = sum(other > value for _, other in arrived) + sum(other == value for _, other in arrived[:position])
+    return ahead < max(1, len(arrived) // 3)
 
 
 def test_the_scheduler_pickles_without_the_study():

@@ -43,7 +43,7 @@ def _vocabulary() -> list[str]:
     for section in ("study", "resources"):
         words |= set(SpecFile.model_fields[section].annotation.model_fields)
     words |= {"type", "name", "tpe", "random", "grid", "cmaes", "gp", "qmc", "asha", "none", "n_startup_trials",
-              "grace_period", "reduction_factor", "float", "int", "choice", "log", "step", "when", "low", "high",
+              "grace_period", "reduction_factor", "recheck_rung_below", "float", "int", "choice", "log", "step", "when", "low", "high",
               "digits", "synthetic", "cnn", "mlp", "resnet18", "adam", "sgd", "cosine", "channels", "kernel_sizes",
               "dropout", "hidden", "lr", "momentum", "val_fraction", "root", "hflip", "random_crop", "padding",
               "optimizer.lr", "optimizer.name", "model.dropout", "batch_size", "model.kernel_sizes", "augment"}  # fmt: skip
