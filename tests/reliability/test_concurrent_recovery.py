@@ -16,7 +16,7 @@ from hpo.records import DRIVER_ATTR, THIS_DRIVER
 from hpo.storage import open_storage
 from tests.reliability.conftest import figure
 
-ROUNDS = 5
+ROUNDS = 3
 
 
 def _recover(url: str, barrier, results) -> None:

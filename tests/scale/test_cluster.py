@@ -47,10 +47,13 @@ def test_trials_run_on_both_hosts(ray_cluster: TwoHosts):
 
 @pytest.mark.parametrize("retries", [0, 1])
 def test_losing_a_host_fails_or_retries_its_trials_and_the_study_finishes_on_the_other(ray_cluster: TwoHosts, retries: int):
-    spec = small_spec("lose_a_host", trials=4, epochs=8, batch_size=16)
+    spec = small_spec("lose_a_host", trials=4, epochs=8)
     spec["study"]["retries"] = retries
     spec = write_spec(ray_cluster.tmp, spec)
-    driver = ray_cluster.popen(ray_cluster.head, hpo_command("run", str(spec), "--address", ray_cluster.address), cwd=ray_cluster.tmp)
+    # Epochs of half a second: a trial surely has one recorded while it runs (a real epoch of
+    # the small MLP is over before the searcher's first write, a second after the trial's start).
+    run = hpo_command("run", str(spec), "--address", ray_cluster.address, "--trainer", "tests.scale.slow_trainer:train")
+    driver = ray_cluster.popen(ray_cluster.head, run, cwd=ray_cluster.tmp)
     try:
         # One CPU per host: two trials RUNNING at once are one on each host. Once both have
         # recorded an epoch and a trial process lives on the worker, its trial is in its epochs.

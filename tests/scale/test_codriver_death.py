@@ -24,7 +24,7 @@ from tests.scale.conftest import communicate, hpo_command, hpo_env, small_spec, 
 
 pytestmark = pytest.mark.slow
 
-TRIALS = 10
+TRIALS = 6
 TRAINER = "tests.scale.slow_trainer:train"
 
 

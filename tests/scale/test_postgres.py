@@ -10,6 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from hpo.records import DRIVER_ATTR
 from tests.conftest import exited, wait_for
 from tests.e2e.conftest import dashboard
 from tests.e2e.held_trainer import HELD_TRAINER, Hold
@@ -63,7 +64,9 @@ def test_two_drivers_share_one_study_and_stop_at_exactly_its_count(tmp_path, pos
     assert states[TrialState.RUNNING] == 0
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials))), numbers  # no number twice, none skipped
-    by_driver = Counter(t.system_attrs.get("hpo:driver") for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED))
+    by_driver = Counter(
+        t.system_attrs[DRIVER_ATTR]["token"] for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    )
     assert len(by_driver) == 2, f"one driver did all the work: {by_driver}"
     print(f"finished trials per driver: {sorted(by_driver.values())}, states: {dict((s.name, n) for s, n in states.items())}")
 
