@@ -1,4 +1,4 @@
-"""``kill -9`` of the ``hpo run`` driver at eight random moments, each followed by a resume.
+"""``kill -9`` of the ``hpo run`` driver at six random moments, each followed by a resume.
 
 Each kill waits for a moment drawn from a seeded RNG (printed): a delay after the launch
 (Ray's start-up, opening the study, recovering the last crash), after this run's first
@@ -32,7 +32,7 @@ from tests.reliability.conftest import figure, query
 
 pytestmark = pytest.mark.slow
 
-KILLS = 8  # each is a Ray start-up and a resume: about 12 s of the suite
+KILLS = 6  # each is a Ray start-up and a resume: about 13 s of the suite
 TRIALS = 16  # headroom: the interrupted runs must not finish the study between them
 SEED = 20261123
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

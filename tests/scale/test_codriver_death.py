@@ -39,7 +39,7 @@ def running_trials_of(url: str, name: str, pid: int) -> list[optuna.trial.Frozen
 
 
 def two_drivers_one_killed(tmp_path, url: str) -> None:
-    spec = small_spec("shared", trials=TRIALS, epochs=4, storage=url)
+    spec = small_spec("shared", trials=TRIALS, epochs=3, storage=url)
     spec["resources"]["max_concurrent"] = 1
     path = write_spec(tmp_path, spec)
     command = hpo_command("run", str(path), "--trainer", TRAINER)
