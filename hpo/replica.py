@@ -27,9 +27,10 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import optuna
@@ -49,7 +50,6 @@ class _Written:
     """What the study holds of one of this driver's trials, to write only what changed."""
 
     trial_id: int  # in the study's storage
-    number: int = -1  # in the study, once known
     params: set[str] = field(default_factory=set)
     steps: dict[int, float] = field(default_factory=dict)
     user_attrs: dict[str, Any] = field(default_factory=dict)
@@ -77,25 +77,23 @@ class StudyReplica:
         for key, value in self._study_attrs.items():
             self._memory.set_study_system_attr(self._memory_study_id, key, value)
         self._mine: dict[int, _Written] = {}  # replica number -> this driver's trial in the study
-        self._mine_by_id: dict[int, _Written] = {}  # the same, by trial id in the study
-        self._others: dict[int, int] = {}  # trial id in the study -> replica number
+        self._mine_by_id: dict[int, int] = {}  # trial id in the study -> replica number, of this driver's
+        self._others: dict[int, int] = {}  # trial id in the study -> replica number, of the others'
         self._numbers: dict[int, int] = {}  # replica number -> number in the study
         self._open_elsewhere: dict[int, int] = {}  # trial id -> number: others' running trials
         self._waiting: dict[int, int] = {}  # trial id -> number: trials waiting in the queue
-        self._next_number = 0  # the first study number not read yet
-        self._synced_at = -math.inf
         trials = study.get_trials(deepcopy=False)
         for trial in trials:
             needs_id = trial.state in (TrialState.RUNNING, TrialState.WAITING)
             self._take_in(self._trial_id(trial.number) if needs_id else None, trial)
-        self._next_number = len(trials)
+        self._next_number = len(trials)  # the first study number not read yet
         self._synced_at = time.monotonic()
 
     # ------------------------------------------------------------------ reading
 
     def number(self, trial: optuna.Trial) -> int:
         """The trial's number in the study (the one the dashboard and the records show)."""
-        return self._mine[trial.number].number
+        return self._numbers[trial.number]
 
     def trials(self, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
         """The replica's trials: the study as of the last :meth:`sync`, plus this driver's.
@@ -163,7 +161,7 @@ class StudyReplica:
                 return
             mine = self._mine_by_id.get(trial_id)
             if mine is not None:
-                mine.number = self._next_number
+                self._numbers[mine] = self._next_number
             else:
                 self._take_in(trial_id, self._storage.get_trial(trial_id))
             self._next_number += 1
@@ -208,12 +206,8 @@ class StudyReplica:
                 self._memory.set_trial_param(memory_id, name, distribution.to_internal_repr(value), distribution)
         for step, value in newer.intermediate_values.items():
             self._memory.set_trial_intermediate_value(memory_id, step, value)
-        for key, value in newer.user_attrs.items():
-            if current.user_attrs.get(key) != value:
-                self._memory.set_trial_user_attr(memory_id, key, value)
-        for key, value in newer.system_attrs.items():
-            if current.system_attrs.get(key) != value:
-                self._memory.set_trial_system_attr(memory_id, key, value)
+        _write_changed(newer.user_attrs, dict(current.user_attrs), partial(self._memory.set_trial_user_attr, memory_id))
+        _write_changed(newer.system_attrs, dict(current.system_attrs), partial(self._memory.set_trial_system_attr, memory_id))
         if newer.state != current.state:
             self._memory.set_trial_state_values(memory_id, newer.state, newer.values)
 
@@ -226,10 +220,7 @@ class StudyReplica:
         asked of the replica with its parameters fixed; else a new trial is asked of the
         replica, to be created in the study by :meth:`start`.
         """
-        taken = sorted(
-            [self._numbers[t.number] for t in self.trials(TAKEN_STATES) if t.number in self._numbers]
-            + list(self._waiting.values())
-        )
+        taken = self._taken()
         within = set(taken[:target])
         for trial_id, number in sorted(self._waiting.items(), key=lambda item: item[1]):
             if number not in within:
@@ -243,15 +234,20 @@ class StudyReplica:
                 {**queued.system_attrs.get("fixed_params", {}), **queued.params}, user_attrs=queued.user_attrs
             )
             trial = self.study.ask()
-            for key, value in driver_mark().items():
-                self._memory.set_trial_system_attr(self._memory_id(trial.number), key, value)
-            written = _Written(trial_id, number, set(queued.params), dict(queued.intermediate_values))
+            written = _Written(trial_id, set(queued.params), dict(queued.intermediate_values))
             written.user_attrs, written.system_attrs = dict(queued.user_attrs), dict(queued.system_attrs)
             self._adopt(trial, written)
+            self._numbers[trial.number] = number
             return trial
         if len(taken) >= target:
             return None
         return self.study.ask()
+
+    def _taken(self) -> list[int]:
+        """The study numbers of the places taken, as of the last sync: trials finished
+        (COMPLETE, PRUNED), running, or waiting in the queue; in order."""
+        numbered = [self._numbers[t.number] for t in self.trials(TAKEN_STATES) if t.number in self._numbers]
+        return sorted(numbered + list(self._waiting.values()))
 
     def _claim(self, trial_id: int) -> bool:
         """Take a queued trial in the study, with this driver's mark at once (a RUNNING
@@ -293,27 +289,21 @@ class StudyReplica:
             system_attrs=dict(template.system_attrs),
         )
         self._adopt(trial, written)
-        for key, value in driver_mark().items():
-            self._memory.set_trial_system_attr(self._memory_id(trial.number), key, value)
         self._take_in_new()  # reads this trial's number and every trial before it
-        self._numbers[trial.number] = written.number
-        taken_before = sum(
-            1 for t in self.trials(TAKEN_STATES) if t.number in self._numbers and self._numbers[t.number] < written.number
-        ) + sum(1 for number in self._waiting.values() if number < written.number)
-        if taken_before < target:
+        number = self._numbers[trial.number]
+        if sum(taken < number for taken in self._taken()) < target:
             return True
         # Of two drivers creating the last place at once, the later one gives it back to
         # the queue, sampled: the next ask that finds a place within the target takes it.
         self._storage.set_trial_state_values(written.trial_id, TrialState.WAITING)
-        self._waiting[written.trial_id] = written.number
+        self._waiting[written.trial_id] = number
         del self._mine[trial.number], self._mine_by_id[written.trial_id], self._numbers[trial.number]
         self.study.tell(trial, state=TrialState.FAIL)  # the replica's copy; the study's waits in the queue
         return False
 
     def _adopt(self, trial: optuna.Trial, written: _Written) -> None:
         self._mine[trial.number] = written
-        self._mine_by_id[written.trial_id] = written
-        self._numbers[trial.number] = written.number
+        self._mine_by_id[written.trial_id] = trial.number
 
     # ------------------------------------------------------------------ writing
 
@@ -348,7 +338,7 @@ class StudyReplica:
         except UpdateFinishedTrialError:
             frozen = self._ended_elsewhere(trial, written)
         frozen = copy.copy(frozen)
-        frozen.number = written.number
+        frozen.number = self._numbers[trial.number]
         return frozen
 
     def _final_values(self, trial: optuna.Trial, state: TrialState, value: float | None) -> list[float] | None:
@@ -372,7 +362,7 @@ class StudyReplica:
             self._memory.set_trial_state_values(memory_id, recorded.state, recorded.values)
             _log.warning(
                 "trial %d was finished in the study by another process (%s); it keeps that state",
-                written.number,
+                self._numbers[trial.number],
                 recorded.state.name,
             )
         return self._memory.get_trial(memory_id)
@@ -388,18 +378,13 @@ class StudyReplica:
             if step not in written.steps or not _same(written.steps[step], value):
                 self._storage.set_trial_intermediate_value(written.trial_id, step, value)
                 written.steps[step] = value
-        for key, value in now.user_attrs.items():
-            if key not in written.user_attrs or written.user_attrs[key] != value:
-                self._storage.set_trial_user_attr(written.trial_id, key, value)
-                written.user_attrs[key] = value
-        for key, value in now.system_attrs.items():
-            if key not in written.system_attrs or written.system_attrs[key] != value:
-                self._storage.set_trial_system_attr(written.trial_id, key, value)
-                written.system_attrs[key] = value
-        for key, value in self._memory.get_study_system_attrs(self._memory_study_id).items():
-            if key not in self._study_attrs or self._study_attrs[key] != value:
-                self._storage.set_study_system_attr(self._study_id, key, value)
-                self._study_attrs[key] = value
+        _write_changed(now.user_attrs, written.user_attrs, partial(self._storage.set_trial_user_attr, written.trial_id))
+        _write_changed(now.system_attrs, written.system_attrs, partial(self._storage.set_trial_system_attr, written.trial_id))
+        _write_changed(
+            self._memory.get_study_system_attrs(self._memory_study_id),
+            self._study_attrs,
+            partial(self._storage.set_study_system_attr, self._study_id),
+        )
 
     def _frozen(self, trial: optuna.Trial) -> FrozenTrial:
         return self._memory.get_trial(self._memory_id(trial.number))
@@ -409,6 +394,15 @@ class StudyReplica:
 
     def _trial_id(self, number: int) -> int:
         return self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+
+
+def _write_changed(now: Mapping[str, Any], written: dict[str, Any], write: Callable[[str, Any], None]) -> None:
+    """``write`` each entry of ``now`` that ``written`` (what the other side holds) lacks
+    or holds with another value, and note it there."""
+    for key, value in now.items():
+        if key not in written or written[key] != value:
+            write(key, value)
+            written[key] = value
 
 
 def _same(a: float, b: float) -> bool:

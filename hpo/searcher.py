@@ -154,8 +154,9 @@ class StudySearcher(Searcher):
         except Exception as exc:  # a space that passed validation should never get here
             raise RuntimeError(f"sampling a trial failed: {exc}") from exc
         trial.set_user_attr("config", config)
-        if self._grid is not None and self._grid.point_of(trial.number) is not None:
-            trial.set_user_attr(GRID_POINT_ATTR, self._grid.point_of(trial.number))
+        point = self._grid.point_of(trial.number) if self._grid is not None else None
+        if point is not None:
+            trial.set_user_attr(GRID_POINT_ATTR, point)
         if not self._replica.start(trial, self._target):
             return None  # another driver took the last place since the replica was read
         live = _LiveTrial(trial, self._replica.number(trial), trial_id)
@@ -239,10 +240,10 @@ class StudySearcher(Searcher):
             return
         epoch = reported_epoch(result)
         epoch = len(live.history) + 1 if epoch is None else epoch
-        if live.history and epoch <= live.history[-1].get("epoch", len(live.history)):
+        if live.history and epoch <= live.history[-1]["epoch"]:
             # Ray retried the trial after its worker died: the new attempt's epochs
             # replace the first attempt's from here on.
-            live.history = [h for h in live.history if h.get("epoch", 0) < epoch]
+            live.history = [h for h in live.history if h["epoch"] < epoch]
             live.values = {e: v for e, v in live.values.items() if e < epoch}
         value = float(result[self.metric])
         live.history.append({"epoch": epoch, **{k: result[k] for k in _HISTORY_KEYS if k in result}})
