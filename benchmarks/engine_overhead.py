@@ -112,7 +112,7 @@ space:
 
 
 def make_spec(name: str, trials: int):
-    from hpo.spec import spec_from_text
+    from hpo.spec.sections import spec_from_text
 
     return spec_from_text(SPEC.replace("NAME", name).replace("TRIALS", str(trials)), f"{name}.yaml")
 
@@ -122,7 +122,7 @@ def run_hpo(name: str, trials: int) -> tuple[float, int, str]:
     import optuna
     from rich.console import Console
 
-    from hpo.runner import run_study
+    from hpo.engine.runner import run_study
 
     spec = make_spec(name, trials)
     start = time.perf_counter()
@@ -156,7 +156,7 @@ def run_raw(name: str, trials: int, storage: Path, ray_defaults: bool = False) -
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from hpo.samplers import build_sampler
+    from hpo.engine.samplers import build_sampler
 
     spec = make_spec(name, trials)  # only for the identical TPE sampler
     hpo_settings = {key: os.environ.pop(key) for key in _HPO_RAY_SETTINGS if ray_defaults and key in os.environ}

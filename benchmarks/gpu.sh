@@ -132,8 +132,8 @@ def overlap(records):
 def run(name, trials, gpus_per_trial):
     """A study of `trials` trials through hpo's engine (a local Ray on this machine), in the
     temp dir; returns what each trial measured."""
-    from hpo.runner import run_study
-    from hpo.spec import load_spec
+    from hpo.engine.runner import run_study
+    from hpo.spec.sections import load_spec
 
     spec = {
         "study": {"name": name, "metric": "val_acc", "mode": "max", "trials": trials, "seed": 0},

@@ -20,7 +20,7 @@ from typing import Any
 def local_ray(workdir: str | None, prefix: str, num_cpus: int, **init_kwargs: Any) -> Iterator[Path]:
     """Start Ray on loopback with hpo's settings, in ``workdir`` (or a temporary folder
     named ``prefix...``); yield the folder; shut Ray down and remove a temporary folder."""
-    from hpo.runner import _RAY_ENV
+    from hpo.engine.runner import _RAY_ENV
 
     for key, value in _RAY_ENV.items():  # what hpo sets for Ray
         os.environ.setdefault(key, value)

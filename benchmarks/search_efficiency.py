@@ -69,7 +69,7 @@ SPACE: dict[str, Any] = {
 
 METHODS = {
     "random": {"sampler": {"type": "random"}, "scheduler": {"type": "none"}},
-    # hpo's defaults (hpo.spec), as a user gets them: TPE with 10 random start-up trials,
+    # hpo's defaults (hpo.spec.sections), as a user gets them: TPE with 10 random start-up trials,
     # multivariate, constant liar; ASHA with grace period 1 and reduction factor 3
     "tpe_asha": {"sampler": {"type": "tpe"}, "scheduler": {"type": "asha"}},
 }
@@ -96,7 +96,7 @@ def train_config(args: argparse.Namespace, seed: int) -> dict[str, Any]:
 def make_spec(args: argparse.Namespace, method: str, seed: int, trials: int):
     import yaml
 
-    from hpo.spec import spec_from_text
+    from hpo.spec.sections import spec_from_text
 
     name = f"{method}_{args.data}_seed{seed}"
     document = {
@@ -158,7 +158,7 @@ def run_method(args: argparse.Namespace, method: str, seed: int, trials: int) ->
     import optuna
     from rich.console import Console
 
-    from hpo.runner import run_study
+    from hpo.engine.runner import run_study
 
     while True:
         outcome = run_study(make_spec(args, method, seed, trials), console=Console(file=io.StringIO()))

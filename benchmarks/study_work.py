@@ -38,9 +38,9 @@ def searchers_ms_per_trial(folder: Path, name: str, trials: int) -> tuple[float,
     from ray.tune.search.optuna import OptunaSearch
 
     from benchmarks.engine_overhead import make_spec, raw_param_space
-    from hpo.samplers import build_sampler
-    from hpo.searcher import StudySearcher
-    from hpo.storage import open_storage
+    from hpo.engine.samplers import build_sampler
+    from hpo.engine.searcher import StudySearcher
+    from hpo.study.storage import open_storage
 
     spec = make_spec(name, trials)
     storage = open_storage(f"sqlite:///{folder / name}.db")
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", help="where the SQLite studies go (default: a temporary folder, removed at the end)")
     args = parser.parse_args(argv)
 
-    from hpo.runner import _quiet_optuna
+    from hpo.engine.runner import _quiet_optuna
 
     _quiet_optuna()
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="hpo-study-work-")).resolve()

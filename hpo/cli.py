@@ -64,9 +64,9 @@ def run(
 
     import yaml
 
-    from hpo.progress import format_params
-    from hpo.runner import run_study
-    from hpo.spec import load_spec
+    from hpo.study.summary import format_params
+    from hpo.engine.runner import run_study
+    from hpo.spec.sections import load_spec
 
     spec = load_spec(spec_file)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -98,8 +98,8 @@ def validate(spec_file: SpecArg) -> None:
     """Check a spec, then dry-run the corners of its space (no data needed)."""
     from rich.table import Table
 
-    from hpo.dryrun import dry_run, format_bytes, missing_weights
-    from hpo.spec import load_spec
+    from hpo.spec.dryrun import dry_run, format_bytes, missing_weights
+    from hpo.spec.sections import load_spec
 
     spec = load_spec(spec_file)
     console.print(f"{spec_file}: valid ({len(spec.space)} top-level parameters, search hash {spec.search_hash()})")
@@ -152,7 +152,7 @@ def train(
     ] = None,
 ) -> None:
     """Train one config once per seed: accuracy mean ± std, per class, confusion matrix."""
-    from hpo.retrain import load_train_config, train_seeds
+    from hpo.results.retrain import load_train_config, train_seeds
 
     config = load_train_config(config_file)
     train_seeds(config, config_file, seeds or [config.get("seed", 0)], final=final, output_dir=output_dir, console=console)
@@ -173,10 +173,10 @@ def export(
     storage: StorageOpt = None,
 ) -> None:
     """Write the best trial (or --top K) as complete training configs that `hpo train` runs."""
-    from hpo.export import export_best
-    from hpo.locate import load_existing_study
-    from hpo.results import check_table_path, trials_frame, write_table
-    from hpo.storage import study_dir
+    from hpo.results.export import export_best
+    from hpo.study.locate import load_existing_study
+    from hpo.results.table import check_table_path, trials_frame, write_table
+    from hpo.study.storage import study_dir
 
     if table is not None:
         check_table_path(table)
@@ -201,9 +201,9 @@ def report(
     storage: StorageOpt = None,
 ) -> None:
     """One self-contained HTML report of a study (plots work offline)."""
-    from hpo.locate import load_existing_study
-    from hpo.report import write_report
-    from hpo.storage import study_dir
+    from hpo.study.locate import load_existing_study
+    from hpo.results.report import write_report
+    from hpo.study.storage import study_dir
 
     loaded = load_existing_study(study, storage)
     path = write_report(loaded, output or study_dir(loaded.study_name) / "report.html")
@@ -220,7 +220,7 @@ def dashboard(
     """Serve optuna-dashboard on the study's storage until Ctrl-C (or SIGTERM)."""
     import signal
 
-    from hpo.dashboard import serve
+    from hpo.results.dashboard import serve
 
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     serve(study, storage, host=host, port=port, console=console)
@@ -229,8 +229,8 @@ def dashboard(
 @app.command()
 def status(study: StudyArg, storage: StorageOpt = None) -> None:
     """Summary of a study from its database, and its top 10 trials."""
-    from hpo.locate import load_existing_study
-    from hpo.results import print_status
+    from hpo.study.locate import load_existing_study
+    from hpo.results.table import print_status
 
     print_status(load_existing_study(study, storage), console)
 

@@ -18,7 +18,7 @@ import optuna
 import pytest
 import yaml
 
-from hpo.storage import open_storage
+from hpo.study.storage import open_storage
 from tests.conftest import wait_for
 
 REPO = Path(__file__).resolve().parents[2]

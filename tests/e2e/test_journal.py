@@ -7,7 +7,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo.storage import open_storage
+from hpo.study.storage import open_storage
 from tests.e2e.conftest import dashboard, hpo, shortened_quickstart, write_spec
 
 pytestmark = pytest.mark.slow

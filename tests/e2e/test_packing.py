@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from .conftest import hpo_env, shortened_quickstart, write_spec
+from tests.conftest import hpo_env, shortened_quickstart, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -20,8 +20,8 @@ SCRIPT = textwrap.dedent(
     import os, sys
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
-    from hpo.runner import run_study
-    from hpo.spec import load_spec
+    from hpo.engine.runner import run_study
+    from hpo.spec.sections import load_spec
 
     ray.init(num_cpus=8, num_gpus=2, _node_ip_address="127.0.0.1", include_dashboard=False)
     try:

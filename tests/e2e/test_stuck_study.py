@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from tests.e2e.failing_trainer import MESSAGE
 
-from .conftest import hpo, load_study, shortened_quickstart, write_spec
+from tests.conftest import hpo, load_study, shortened_quickstart, write_spec
 
 CIFAR10_FILES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]
 

@@ -1,6 +1,6 @@
 """Bad input of every kind ends as one clear error, exit 2, no traceback, nothing written.
 
-Three tables: the bad specs of tests/hpo/test_spec_errors.py given to ``hpo run``,
+Three tables: the bad specs of tests/spec/test_spec_errors.py given to ``hpo run``,
 malformed exported configs given to ``hpo train``, and misuses of the command line.
 Commands run in this process through ``hpo.cli.main`` (``hpo_here``): the same code path
 as the ``hpo`` command, without a Python start-up per case.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from tests.hpo.conftest import VALID_SPEC
-from tests.hpo.test_spec_errors import CASES as BAD_SPECS
+from tests.conftest import VALID_SPEC
+from tests.spec.test_spec_errors import CASES as BAD_SPECS
 from tests.reliability.conftest import figure, hpo_here
 
 EXPORTED = textwrap.dedent(

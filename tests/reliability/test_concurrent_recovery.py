@@ -12,15 +12,15 @@ from dataclasses import replace
 import optuna
 from optuna.trial import TrialState
 
-from hpo.records import DRIVER_ATTR, THIS_DRIVER
-from hpo.storage import open_storage
+from hpo.study.records import DRIVER_ATTR, THIS_DRIVER
+from hpo.study.storage import open_storage
 from tests.reliability.conftest import figure
 
 ROUNDS = 3
 
 
 def _recover(url: str, barrier, results) -> None:
-    from hpo.records import recover_orphans
+    from hpo.study.records import recover_orphans
 
     storage = open_storage(url)
     study = optuna.load_study(study_name="s", storage=storage)

@@ -1,7 +1,7 @@
 """Fuzz the spec loader: no input makes ``load_spec`` raise anything but ``SpecError``.
 
 Four generators: random YAML documents (nested mappings, lists and scalars, with keys
-drawn from the spec's own vocabulary plus junk); the valid spec of tests/hpo/conftest.py
+drawn from the spec's own vocabulary plus junk); the valid spec of tests/conftest.py
 with random parts replaced, deleted or added (to get past the first section checks);
 that spec's text with characters inserted and deleted; and random text and bytes. Each
 example is written to a file and loaded. A SpecError must also be one line (the CLI
@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hpo.errors import SpecError
-from hpo.spec import SpecFile, load_spec
-from tests.hpo.conftest import VALID_SPEC
+from hpo.spec.sections import SpecFile, load_spec
+from tests.conftest import VALID_SPEC
 from tests.reliability.conftest import figure
 from trainers.config import TrainConfig
 

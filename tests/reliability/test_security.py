@@ -22,11 +22,11 @@ import torch
 import yaml
 
 from hpo.errors import SpecError
-from hpo.spec import spec_from_text
-from hpo.storage import open_storage
+from hpo.spec.sections import spec_from_text
+from hpo.study.storage import open_storage
 from tests.e2e.conftest import REPO, dashboard
 from tests.e2e.test_quickstart import descendants, listening_addresses
-from tests.hpo.conftest import VALID_SPEC
+from tests.conftest import VALID_SPEC
 from tests.reliability.conftest import figure, hpo_here
 from tests.reliability.test_bad_input import EXPORTED
 
@@ -105,7 +105,7 @@ def scan(path: Path) -> tuple[list[str], int]:
         keywords = {k.arg: k.value for k in node.keywords}
         where = f"{path.relative_to(REPO)}:{node.lineno} {name}"
         if name.startswith("yaml.") and name.split(".")[-1] in ("load", "load_all", "unsafe_load", "unsafe_load_all", "full_load", "full_load_all"):
-            findings.append(f"{where} (use yaml.safe_load or hpo.yamlfile)")
+            findings.append(f"{where} (use yaml.safe_load or hpo.spec.yamlfile)")
         shell = keywords.get("shell")
         if shell is not None and not (isinstance(shell, ast.Constant) and shell.value is False):
             findings.append(f"{where} with shell=")

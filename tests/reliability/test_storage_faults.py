@@ -19,7 +19,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpo.storage import open_storage
+from hpo.study.storage import open_storage
 from tests.e2e.conftest import hpo_env, shortened_quickstart, write_spec
 from tests.reliability.conftest import figure, hpo_here
 from tests.results.conftest import CliResult

@@ -20,7 +20,7 @@ import optuna
 import pytest
 from rich.console import Console
 
-from hpo.dashboard import is_loopback, serve
+from hpo.results.dashboard import is_loopback, serve
 from hpo.errors import HpoError
 from tests.conftest import wait_for
 from tests.e2e.conftest import dashboard

@@ -11,10 +11,10 @@ import yaml
 
 from tests.results.conftest import cli, make_study
 from hpo.errors import HpoError
-from hpo.export import best_trials, export_best, export_paths, study_of_config, trial_config
-from hpo.retrain import load_train_config
-from hpo.space import replay
-from hpo.spec import spec_from_text
+from hpo.results.export import best_trials, export_best, export_paths, study_of_config, trial_config
+from hpo.results.retrain import load_train_config
+from hpo.spec.space import replay
+from hpo.spec.sections import spec_from_text
 
 
 def _header(path: Path) -> dict[str, str]:

@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 import pytest
 
-from hpo.report import (
+from hpo.results.report import (
     CannotPlot,
     build_report,
     history_figure,
@@ -21,7 +21,7 @@ from hpo.report import (
     timeline_figure,
     tsne_figure,
 )
-from hpo.retrain import summarize
+from hpo.results.retrain import summarize
 from tests.results.conftest import cli, make_study
 
 

@@ -1,4 +1,4 @@
-"""hpo.results: the trials table shared by status, export and report."""
+"""hpo.results.table: the trials table shared by status, export and report."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from hpo.errors import HpoError
-from hpo.results import check_table_path, print_status, ranked_trials, study_metric, study_mode, trials_frame, write_table
+from hpo.results.table import check_table_path, print_status, ranked_trials, study_metric, study_mode, trials_frame, write_table
 
 
 def test_frame_has_one_row_per_trial_with_states_params_and_workers(fake_study):

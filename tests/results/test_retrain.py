@@ -11,7 +11,7 @@ import yaml
 
 from hpo.cli import expand_seeds
 from hpo.errors import HpoError
-from hpo.retrain import check_seeds, default_output_dir, load_summaries, summarize
+from hpo.results.retrain import check_seeds, default_output_dir, load_summaries, summarize
 from tests.results.conftest import ONE_THREAD, STUDY, cli
 from trainers.config import validate_train_config
 

@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo.records import worker_of
+from hpo.study.records import worker_of
 from tests.conftest import WAIT_TIMEOUT_S, exited, read_sqlite, wait_for
 from tests.scale.conftest import HEAD_IP, WORKER_IP, TwoHosts, communicate, hpo_command, hpo_env, small_spec, write_spec
 

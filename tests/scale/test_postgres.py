@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo.records import DRIVER_ATTR
+from hpo.study.records import DRIVER_ATTR
 from tests.conftest import exited, wait_for
 from tests.e2e.conftest import dashboard
 from tests.e2e.held_trainer import HELD_TRAINER, Hold
@@ -85,7 +85,7 @@ def _dashboard_study(cwd, storage: str, name: str) -> dict:
 def test_drivers_opening_an_empty_database_at_once_all_succeed(postgres_url):
     """Optuna creates its tables on first use; of several drivers starting together on a
     new database, those that lose that race open it again instead of failing."""
-    code = "import sys; from hpo.storage import open_storage; open_storage(sys.argv[1])"
+    code = "import sys; from hpo.study.storage import open_storage; open_storage(sys.argv[1])"
     openers = [subprocess.Popen([sys.executable, "-c", code, postgres_url], env=hpo_env(), stderr=subprocess.PIPE, text=True) for _ in range(4)]
     errors = [opener.communicate(timeout=300)[1] for opener in openers]
     assert [opener.returncode for opener in openers] == [0] * 4, "\n".join(errors)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from hpo.storage import open_storage
+from hpo.study.storage import open_storage
 from tests.scale.conftest import hpo_command, hpo_env, small_spec, write_spec
 
 pytestmark = pytest.mark.slow

@@ -13,10 +13,10 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-import hpo.replica
-from hpo.searcher import StudySearcher
-from hpo.spec import load_spec
-from hpo.storage import open_storage
+import hpo.engine.replica
+from hpo.engine.searcher import StudySearcher
+from hpo.spec.sections import load_spec
+from hpo.study.storage import open_storage
 from tests.scale.conftest import small_spec, write_spec
 
 TARGET = 3
@@ -24,7 +24,7 @@ TARGET = 3
 
 @pytest.fixture
 def two_searchers(tmp_path, monkeypatch):
-    monkeypatch.setattr(hpo.replica, "SYNC_INTERVAL_S", 3600.0)  # all within "one second", however slow
+    monkeypatch.setattr(hpo.engine.replica, "SYNC_INTERVAL_S", 3600.0)  # all within "one second", however slow
     spec = load_spec(write_spec(tmp_path, small_spec("shared", trials=TARGET, epochs=1)))
     storage = f"sqlite:///{tmp_path}/shared.db"
     optuna.create_study(study_name="shared", storage=storage, direction="maximize")
@@ -39,7 +39,7 @@ def two_searchers(tmp_path, monkeypatch):
 
 def _a_second_later(monkeypatch) -> None:
     """The searchers' next calls read the study again."""
-    monkeypatch.setattr(hpo.replica, "SYNC_INTERVAL_S", 0.0)
+    monkeypatch.setattr(hpo.engine.replica, "SYNC_INTERVAL_S", 0.0)
 
 
 def _finish(searcher: StudySearcher, trial_id: str, value: float = 0.5) -> None:

@@ -1,0 +1,340 @@
+"""``hpo run``: open (or resume) the study, start Ray, run the trials, close cleanly.
+
+Ray Tune schedules the trials (ASHA, resources, concurrency); the searcher in this
+process asks and tells the Optuna study. Running the same spec again resumes: trials
+left RUNNING by a crash are failed as "interrupted" and their parameters enqueued, and
+the run stops at exactly ``study.trials`` finished trials. Ctrl-C (or SIGTERM) fails
+the running trials as "interrupted" and leaves a consistent study to resume. Before the
+study is opened, the trainer's ``check`` sees every config the space can give
+(hpo.spec.preflight); during the run, ``study.max_failures`` failed trials in a row end it
+(hpo.engine.failures).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+
+from hpo.errors import HpoError
+from hpo.engine.failures import FailureStreak
+from hpo.spec.preflight import preflight
+from hpo.engine.progress import StudyProgress
+from hpo.study.summary import Tally
+from hpo.study.records import INTERRUPTED, beat, recover_orphans
+from hpo.engine.samplers import ConditionalGridSampler, build_sampler
+from hpo.spec.sections import Spec
+from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
+from hpo.engine.trainable import DEFAULT_TRAINER, load_trainer
+from hpo.study.versions import open_study_for_spec
+
+HEARTBEAT_INTERVAL_S = 30.0
+
+# Ray reads these when it starts; set before the first `import ray`.
+_RAY_ENV = {
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",  # Ctrl-C reaches hpo, which fails running trials cleanly
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # the study is the record; no CSV/JSON per trial
+    # a trial's error report carries no metric; ASHA skips such a result and the searcher
+    # records the error (the spec already checked that the metric is one the trainer reports)
+    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "RAY_DEDUP_LOGS": "0",
+    "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",  # nothing leaves the machine
+}
+
+
+@dataclass
+class RunOutcome:
+    study_name: str
+    storage_url: str
+    tally: Tally
+    interrupted: bool
+    budget_spent: bool
+    recovered: list[int]
+    failures: str | None = None  # the summary, when study.max_failures trials in a row failed
+
+
+def run_study(
+    spec: Spec,
+    *,
+    address: str | None = None,
+    new_version: bool = False,
+    console: Console | None = None,
+    trainer: str = DEFAULT_TRAINER,
+) -> RunOutcome:
+    """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials.
+
+    ``trainer`` is the ``module:function`` every trial calls as ``train(config, report)``;
+    a Ray instance already initialised in this process is used as it is (and left running).
+    """
+    load_trainer(trainer)  # fail now, in the driver, not once per trial
+    preflight(spec, trainer)  # before the study is opened: a study no trial can run gets none
+    console = console or Console()
+    _quiet_optuna()
+    storage_url = spec.study.storage or default_storage_url(spec.study.name)
+    storage = open_storage(storage_url)
+    sampler = build_sampler(spec)
+    with refused_as_error(storage_url):  # the first writes: a read-only database says no here
+        study = open_study_for_spec(spec, storage, sampler, new_version=new_version, console=console)
+        recovered = recover_orphans(study, storage, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    trials = study.get_trials(deepcopy=False)
+    asked = len(trials)
+    if asked:  # a resumed study: a fresh random stream, not the one its first run drew from
+        sampler = study.sampler = build_sampler(spec, asked)
+    if recovered:
+        console.print(f"resuming: trials {recovered} were interrupted; their parameters run again", highlight=False)
+    target = spec.study.trials
+    if isinstance(sampler, ConditionalGridSampler) and sampler.size < target:
+        console.print(f"the grid has {sampler.size} points: running {sampler.size} trials, not {target}", highlight=False)
+        target = sampler.size
+    tally = Tally.from_trials(trials, target, spec.study.mode)
+    outcome = RunOutcome(study.study_name, storage_url, tally, False, False, recovered)
+    if tally.finished >= target:
+        console.print(f"study {study.study_name} already has {tally.finished} finished trials (target {target})", highlight=False)
+        return outcome
+    log_dir = STUDIES_DIR / study.study_name
+    failures = FailureStreak(spec.study.max_failures)
+    with _ray(address, log_dir), StudyProgress(study.study_name, tally, console) as progress:
+        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, storage, target, progress, trainer, failures)
+    outcome.tally = Tally.from_trials(trials, target, spec.study.mode)
+    if failures.stop and not outcome.interrupted:  # Ctrl-C's own failures say nothing of the trainer
+        outcome.failures = failures.summary()
+    return outcome
+
+
+def _quiet_optuna() -> None:
+    """hpo prints its own progress; Optuna's per-trial log lines and its notes about
+    experimental sampler options would only repeat it."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _tune(
+    spec: Spec,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    target: int,
+    progress: StudyProgress,
+    trainer: str,
+    failures: FailureStreak,
+) -> tuple[bool, bool, list[FrozenTrial]]:
+    """Run Ray Tune until the searcher says the study is done; returns (interrupted,
+    budget_spent, the study's trials at the end)."""
+    from ray import tune
+    from ray.tune.schedulers import FIFOScheduler
+
+    from hpo.engine.schedulers import StudyASHAScheduler
+    from hpo.engine.searcher import StudySearcher
+    from hpo.engine.trainable import run_trial
+    from hpo.engine.callbacks import TrialErrorCallback, TrialTimeoutWatchdog
+
+    sampler = study.sampler
+    searcher = StudySearcher(
+        study,
+        storage,
+        spec.space,
+        spec.train,
+        metric=spec.study.metric,
+        mode=spec.study.mode,
+        objective=spec.study.objective,
+        target=target,
+        time_budget_s=spec.study.time_budget,
+        observer=progress,
+        grid=sampler if isinstance(sampler, ConditionalGridSampler) else None,
+        failures=failures,
+    )
+    if spec.scheduler.type == "asha":
+        scheduler = StudyASHAScheduler(
+            study,
+            metric=spec.study.metric,
+            mode=spec.study.mode,
+            max_t=spec.epochs,
+            grace_period=spec.scheduler.grace_period,
+            reduction_factor=spec.scheduler.reduction_factor,
+            recheck_rung_below=spec.scheduler.recheck_rung_below,
+        )
+    else:
+        scheduler = FIFOScheduler()
+    resources = spec.resources
+    errors = TrialErrorCallback(searcher)
+    callbacks: list[Any] = [errors]
+    if spec.study.trial_timeout:
+        callbacks.append(TrialTimeoutWatchdog(errors, spec.study.trial_timeout))
+    tuner = tune.Tuner(
+        tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
+        param_space={"trainer": trainer, "trial_timeout_s": spec.study.trial_timeout, "workdir": os.getcwd()},
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=-1,  # the searcher decides when the study is done
+            max_concurrent_trials=_max_concurrent(spec),
+            reuse_actors=True,  # one worker runs trial after trial: no torch import per trial
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=study.study_name,
+            storage_path=str((STUDIES_DIR / study.study_name / "ray").resolve()),
+            verbose=0,
+            callbacks=callbacks,
+            failure_config=tune.FailureConfig(max_failures=spec.study.retries),
+        ),
+    )
+    stop_beating = _heartbeat(storage, storage.get_study_id_from_name(study.study_name))
+    interrupted = False
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        stop_beating()
+        searcher.fail_unfinished("Interrupted", INTERRUPTED)
+    return interrupted, searcher.budget_spent, searcher.study_trials()
+
+
+def _trial_name(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def _max_concurrent(spec: Spec) -> int:
+    """Trials at once: the spec's limit, else what the cluster's resources allow."""
+    import ray
+
+    if spec.resources.max_concurrent:
+        return spec.resources.max_concurrent
+    available = ray.cluster_resources()
+    fits = math.floor(available.get("CPU", 1) / spec.resources.cpus_per_trial + 1e-9)
+    if spec.resources.gpus_per_trial > 0:
+        fits = min(fits, math.floor(available.get("GPU", 0) / spec.resources.gpus_per_trial + 1e-9))
+    return max(1, fits)
+
+
+def _heartbeat(storage: optuna.storages.BaseStorage, study_id: int):
+    """Beat every HEARTBEAT_INTERVAL_S in a thread; returns the function that stops it.
+    A beat that fails (the database busy or briefly unreachable) is logged and the next
+    one tried: a thread that stopped would let other drivers take this live driver for
+    dead and fail its trials."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while True:
+            try:
+                beat(storage, study_id)
+            except Exception as exc:  # noqa: BLE001 - see above: the beating must go on
+                logging.getLogger(__name__).warning("heartbeat not recorded: %s", exc)
+            if stop.wait(HEARTBEAT_INTERVAL_S):
+                return
+
+    thread = threading.Thread(target=loop, name="hpo-heartbeat", daemon=True)
+    thread.start()
+
+    def stop_beating() -> None:
+        stop.set()
+        thread.join()
+
+    return stop_beating
+
+
+RAY_CONNECT_TIMEOUT_S = 10.0  # a head that takes longer to accept a TCP connection is taken as unreachable
+
+
+@contextmanager
+def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
+    """Join a cluster, use a Ray already started in this process, or start a local one;
+    shut down only what was started here.
+
+    The cluster to join is ``address`` (``--address``: HOST:PORT of its head, or ``auto``
+    for the one ``ray start`` last started on this machine), else ``RAY_ADDRESS`` (which
+    ``ray job submit`` sets). Without either, a local instance on loopback only: never a
+    cluster that happens to run on this machine. Ray's log lines go to ``log_dir/ray.log``,
+    not the console.
+    """
+    import sys
+
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    imported = "ray" in sys.modules  # e.g. by the trainer's module: Ray has read its settings
+    for key, value in _RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    if address == "local":
+        # Seen with Ray 2.60 on Linux: a local instance otherwise advertises the machine's
+        # outward address and listens on every interface. Ray reads this at import.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        if not imported:  # else Ray turns it on itself, in its settings and the environment alike
+            os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
+    import ray
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    _send_ray_logs_to(log_dir / "ray.log")  # after the import: importing ray sets up its loggers
+    started = False
+    if not ray.is_initialized():
+        common = {"log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
+        try:
+            if address == "local":  # said explicitly, or Ray joins the last `ray start` on this machine
+                ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, **common)
+            else:
+                _check_head_reachable(address)
+                ray.init(address=address, **common)
+        except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
+            raise HpoError(_cannot_join(address, exc)) from None
+        started = True
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _check_head_reachable(address: str) -> None:
+    """Fail in seconds with a clear error: Ray itself retries an unreachable head forever.
+    ``auto`` is left to Ray, which looks up the cluster `ray start` last started here and
+    says at once when there is none."""
+    import socket
+
+    if address == "auto":
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise HpoError(f"--address {address}: expected HOST:PORT of the Ray head, or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise HpoError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}. Is `ray start --head "
+            f"--port {port}` running there, and is that address reachable from this machine?"
+        ) from None
+
+
+def _cannot_join(address: str, exc: Exception) -> str:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if address == "local":
+        return f"cannot start a local Ray instance: {reason}"
+    message = f"cannot join the Ray cluster at {address}: {reason}"
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        message += (
+            ". If the cluster uses token authentication (Ray's default for `ray start`), run with "
+            "RAY_AUTH_MODE=token and the cluster's token in ~/.ray/auth_token (or RAY_AUTH_TOKEN_PATH)"
+        )
+    return message
+
+
+def _send_ray_logs_to(path: Path) -> None:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for name in ("ray", "ray.tune", "ray.train", "ray.air"):
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.propagate = False

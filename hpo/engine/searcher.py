@@ -1,0 +1,286 @@
+"""A Ray Tune ``Searcher`` that owns the Optuna study: ask, report, tell.
+
+Ray's own ``OptunaSearch`` records a trial that ASHA stopped as COMPLETE and drops the
+result at which it was stopped. Here the study is the record of truth:
+
+- ``suggest`` asks the study and samples the space into a config (define-by-run), on an
+  in-memory replica that writes through to the study (``hpo.engine.replica``);
+- ``on_trial_result`` stores each epoch's metric as an intermediate value (an epoch that
+  ends within a second of the last write waits for the next one or the trial's end);
+- ``on_trial_complete`` stores the result Ray passes only there (the one at which a
+  scheduler stopped the trial), then tells the final state: COMPLETE when the trainer's
+  last report says ``finished`` (all epochs, or its own early stopping), PRUNED when it
+  ended without it (ASHA stopped it), FAIL when it raised or reported no finite value of
+  the metric, with the reason.
+
+Only the driver runs this code, so workers on other nodes never touch the database.
+The searcher also decides when the study is done: it keeps proposing trials until
+exactly ``study.trials`` have finished, because a trial that fails does not count. While
+it waits for the last running trials, it recovers those whose driver died (another
+driver on the same study killed mid-run), so that no run waits for an orphan.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from ray.tune.search import Searcher
+
+from hpo.engine.failures import FailureStreak
+from hpo.study.records import FINISHED_STATES, WORKER_ATTR, WORKER_KEYS, recover_orphans
+from hpo.engine.replica import StudyReplica
+from hpo.engine.samplers import GRID_POINT_ATTR, ConditionalGridSampler
+from hpo.spec.space import Space, sample
+from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY, reported_epoch
+
+
+RECOVERY_INTERVAL_S = 5.0  # while waiting for running trials, look for orphans this often
+WRITE_INTERVAL_S = 1.0  # an epoch this soon after a trial's last write waits for its next one
+
+
+class TrialObserver(Protocol):
+    """What the progress display needs to know (see hpo.engine.progress)."""
+
+    def trial_started(self, number: int) -> None: ...
+
+    def trial_finished(self, trial: FrozenTrial) -> None: ...
+
+
+@dataclass
+class _LiveTrial:
+    trial: optuna.Trial  # on the replica
+    number: int  # in the study
+    ray_trial_id: str
+    started: float = field(default_factory=time.time)
+    values: dict[int, float] = field(default_factory=dict)
+    written_at: float = field(default_factory=time.monotonic)  # created in the database: a write
+    history: list[dict[str, Any]] = field(default_factory=list)
+    last: Mapping[str, Any] = field(default_factory=dict)
+
+
+_HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
+
+
+class StudySearcher(Searcher):
+    """Propose and record trials of one study (see module doc).
+
+    Args:
+        study: The Optuna study (its sampler proposes the values).
+        storage: The study's storage, written through Optuna's public storage API.
+        space: The parsed search space.
+        base_config: The spec's ``train:`` block, copied and filled for each trial.
+        metric, mode: The per-epoch key to optimise and its direction.
+        objective: ``best`` or ``last`` epoch as a complete trial's value.
+        target: Finished trials (COMPLETE + PRUNED) the study must reach.
+        time_budget_s: Stop proposing trials after this many seconds (running ones finish).
+        observer: Told about starts and ends (progress display); optional.
+        grid: The grid sampler, when the spec searches a grid: it says when every point
+            is held, and which point each trial holds (recorded with the trial).
+        failures: Told each trial's end; proposing stops when it says so (study.max_failures).
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        storage: optuna.storages.BaseStorage,
+        space: Space,
+        base_config: Mapping[str, Any],
+        *,
+        metric: str,
+        mode: str,
+        objective: str,
+        target: int,
+        time_budget_s: float | None = None,
+        observer: TrialObserver | None = None,
+        grid: ConditionalGridSampler | None = None,
+        failures: FailureStreak | None = None,
+    ) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self._study = study
+        self._storage = storage
+        self._replica = StudyReplica(study, storage)
+        self._space = space
+        self._base = dict(base_config)
+        self._objective = objective
+        self._target = target
+        self._deadline = time.monotonic() + time_budget_s if time_budget_s else None
+        self._observer = observer
+        self._grid = grid
+        self._failures = failures
+        self._live: dict[str, _LiveTrial] = {}
+        self._errored: dict[str, _LiveTrial] = {}
+        self._recovered_at = time.monotonic()  # the run recovered orphans as it started
+        self.budget_spent = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Ray pickles the Tuner for its own restore, which hpo never uses: a run resumes
+        from the study. The pickled copy carries no database handle or live trials."""
+        state = dict(self.__dict__)
+        for key in ("_study", "_storage", "_replica", "_observer", "_live", "_errored", "_grid"):
+            state[key] = None
+        return state
+
+    # ------------------------------------------------------------------ Ray's interface
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # metric and mode come from the spec, never from Ray
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self.budget_spent = True
+            return Searcher.FINISHED
+        if self._failures is not None and self._failures.stop:
+            return Searcher.FINISHED  # running trials end as they would; none is started
+        self._replica.maybe_sync()
+        finished, running = self._study_counts()
+        if finished >= self._target:
+            return Searcher.FINISHED
+        if finished + running >= self._target:
+            self._recover_orphans()
+            return None  # enough are running; ask again once one ends (it may fail)
+        if self._grid is not None and self._grid.exhausted(self._replica.trials(), self._replica.waiting()):
+            return None if self._live or self._errored else Searcher.FINISHED
+        trial = self._replica.ask(self._target)
+        if trial is None:  # the places left are queued or taken: ask again in a moment
+            return None
+        try:
+            config = sample(trial, self._space, self._base)
+        except Exception as exc:  # a space that passed validation should never get here
+            raise RuntimeError(f"sampling a trial failed: {exc}") from exc
+        trial.set_user_attr("config", config)
+        point = self._grid.point_of(trial.number) if self._grid is not None else None
+        if point is not None:
+            trial.set_user_attr(GRID_POINT_ATTR, point)
+        if not self._replica.start(trial, self._target):
+            return None  # another driver took the last place since the replica was read
+        live = _LiveTrial(trial, self._replica.number(trial), trial_id)
+        self._live[trial_id] = live
+        if self._observer:
+            self._observer.trial_started(live.number)
+        return {"config": config, "trial_number": live.number}
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        live = self._live.get(trial_id)
+        if live is not None:
+            self._record_epoch(live, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        live = self._live.pop(trial_id, None)
+        if live is None:
+            return
+        if result:
+            self._record_epoch(live, result)
+        if error:
+            # Ray tells the searcher before the callbacks that carry the exception;
+            # TrialErrorCallback calls record_error right after with the reason.
+            self._errored[trial_id] = live
+        elif result and result.get(ERROR_TYPE_KEY):
+            self._fail(live, str(result[ERROR_TYPE_KEY]), str(result.get(ERROR_KEY, "")))
+        elif not live.values:
+            self._fail(live, "NoFiniteValue", f"no finite {self.metric} was reported")
+        elif result and result.get("finished"):
+            self._tell(live, TrialState.COMPLETE, self._final_value(live))
+        else:
+            self._tell(live, TrialState.PRUNED)
+
+    # ------------------------------------------------------------------ hpo's interface
+
+    def record_error(self, trial_id: str, error_type: str, message: str) -> None:
+        """Fail a trial Ray marked as errored, with the reason its callback found."""
+        live = self._errored.pop(trial_id, None)
+        if live is not None:
+            self._fail(live, error_type, message)
+
+    def fail_unfinished(self, error_type: str, message: str) -> int:
+        """Fail every trial still open (Ctrl-C, a crash of Ray); returns how many."""
+        open_trials = {**self._live, **self._errored}
+        self._live.clear()
+        self._errored.clear()
+        for live in open_trials.values():
+            self._fail(live, error_type, message)
+        return len(open_trials)
+
+    def study_trials(self) -> list[FrozenTrial]:
+        """The study's trials, numbered as in the study (this driver's as it told them)."""
+        return self._replica.study_trials()
+
+    def _study_counts(self) -> tuple[int, int]:
+        """(finished, running) trials of the study, over every driver working on it.
+
+        Several drivers may share one study; each counts the others' trials too, so
+        together they stop at exactly the target. The others' trials are as of the
+        replica's last sync (at most a second old); this driver's own are in the replica
+        as it tells them. Counts a moment old are safe: the replica checks each new trial
+        against the study.
+        """
+        trials = self._replica.trials((TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+        finished = sum(t.state in FINISHED_STATES for t in trials)
+        return finished, len(trials) - finished
+
+    def _recover_orphans(self) -> None:
+        """Recover the running trials of drivers that died since this run started
+        (every ``RECOVERY_INTERVAL_S`` while it waits): without it, a co-driver killed
+        mid-run leaves trials that count as running for ever, and this run never ends."""
+        if time.monotonic() - self._recovered_at < RECOVERY_INTERVAL_S:
+            return
+        self._recovered_at = time.monotonic()
+        if recover_orphans(self._study, self._storage, self._replica.running_elsewhere()):
+            self._replica.sync()
+
+    # ------------------------------------------------------------------ recording
+
+    def _record_epoch(self, live: _LiveTrial, result: Mapping[str, Any]) -> None:
+        if self.metric not in result:
+            return
+        epoch = reported_epoch(result)
+        epoch = len(live.history) + 1 if epoch is None else epoch
+        if live.history and epoch <= live.history[-1]["epoch"]:
+            # Ray retried the trial after its worker died: the new attempt's epochs
+            # replace the first attempt's from here on.
+            live.history = [h for h in live.history if h["epoch"] < epoch]
+            live.values = {e: v for e, v in live.values.items() if e < epoch}
+        value = float(result[self.metric])
+        live.history.append({"epoch": epoch, **{k: result[k] for k in _HISTORY_KEYS if k in result}})
+        if math.isfinite(value):
+            live.values[epoch] = value
+            self._replica.report(live.trial, epoch, value)
+            # An epoch within WRITE_INTERVAL_S of the last write waits for the next one or
+            # the trial's end: one write for many epochs when they are short.
+            if time.monotonic() - live.written_at >= WRITE_INTERVAL_S:
+                self._replica.flush(live.trial)
+                live.written_at = time.monotonic()
+        live.last = result
+
+    def _final_value(self, live: _LiveTrial) -> float:
+        if self._objective == "last":
+            return live.values[max(live.values)]
+        return max(live.values.values()) if self.mode == "max" else min(live.values.values())
+
+    def _fail(self, live: _LiveTrial, error_type: str, message: str) -> None:
+        self._tell(live, TrialState.FAIL, attrs={"error_type": error_type, "error": message[:2000]})
+
+    def _tell(
+        self, live: _LiveTrial, state: TrialState, value: float | None = None, attrs: Mapping[str, Any] | None = None
+    ) -> None:
+        last = live.last
+        user = {
+            **(attrs or {}),
+            "epochs": len(live.history),
+            "seconds": round(time.time() - live.started, 3),
+            "history": live.history,
+            WORKER_ATTR: {"ray_trial_id": live.ray_trial_id, **{key: last[key] for key in WORKER_KEYS if key in last}},
+        }
+        for key, attr in user.items():
+            live.trial.set_user_attr(key, attr)
+        frozen = self._replica.tell(live.trial, state, value if state == TrialState.COMPLETE else None)
+        if self._failures is not None:
+            self._failures.record(state, user.get("error_type"), user.get("error"))
+        if self._observer:
+            self._observer.trial_finished(frozen)
+

@@ -1,0 +1,2 @@
+"""After the run, from the stored study alone: the trials table (``hpo status``), the HTML
+report, exported training configs, retraining over seeds and the live dashboard."""

@@ -1,0 +1,130 @@
+"""Trials as a pandas DataFrame: the one table layer behind ``hpo status``, export and report."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.table import Table
+
+from hpo.errors import HpoError
+from hpo.study.summary import Tally, format_params, format_seconds
+from hpo.study.records import worker_of
+from hpo.study.versions import SPEC_TEXT_ATTR
+
+TOP = 10
+TABLE_FORMATS = (".csv", ".parquet")
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, value, epochs, seconds, where and when it ran, error, params."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "epochs": t.user_attrs.get("epochs"),
+                "seconds": t.user_attrs.get("seconds"),
+                "datetime_start": t.datetime_start,
+                "datetime_complete": t.datetime_complete,
+                **{key: worker_of(t).get(key) for key in ("node_id", "hostname", "pid", "device")},
+                "error": _error(t),
+                **{f"params.{k}": v for k, v in t.params.items()},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def param_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("params.")]
+
+
+def study_mode(study: optuna.Study) -> str:
+    return "max" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "min"
+
+
+def study_metric(study: optuna.Study) -> str:
+    """The metric the study optimises, as its spec names it (``value`` if unknown)."""
+    return study.user_attrs.get("search_definition", {}).get("metric", "value")
+
+
+def ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """COMPLETE trials, best first (a pruned trial's value comes from fewer epochs)."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    return sorted(complete, key=lambda t: (-t.value if study_mode(study) == "max" else t.value, t.number))
+
+
+def check_table_path(path: Path) -> None:
+    """Refuse a table file hpo cannot write, before anything else is written."""
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_FORMATS:
+        raise HpoError(f"--table {path}: expected a file ending in {' or '.join(TABLE_FORMATS)}, got {suffix or 'no extension'!r}")
+    if suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise HpoError(
+            f"--table {path}: writing Parquet needs pyarrow, which is not installed; "
+            "run `pip install pyarrow`, or write a .csv table instead"
+        )
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write the trials table as CSV or Parquet, chosen by the file's extension."""
+    check_table_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        frame.to_csv(path, index=False)
+        return
+    # a choice's labels may mix types (e.g. numbers and None): Parquet wants one type per column
+    mixed = [c for c in frame.columns if frame[c].dtype == object and frame[c].dropna().map(type).nunique() > 1]
+    frame.astype({c: "string" for c in mixed}).to_parquet(path, index=False)
+
+
+def _error(trial: FrozenTrial) -> str | None:
+    if "error_type" not in trial.user_attrs:
+        return None
+    return f"{trial.user_attrs['error_type']}: {trial.user_attrs.get('error', '')}"
+
+
+def print_status(study: optuna.Study, console: Console) -> None:
+    """Summary (done/running/pruned/failed, best) and the top trials."""
+    trials = study.get_trials(deepcopy=False)
+    mode = study_mode(study)
+    target = _target(study)
+    tally = Tally.from_trials(trials, target, mode)
+    console.print(f"study {study.study_name}: {tally.summary()}")
+    if tally.best is not None:
+        console.print(f"best params: {format_params(tally.best.params)}")
+    frame = trials_frame(study)
+    if frame.empty:
+        return
+    ranked = frame[frame.state.isin(["COMPLETE", "PRUNED"])].sort_values("value", ascending=mode == "min").head(TOP)
+    table = Table(title=f"top {min(TOP, len(ranked))} trials")
+    params = param_columns(frame)
+    for column in ["number", "state", "value", "epochs", "seconds", *params]:
+        table.add_column(column.removeprefix("params."))
+    for _, row in ranked.iterrows():
+        cells = [str(row.number), row.state, f"{row.value:.4f}", str(row.epochs), format_seconds(row.seconds)]
+        cells += ["" if pd.isna(row[c]) else _cell(row[c]) for c in params]
+        table.add_row(*cells)
+    console.print(table)
+    failed = frame[frame.state == "FAIL"]
+    for _, row in failed.iterrows():
+        console.print(f"trial {row.number} FAIL: {row.error}")
+
+
+def _target(study: optuna.Study) -> int:
+    import yaml
+
+    text = study.user_attrs.get(SPEC_TEXT_ATTR)
+    if text:
+        return int(yaml.safe_load(text).get("study", {}).get("trials", 0))
+    return len(study.trials)
+
+
+def _cell(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

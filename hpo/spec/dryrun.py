@@ -1,0 +1,110 @@
+"""``hpo validate``'s dry run: build the model at the corners of the space, before any trial.
+
+Every parameter is put at each of its extremes (choices: every option), under the
+options it depends on, plus the all-lowest and all-highest corners. Corners that give
+the same model, input and batch are probed once: one forward and backward pass on a
+random batch of the data set's shape, on the CPU, with no data on disk. A corner that
+fails (a kernel larger than its feature map, a shape mismatch) is reported with the
+exact parameter values that make it fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from hpo.spec.space import fill_partial, variants
+from hpo.spec.sections import Spec
+
+PROBE_BATCH = 2  # probe with a tiny batch and scale: a CPU pass at batch 128 x 224px is slow
+_SHAPE_KEYS = ("data", "model", "augment", "batch_size")  # what changes shapes and memory
+
+
+@dataclass
+class CornerResult:
+    """One probed corner; ``params`` are the searched values that shape it."""
+
+    params: dict[str, Any]
+    parameters: int | None = None
+    output_shape: tuple | None = None
+    memory_bytes: int | None = None
+    fits: str = "-"
+    error: str | None = None
+
+
+def dry_run(spec: Spec) -> list[CornerResult]:
+    """Probe each corner that gives a distinct model, input and batch (see module doc).
+
+    Pretrained weights are not loaded: shapes do not depend on them, and a dry run
+    needs no file on disk (see :func:`missing_weights`).
+    """
+    from trainers.probe import probe
+
+    budget = _memory_budget(spec)
+    results: dict[str, CornerResult] = {}
+    for assignment in variants(spec.space) or [{}]:
+        config = fill_partial(spec.space, spec.train, assignment)
+        config["model"] = {k: v for k, v in config.get("model", {}).items() if k != "pretrained"}
+        key = json.dumps({k: config.get(k) for k in _SHAPE_KEYS}, sort_keys=True, default=str)
+        shaping = {k: v for k, v in assignment.items() if k.split(".")[0] in _SHAPE_KEYS}
+        if key in results:
+            if not results[key].params:  # name the corner by a searched value when one shapes it
+                results[key].params = shaping
+            continue
+        result = results[key] = CornerResult(params=shaping)
+        try:
+            found = probe(config, batch_size=PROBE_BATCH)
+        except Exception as exc:  # any failure of a corner is the finding, reported per corner
+            result.error = f"{type(exc).__name__}: {exc}"
+        else:
+            batch = int(config.get("batch_size", PROBE_BATCH))
+            result.parameters = int(found["parameters"])
+            result.output_shape = tuple(found["output_shape"])
+            # weights + gradients + two optimizer moments, plus activations for a full batch
+            result.memory_bytes = 4 * 4 * result.parameters + found["activation_bytes"] * batch // PROBE_BATCH
+            result.fits = _fits(result.memory_bytes, budget)
+    return list(results.values())
+
+
+def missing_weights(spec: Spec) -> list[str]:
+    """Pretrained-weight files the spec names that are not on disk (a trial would fail)."""
+    paths = {str(p) for p in _pretrained_paths(spec.train)}
+    return sorted(p for p in paths if not os.path.isfile(p))
+
+
+def _pretrained_paths(train: dict[str, Any]) -> list[str]:
+    path = train.get("model", {}).get("pretrained")
+    return [path] if path else []
+
+
+def _memory_budget(spec: Spec) -> tuple[str, int | None]:
+    """(where the trial's memory lives, its bytes per trial, None when unknown here)."""
+    resources = spec.resources
+    if resources.gpus_per_trial > 0:
+        import torch
+
+        if not torch.cuda.is_available():
+            return "gpu", None
+        total = torch.cuda.get_device_properties(0).total_memory
+        return "gpu", int(total * min(resources.gpus_per_trial, 1.0))
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    concurrent = resources.max_concurrent or max(1, int((os.cpu_count() or 1) / resources.cpus_per_trial))
+    return "cpu", total // concurrent
+
+
+def _fits(needed: int, budget: tuple[str, int | None]) -> str:
+    device, available = budget
+    if available is None:
+        return f"unknown (no {device.upper()} here)"
+    return f"yes ({needed / available:.0%} of {format_bytes(available)} {device})" if needed <= available else f"NO (needs {format_bytes(needed)}, has {format_bytes(available)} {device})"
+
+
+def format_bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"

@@ -1,0 +1,85 @@
+"""Before a study's first trial: ask the trainer whether its trials can start at all.
+
+A trial that cannot find its data fails, a failed trial does not count toward
+``study.trials``, and so a study whose every trial fails for want of a file would propose
+trial after trial. Only the trainer knows what its configs need on disk; only hpo knows
+which configs the space gives. So the module of the trainer's ``train`` function may
+define, beside it::
+
+    def check(config: dict) -> None: ...
+
+``config`` is a complete training config, as a trial would get it. ``check`` returns
+nothing when a trial of it can start, and raises otherwise: any exception, whose message
+says what is missing and what was expected. An optional ``key`` attribute on the
+exception (a dotted path into the config, e.g. ``"data.root"``) names the key to change.
+It should only look (stat files, no loading): it is called once per distinct config
+below, in the driver, in the directory ``hpo run`` runs in (where trials resolve relative
+paths too). A trainer module without ``check`` is not checked.
+
+The configs checked are the spec's ``train:`` as written, then each corner of the space
+(:func:`hpo.spec.space.variants`, as the spec's validation and ``hpo validate`` fill them).
+What a trial needs from disk is named by strings (a folder, a weights file), and a
+string in a space can only come from a ``choice``, every option of which is put in at
+least one corner: so each path the space can give is checked, at one call per option
+rather than one per combination of all the choices.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from hpo.errors import SpecError
+from hpo.spec.space import fill_partial, variants
+from hpo.spec.sections import Spec, param_for
+
+CHECK_FUNCTION = "check"
+
+Check = Callable[[dict[str, Any]], Any]
+
+
+def load_check(trainer: str) -> Check | None:
+    """The ``check`` beside the trainer's ``module:function``, or None if it has none.
+
+    Call after :func:`hpo.engine.trainable.load_trainer`, which reports a module that does not import.
+    """
+    module = importlib.import_module(trainer.partition(":")[0])
+    found = getattr(module, CHECK_FUNCTION, None)
+    return found if callable(found) else None
+
+
+def preflight(spec: Spec, trainer: str) -> None:
+    """Raise SpecError, naming the key, if the trainer's ``check`` refuses a config of ``spec``."""
+    check = load_check(trainer)
+    if check is None:
+        return
+    for assignment, config in _configs(spec):
+        try:
+            check(config)
+        except Exception as exc:  # the check's verdict, whatever its type: shown, never a traceback
+            raise _refusal(spec, assignment, exc) from exc
+
+
+def _configs(spec: Spec) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(searched values, config): ``train:`` first (no values), then each distinct corner."""
+    seen: set[str] = set()
+    for assignment in [{}, *variants(spec.space)]:
+        config = fill_partial(spec.space, spec.train, assignment) if assignment else copy.deepcopy(spec.train)
+        key = json.dumps(config, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            yield assignment, config
+
+
+def _refusal(spec: Spec, assignment: dict[str, Any], exc: Exception) -> SpecError:
+    reason = str(exc).strip() or type(exc).__name__
+    key = getattr(exc, "key", None)
+    key = key if isinstance(key, str) and key else None
+    if not assignment:
+        return SpecError(spec.source, f"train.{key}" if key else "train", f"every trial would fail: {reason}")
+    values = ", ".join(f"{path}={value!r}" for path, value in assignment.items())
+    culprit = param_for(key, assignment) if key else next(reversed(assignment))
+    return SpecError(spec.source, f"space.{culprit}", f"with {values}, trials would fail: {reason}")

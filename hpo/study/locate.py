@@ -1,0 +1,54 @@
+"""Find a study from what a user types: a study name, a spec file, or a name and --storage."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hpo.errors import HpoError
+from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage
+
+_VERSIONED = re.compile(r"^(?P<base>.+)-v\d+$")
+
+
+def resolve_study(target: str, storage: str | None = None) -> tuple[str, str]:
+    """Return (study name, storage URL) for ``target``.
+
+    ``target`` is a spec file (its study name and storage), or a study name looked up
+    in ``storage`` if given, else in ``studies/<name>.db`` (a versioned ``name-v2``
+    lives in its first version's file).
+    """
+    path = Path(target)
+    if path.suffix in (".yaml", ".yml"):
+        from hpo.spec.sections import load_spec
+
+        spec = load_spec(path)
+        return spec.study.name, spec.study.storage or default_storage_url(spec.study.name)
+    if storage:
+        return target, storage
+    candidates = [target]
+    match = _VERSIONED.match(target)
+    if match:
+        candidates.append(match.group("base"))
+    for name in candidates:
+        if (STUDIES_DIR / f"{name}.db").is_file():
+            return target, default_storage_url(name)
+    known = sorted(p.stem for p in STUDIES_DIR.glob("*.db")) if STUDIES_DIR.is_dir() else []
+    hint = f" (studies there: {', '.join(known)})" if known else ""
+    raise HpoError(
+        f"no study named {target!r} in {STUDIES_DIR}/{hint}; give a study name, a spec file, "
+        "or --storage URL for a study stored elsewhere"
+    )
+
+
+def load_existing_study(target: str, storage: str | None = None):
+    """Load the study ``target`` names, read-only use (nothing is created)."""
+    import optuna
+
+    name, url = resolve_study(target, storage)
+    rdb = open_storage(url, create=False)
+    try:
+        return optuna.load_study(study_name=name, storage=rdb)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(rdb)]
+        raise HpoError(f"no study named {name!r} in {url} (studies there: {', '.join(names) or 'none'})") from None

@@ -1,0 +1,86 @@
+"""Study versioning: a study remembers the spec it searched and refuses another search.
+
+The spec's text and the hash of what defines the search (train, space, metric, mode,
+objective) are stored as study user attributes. Running a spec whose search differs
+from the stored one under the same name is refused with the difference shown;
+``--new-version`` opens ``name-v2`` (``-v3``, ...) beside it instead. Changing only
+``study.trials``, the time budget, resources or the sampler resumes the same study.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+
+import optuna
+import yaml
+from rich.console import Console
+
+from hpo.errors import HpoError
+from hpo.spec.sections import Spec
+
+SPEC_TEXT_ATTR = "spec_yaml"
+SPEC_SOURCE_ATTR = "spec_file"
+SEARCH_HASH_ATTR = "search_hash"
+SEARCH_ATTR = "search_definition"
+
+
+def open_study_for_spec(
+    spec: Spec,
+    storage: optuna.storages.BaseStorage,
+    sampler: optuna.samplers.BaseSampler,
+    *,
+    new_version: bool,
+    console: Console,
+) -> optuna.Study:
+    """Create the study, or load it if it holds the same search (see module doc)."""
+    name = spec.study.name
+    version = 1
+    while True:
+        existing = _load(name, storage, sampler)
+        if existing is None or existing.user_attrs.get(SEARCH_HASH_ATTR) == spec.search_hash():
+            break
+        if SEARCH_HASH_ATTR not in existing.user_attrs and not existing.trials:
+            break  # a driver died right after creating it, before recording its search
+        if not new_version:
+            raise HpoError(
+                f"{spec.source}: study {name!r} in {_url(storage)} searched a different space; "
+                f"running this spec would mix incomparable trials. What changed:\n"
+                f"{_difference(existing.user_attrs.get(SEARCH_ATTR, {}), spec.search_definition())}\n"
+                f"Run with --new-version to start {spec.study.name}-v{version + 1} beside it, "
+                f"or give the spec another study.name."
+            )
+        version += 1
+        name = f"{spec.study.name}-v{version}"
+    direction = "maximize" if spec.study.mode == "max" else "minimize"
+    # load_if_exists: another driver on a shared database may create it at the same moment
+    study = existing or optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
+    )
+    if SEARCH_HASH_ATTR not in study.user_attrs:
+        console.print(f"created study {name} in {_url(storage)}", highlight=False)
+        study.set_user_attr(SEARCH_ATTR, spec.search_definition())
+        study.set_user_attr(SEARCH_HASH_ATTR, spec.search_hash())  # last: it marks the record complete
+    else:
+        console.print(f"resuming study {name} in {_url(storage)}", highlight=False)
+    study.set_user_attr(SPEC_TEXT_ATTR, spec.text)
+    study.set_user_attr(SPEC_SOURCE_ATTR, spec.source)
+    return study
+
+
+def _load(name: str, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler) -> optuna.Study | None:
+    try:
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+    except KeyError:
+        return None
+
+
+def _url(storage: optuna.storages.BaseStorage) -> str:
+    return getattr(storage, "url", type(storage).__name__)
+
+
+def _difference(stored: dict, new: dict) -> str:
+    before = yaml.safe_dump(json.loads(json.dumps(stored, default=str)), sort_keys=True).splitlines()
+    after = yaml.safe_dump(json.loads(json.dumps(new, default=str)), sort_keys=True).splitlines()
+    lines = difflib.unified_diff(before, after, "stored study", "this spec", lineterm="", n=1)
+    return "\n".join(lines)

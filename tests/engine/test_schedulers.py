@@ -1,0 +1,213 @@
+"""ASHA over the study's trials, driven through Ray's TrialScheduler interface (no Ray start)."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
+
+from hpo.engine.schedulers import StudyASHAScheduler, rung_epochs
+from hpo.spec.sections import spec_from_text
+from tests.conftest import VALID_SPEC
+
+CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
+
+
+def make_scheduler(study: optuna.Study | None = None, mode: str = "max", **options) -> StudyASHAScheduler:
+    settings = {"max_t": 6, "grace_period": 1, "reduction_factor": 3, **options}
+    study = study or optuna.create_study(direction="maximize" if mode == "max" else "minimize")
+    return StudyASHAScheduler(study, metric="val_acc", mode=mode, **settings)
+
+
+def trial(number: int) -> Trial:
+    return Trial("run_trial", config={"trial_number": number}, stub=True)
+
+
+def epoch(scheduler: StudyASHAScheduler, of: Trial, number: int, value: float) -> str:
+    return scheduler.on_trial_result(None, of, {"epoch": number, "training_iteration": number, "val_acc": value})
+
+
+@pytest.mark.parametrize(
+    ("grace", "eta", "max_t", "rungs"),
+    [(1, 3, 6, [1, 3]), (1, 3, 9, [1, 3]), (1, 3, 10, [1, 3, 9]), (2, 2, 8, [2, 4]), (4, 3, 30, [4, 12]), (3, 3, 4, [3])],
+)
+def test_rungs_sit_at_grace_times_powers_of_eta_below_max_t(grace, eta, max_t, rungs):
+    assert rung_epochs(grace, eta, max_t) == rungs
+
+
+def test_the_top_third_of_a_rung_continues_and_the_best_while_it_holds_fewer():
+    scheduler = make_scheduler()
+    values = [0.9, 0.5, 0.7, 0.6, 0.95, 0.8, 0.92, 0.91]
+    decisions = [epoch(scheduler, trial(i), 1, value) for i, value in enumerate(values)]
+    # n=1..5: the best only; n=6..8: the top two
+    assert decisions == [CONTINUE, STOP, STOP, STOP, CONTINUE, STOP, CONTINUE, STOP]
+
+
+def test_a_tie_at_the_boundary_stops_the_later_trial():
+    scheduler = make_scheduler()
+    assert epoch(scheduler, trial(0), 1, 0.1) == CONTINUE
+    assert epoch(scheduler, trial(1), 1, 0.1) == STOP
+    assert epoch(scheduler, trial(2), 1, 0.1) == STOP
+    assert epoch(scheduler, trial(3), 1, 0.2) == CONTINUE
+
+
+@pytest.mark.parametrize("recheck", [False, True])
+def test_a_trial_alone_at_its_rungs_continues_though_its_score_dropped(recheck):
+    """Its score after three epochs is compared with no other trial's after one."""
+    scheduler = make_scheduler(recheck_rung_below=recheck)  # rungs at epochs 1 and 3
+    assert epoch(scheduler, trial(0), 1, 0.900) == CONTINUE
+    assert epoch(scheduler, trial(0), 3, 0.895) == CONTINUE
+
+
+def test_the_recheck_of_the_rung_below_is_off_by_default():
+    scheduler = make_scheduler()
+    epoch(scheduler, trial(0), 1, 0.12)
+    for number, value in ((1, 0.10), (2, 0.50), (3, 0.30)):
+        epoch(scheduler, trial(number), 1, value)
+    assert epoch(scheduler, trial(0), 3, 0.99) == CONTINUE  # alone at epoch 3
+    assert spec_from_text(VALID_SPEC, "spec.yaml").scheduler.recheck_rung_below is False
+    text = VALID_SPEC.replace("reduction_factor: 2}", "reduction_factor: 2, recheck_rung_below: true}")
+    assert spec_from_text(text, "spec.yaml").scheduler.recheck_rung_below is True
+
+
+def test_past_the_first_rung_a_trial_stops_if_it_would_no_longer_be_promoted_below():
+    scheduler = make_scheduler(recheck_rung_below=True)  # rungs at epochs 1 and 3
+    assert epoch(scheduler, trial(0), 1, 0.12) == CONTINUE  # alone at its rung: it learnt nothing, yet
+    for number, value in ((1, 0.10), (2, 0.50), (3, 0.30)):
+        epoch(scheduler, trial(number), 1, value)
+    # alone at epoch 3, but with 0.50 there epoch 1's top one (of four) is no longer trial 0
+    assert epoch(scheduler, trial(0), 3, 0.99) == STOP
+    assert epoch(scheduler, trial(2), 3, 0.40) == STOP  # behind 0.99 at epoch 3
+    assert epoch(scheduler, trial(4), 1, 0.45) == STOP
+    assert epoch(scheduler, trial(5), 1, 0.60) == CONTINUE  # six at epoch 1 now: the top two
+    assert epoch(scheduler, trial(5), 3, 0.995) == CONTINUE
+
+
+def test_a_trial_tied_below_by_later_arrivals_keeps_its_place():
+    scheduler = make_scheduler(recheck_rung_below=True)
+    for number, value in ((0, 0.5), (1, 0.5), (2, 0.5)):
+        epoch(scheduler, trial(number), 1, value)
+    assert epoch(scheduler, trial(0), 3, 0.6) == CONTINUE  # the first of the three at 0.5 holds the place
+
+
+def test_the_rung_below_follows_the_mode():
+    scheduler = make_scheduler(mode="min", recheck_rung_below=True)
+    for number, loss in ((0, 0.9), (1, 0.4), (2, 0.8)):
+        epoch(scheduler, trial(number), 1, loss)
+    assert epoch(scheduler, trial(0), 3, 0.1) == STOP  # alone at epoch 3, but 0.4 beat its 0.9 at epoch 1
+    assert epoch(scheduler, trial(1), 3, 0.3) == STOP  # behind 0.1 at epoch 3
+    scheduler = make_scheduler(mode="min", recheck_rung_below=True)
+    assert epoch(scheduler, trial(0), 1, 0.40) == CONTINUE
+    assert epoch(scheduler, trial(0), 3, 0.41) == CONTINUE  # higher than it was, and alone
+
+
+def test_mode_min_keeps_the_lowest():
+    scheduler = make_scheduler(mode="min")
+    decisions = [epoch(scheduler, trial(i), 1, value) for i, value in enumerate([0.5, 0.6, 0.3, 0.9])]
+    assert decisions == [CONTINUE, STOP, CONTINUE, STOP]
+
+
+def test_nan_is_the_worst_value():
+    scheduler = make_scheduler()
+    assert epoch(scheduler, trial(0), 1, float("nan")) == STOP  # even first at its rung
+    for i in range(1, 5):
+        epoch(scheduler, trial(i), 1, float("nan"))
+    assert epoch(scheduler, trial(5), 1, 0.1) == CONTINUE
+
+
+def test_between_rungs_continue_and_at_max_t_stop():
+    scheduler = make_scheduler()
+    assert epoch(scheduler, trial(0), 2, 0.1) == CONTINUE
+    assert epoch(scheduler, trial(0), 6, 0.1) == STOP
+
+
+def test_a_result_without_the_metric_continues():
+    """The trainer's error report: the trial ends by itself and the searcher records why."""
+    scheduler = make_scheduler()
+    assert scheduler.on_trial_result(None, trial(0), {"training_iteration": 1, "hpo_error_type": "X"}) == CONTINUE
+
+
+def test_a_retried_trial_is_counted_once_per_rung():
+    scheduler = make_scheduler()
+    for i, value in enumerate([0.5, 0.6, 0.7]):
+        epoch(scheduler, trial(i), 1, value)
+    retried = trial(2)  # its worker died after epoch 1; Ray runs it again from the start
+    assert epoch(scheduler, retried, 1, 0.1) == CONTINUE
+    assert "epoch 1: 3 trials" in scheduler.debug_string()
+
+
+def test_rungs_start_from_the_finished_trials_of_the_study():
+    """A resumed run compares its trials with the study's, not only its own."""
+    study = optuna.create_study(direction="maximize")
+    curves = {TrialState.COMPLETE: [0.8, 0.9, 0.95, 0.96, 0.97, 0.97], TrialState.PRUNED: [0.6]}
+    for state, curve in curves.items():
+        study.add_trial(
+            create_trial(state=state, value=max(curve) if state == TrialState.COMPLETE else None,
+                         intermediate_values=dict(enumerate(curve, start=1)))
+        )
+    running = study.ask()  # interrupted by a crash, then failed by the runner: not counted
+    running.report(0.99, 1)
+    study.tell(running, state=TrialState.FAIL)
+    scheduler = make_scheduler(study, recheck_rung_below=True)
+    assert scheduler.debug_string() == "ASHA: epoch 1: 2 trials, epoch 3: 1 trials"
+    assert epoch(scheduler, trial(3), 1, 0.85) == CONTINUE  # best of 0.8, 0.6, 0.85
+    assert epoch(scheduler, trial(4), 3, 0.9) == STOP  # below 0.95 at epoch 3, the only other
+    assert epoch(scheduler, trial(5), 3, 0.99) == CONTINUE  # with no score at epoch 1, judged at epoch 3 only
+
+
+@pytest.mark.parametrize("recheck", [False, True])
+def test_concurrent_trials_each_decided_against_the_ones_before_it(recheck):
+    """Trials interleave at random; every decision equals the rule applied to the arrivals
+    at that rung so far and, with the recheck, past the first rung, to the trial's place
+    among the arrivals at the rung below as they are now; each trial arrives once per
+    rung, and a stopped trial gets no further results from Ray."""
+    rng = random.Random(0)
+    scheduler = make_scheduler(max_t=10, recheck_rung_below=recheck)
+    curves = {n: sorted(rng.random() for _ in range(10)) for n in range(30)}
+    arrivals: dict[int, list[tuple[int, float]]] = {1: [], 3: [], 9: []}  # (trial, value), in order
+    running = {n: (trial(n), 0) for n in range(4)}  # four at once; the next starts as one ends
+    started = len(running)
+    rung_below, stopped_by_rung_below = {3: 1, 9: 3}, 0
+    while running:
+        n = rng.choice(list(running))
+        ray_trial, done = running[n]
+        value = curves[n][done]
+        decision = epoch(scheduler, ray_trial, done + 1, value)
+        if done + 1 in arrivals:
+            arrivals[done + 1].append((n, value))
+            rung = arrivals[done + 1]
+            promoted_below = not recheck or done + 1 not in rung_below or top_third(arrivals[rung_below[done + 1]], n)
+            stopped_by_rung_below += top_third(rung, n) and not promoted_below
+            assert decision == (CONTINUE if top_third(rung, n) and promoted_below else STOP)
+        if decision == STOP:
+            del running[n]
+            if started < len(curves):
+                running[started] = (trial(started), 0)
+                started += 1
+        else:
+            running[n] = (ray_trial, done + 1)
+    assert (stopped_by_rung_below > 0) == recheck
+    assert len(arrivals[1]) == 30 and 0 < len(arrivals[9]) < len(arrivals[3]) < 30
+    expected = ", ".join(f"epoch {k}: {len(v)} trials" for k, v in arrivals.items())
+    assert scheduler.debug_string() == f"ASHA: {expected}"
+
+
+def top_third(arrived: list[tuple[int, float]], number: int) -> bool:
+    """Whether trial ``number`` ranks in the top ⌊n / 3⌋ (at least one) of the ``n``
+    (trial, value) arrivals at a rung, a tie going to the trial that arrived first."""
+    position = [n for n, _ in arrived].index(number)
+    value = arrived[position][1]
+    ahead = sum(other > value for _, other in arrived) + sum(other == value for _, other in arrived[:position])
+    return ahead < max(1, len(arrived) // 3)
+
+
+def test_the_scheduler_pickles_without_the_study():
+    """Ray pickles the Tuner with its scheduler; a database handle would not survive that."""
+    scheduler = make_scheduler()
+    epoch(scheduler, trial(0), 1, 0.5)
+    assert pickle.loads(pickle.dumps(scheduler)).debug_string() == scheduler.debug_string()

@@ -1,0 +1,241 @@
+"""The searcher's records, driven through Ray's Searcher interface with a real study.
+
+Ray calls suggest / on_trial_result / on_trial_complete from its controller; here the
+test plays the controller, so each rule of DESIGN.md's "Engine rules" is checked
+directly: epochs become intermediate values, the result passed only to
+on_trial_complete is stored, finished -> COMPLETE, stopped -> PRUNED, raised -> FAIL.
+"""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+import hpo.engine.replica
+import hpo.engine.searcher
+from hpo.engine.searcher import StudySearcher
+from hpo.spec.space import parse_space
+from hpo.study.storage import open_storage
+from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY
+
+SPACE = parse_space({"optimizer.lr": {"float": [1e-4, 1e-1], "log": True}}, "t.yaml")
+BASE = {"optimizer": {"name": "adam", "lr": 1e-3}, "epochs": 4}
+
+
+@pytest.fixture
+def make(tmp_path):
+    """A searcher on a fresh SQLite study, as ``hpo run`` keeps it: (study, searcher)."""
+
+    def build(target=3, objective="best", mode="max", budget=None):
+        storage = open_storage(f"sqlite:///{tmp_path}/searcher.db")
+        study = optuna.create_study(storage=storage, direction="maximize" if mode == "max" else "minimize")
+        searcher = StudySearcher(
+            study, storage, SPACE, BASE, metric="val_acc", mode=mode, objective=objective, target=target, time_budget_s=budget
+        )
+        return study, searcher
+
+    return build
+
+
+def epoch(n, acc, finished=False):
+    return {"epoch": n, "training_iteration": n, "val_acc": acc, "val_loss": 1 - acc, "finished": finished}
+
+
+def test_suggest_samples_the_space_into_the_config(make):
+    study, searcher = make()
+    suggested = searcher.suggest("t1")
+    trial = study.trials[0]
+    assert suggested["config"]["optimizer"]["lr"] == trial.params["optimizer.lr"]
+    assert trial.user_attrs["config"] == suggested["config"]
+    assert "worker" not in trial.user_attrs  # where it ran is recorded at its end
+    searcher.on_trial_complete("t1", epoch(1, 0.5, finished=True))
+    assert study.trials[0].user_attrs["worker"] == {"ray_trial_id": "t1"}
+
+
+def test_finished_trial_is_complete_with_its_best_epoch(make):
+    study, searcher = make()
+    searcher.suggest("t1")
+    for n, acc in enumerate([0.5, 0.9, 0.7], start=1):
+        searcher.on_trial_result("t1", epoch(n, acc))
+    searcher.on_trial_complete("t1", epoch(4, 0.8, finished=True))
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert trial.value == 0.9
+    assert trial.intermediate_values == {1: 0.5, 2: 0.9, 3: 0.7, 4: 0.8}
+    assert trial.user_attrs["epochs"] == 4
+    assert [h["epoch"] for h in trial.user_attrs["history"]] == [1, 2, 3, 4]
+
+
+def test_objective_last_takes_the_last_epoch(make):
+    study, searcher = make(objective="last")
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.9))
+    searcher.on_trial_complete("t1", epoch(2, 0.6, finished=True))
+    assert study.trials[0].value == 0.6
+
+
+def test_trial_stopped_by_the_scheduler_is_pruned_with_the_stopping_result(make):
+    study, searcher = make()
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.3))
+    # Ray passes the result at which ASHA stops a trial only to on_trial_complete
+    searcher.on_trial_complete("t1", epoch(2, 0.35))
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert trial.intermediate_values == {1: 0.3, 2: 0.35}
+    assert trial.value == 0.35
+
+
+def test_trainer_exception_is_fail_with_reason(make):
+    study, searcher = make()
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.3))
+    searcher.on_trial_complete("t1", {ERROR_TYPE_KEY: "NonFiniteLossError", ERROR_KEY: "loss is nan at epoch 2"})
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["error_type"] == "NonFiniteLossError"
+    assert "nan" in trial.user_attrs["error"]
+
+
+def test_ray_error_waits_for_the_callback_reason(make):
+    study, searcher = make()
+    searcher.suggest("t1")
+    searcher.on_trial_complete("t1", error=True)
+    assert study.trials[0].state == TrialState.RUNNING
+    searcher.record_error("t1", "WorkerDied", "the trial's worker process died")
+    assert study.trials[0].state == TrialState.FAIL
+    assert study.trials[0].user_attrs["error_type"] == "WorkerDied"
+
+
+def test_stops_at_exactly_target_finished_and_replaces_failures(make):
+    study, searcher = make(target=2)
+    searcher.suggest("a")
+    searcher.suggest("b")
+    assert searcher.suggest("c") is None  # two running for a target of two: wait
+    searcher.on_trial_complete("a", {ERROR_TYPE_KEY: "RuntimeError", ERROR_KEY: "boom"})
+    assert isinstance(searcher.suggest("c"), dict)  # the failure does not count
+    searcher.on_trial_complete("b", epoch(1, 0.5, finished=True))
+    searcher.on_trial_complete("c", epoch(1, 0.6, finished=True))
+    assert searcher.suggest("d") == Searcher.FINISHED
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) == 2 and states.count(TrialState.FAIL) == 1
+
+
+def test_counts_trials_of_other_drivers_on_the_same_study(make, monkeypatch):
+    study, searcher = make(target=2)
+    other = study.ask()  # another driver's running trial
+    searcher.suggest("a")
+    assert searcher.suggest("b") is None
+    study.tell(other, 0.1)
+    monkeypatch.setattr(hpo.engine.replica, "SYNC_INTERVAL_S", 0.0)  # the once-a-second throttle, skipped for the test
+    searcher.on_trial_complete("a", epoch(1, 0.5, finished=True))
+    assert searcher.suggest("b") == Searcher.FINISHED
+
+
+def test_time_budget_stops_new_trials_but_not_running_ones(make):
+    study, searcher = make(target=10, budget=1e-9)
+    assert searcher.suggest("a") == Searcher.FINISHED
+    assert searcher.budget_spent
+
+
+def test_interrupt_fails_every_open_trial(make):
+    study, searcher = make(target=3)
+    searcher.suggest("a")
+    searcher.suggest("b")
+    searcher.on_trial_complete("b", error=True)
+    assert searcher.fail_unfinished("Interrupted", "interrupted") == 2
+    assert [t.user_attrs["error"] for t in study.trials] == ["interrupted", "interrupted"]
+
+
+def test_searcher_pickles_without_its_database_handle(make):
+    import pickle
+
+    _, searcher = make()
+    searcher.suggest("a")
+    copy = pickle.loads(pickle.dumps(searcher))
+    assert copy._replica is None and copy._storage is None
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_best_follows_the_mode(make, mode):
+    study, searcher = make(mode=mode)
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.2))
+    searcher.on_trial_complete("t1", epoch(2, 0.8, finished=True))
+    assert study.trials[0].value == (0.8 if mode == "max" else 0.2)
+
+
+@pytest.mark.parametrize("finished", [True, False])
+def test_a_trial_with_no_finite_value_is_fail_with_the_reason(make, finished):
+    """A metric that is NaN at every report (a diverged batch norm's val_loss) gives
+    nothing to rank: the trial fails, with the reason, whether it ran out or was stopped."""
+    study, searcher = make()
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, float("nan")))
+    searcher.on_trial_complete("t1", epoch(2, float("nan"), finished=finished))
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["error"] == "no finite val_acc was reported"
+    assert trial.user_attrs["epochs"] == 2
+
+
+def test_a_retried_trials_epochs_replace_the_first_attempts(make):
+    """Ray runs a trial again from its first epoch after its worker died."""
+    study, searcher = make()
+    searcher.suggest("t1")
+    for n, acc in ((1, 0.1), (2, 0.2), (3, 0.3)):
+        searcher.on_trial_result("t1", epoch(n, acc))
+    for n, acc in ((1, 0.5), (2, 0.6)):  # the second attempt
+        searcher.on_trial_result("t1", epoch(n, acc))
+    searcher.on_trial_complete("t1", epoch(3, 0.7))
+    trial = study.trials[0]
+    assert trial.intermediate_values == {1: 0.5, 2: 0.6, 3: 0.7}
+    assert [h["val_acc"] for h in trial.user_attrs["history"]] == [0.5, 0.6, 0.7]
+    assert trial.state == TrialState.PRUNED and trial.value == 0.7
+
+
+@pytest.mark.parametrize("ending", ["complete", "error"])
+def test_a_trial_finished_elsewhere_keeps_that_state_and_the_run_goes_on(make, ending):
+    """Another driver's recovery or the dashboard's "mark as failed" finished it first."""
+    study, searcher = make(target=2)
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.4))
+    elsewhere = optuna.load_study(study_name=study.study_name, storage=study._storage)
+    elsewhere.tell(elsewhere.trials[0].number, state=TrialState.FAIL)
+    if ending == "complete":
+        searcher.on_trial_complete("t1", epoch(2, 0.5, finished=True))
+    else:
+        searcher.on_trial_complete("t1", {ERROR_TYPE_KEY: "RuntimeError", ERROR_KEY: "boom"})
+    assert study.trials[0].state == TrialState.FAIL
+    assert isinstance(searcher.suggest("t2"), dict)  # the FAIL does not count: a new trial
+
+
+def test_a_dead_drivers_trial_is_recovered_while_the_searcher_waits(make, monkeypatch):
+    """Another driver created trials before this one's and died with one RUNNING: once
+    this searcher would wait for it, it fails it and runs its parameters itself."""
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    from hpo.study.records import DRIVER_ATTR, THIS_DRIVER
+
+    study, searcher = make(target=2)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    other = optuna.load_study(study_name=study.study_name, storage=study._storage)
+    done = other.ask({"optimizer.lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
+    other.tell(done, 0.5)
+    orphan = other.ask({"optimizer.lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
+    storage = study._storage
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, orphan.number)
+    storage.set_trial_system_attr(trial_id, DRIVER_ATTR, replace(THIS_DRIVER, pid=dead.pid, token="gone").as_attr())
+    monkeypatch.setattr(hpo.engine.replica, "SYNC_INTERVAL_S", 0.0)
+    monkeypatch.setattr(hpo.engine.searcher, "RECOVERY_INTERVAL_S", 0.0)
+    assert searcher.suggest("t1") is None  # one finished, one running: wait, and recover it
+    rerun = searcher.suggest("t1")
+    assert rerun is not None and rerun["config"]["optimizer"]["lr"] == orphan.params["optimizer.lr"]
+    assert study.trials[orphan.number].state == TrialState.FAIL
+    assert study.trials[rerun["trial_number"]].user_attrs["requeued_from"] == orphan.number

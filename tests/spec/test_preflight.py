@@ -1,0 +1,106 @@
+"""hpo/spec/preflight.py: the trainer's optional check(config), before a study's first trial."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import types
+
+import pytest
+
+from hpo.errors import SpecError
+from hpo.spec.preflight import load_check, preflight
+from hpo.engine.runner import run_study
+from hpo.spec.sections import spec_from_text
+
+SPEC = textwrap.dedent(
+    """\
+    study: {name: pf, trials: 2}
+    scheduler: {type: none}
+    train:
+      data: {name: digits, root: good}
+      model: {name: cnn, channels: [8], kernel_sizes: [3], hidden: [16]}
+      epochs: 2
+    space:
+      optimizer.lr: {float: [1.0e-4, 1.0e-1], log: true}
+      optimizer.name:
+        choice: [sgd, adam]
+        when: {sgd: {data.root: {choice: [good, bad]}}}
+    """
+)
+
+
+class Missing(Exception):
+    key = "data.root"
+
+
+@pytest.fixture
+def trainer(monkeypatch):
+    """A trainer module ``fake_trainer`` whose check records each config and refuses ``refuse``."""
+    module = types.ModuleType("fake_trainer")
+    module.seen = []
+    module.refuse = set()
+
+    def check(config):
+        module.seen.append(config)
+        if config["data"]["root"] in module.refuse:
+            raise Missing(f"nothing under {config['data']['root']}/")
+
+    module.train = lambda config, report: None
+    module.check = check
+    monkeypatch.setitem(sys.modules, "fake_trainer", module)
+    return module
+
+
+def test_every_distinct_config_is_checked_once_train_first(trainer):
+    preflight(spec_from_text(SPEC, "spec.yaml"), "fake_trainer:train")
+    assert trainer.seen[0]["data"]["root"] == "good" and "lr" not in trainer.seen[0].get("optimizer", {})
+    assert {c["data"]["root"] for c in trainer.seen} == {"good", "bad"}  # an option under a branch too
+    assert {c["optimizer"]["lr"] for c in trainer.seen if "lr" in c.get("optimizer", {})} == {1.0e-4, 1.0e-1}
+    keys = [repr(sorted(c.items())) for c in trainer.seen]
+    assert len(keys) == len(set(keys))
+
+
+def test_a_refused_train_block_names_the_key_the_check_gives(trainer):
+    trainer.refuse = {"good"}
+    with pytest.raises(SpecError) as info:
+        preflight(spec_from_text(SPEC, "spec.yaml"), "fake_trainer:train")
+    assert str(info.value) == "spec.yaml: train.data.root: every trial would fail: nothing under good/"
+    assert len(trainer.seen) == 1  # stopped at the first refusal
+
+
+def test_a_refused_corner_names_the_searched_key_and_its_values(trainer):
+    trainer.refuse = {"bad"}
+    with pytest.raises(SpecError) as info:
+        preflight(spec_from_text(SPEC, "spec.yaml"), "fake_trainer:train")
+    assert info.value.path == "space.data.root"
+    assert info.value.message == "with optimizer.name='sgd', data.root='bad', trials would fail: nothing under bad/"
+
+
+def test_an_error_without_a_key_names_train_and_an_empty_message_its_type(trainer):
+    def check(config):
+        raise OSError()
+
+    trainer.check = check
+    with pytest.raises(SpecError) as info:
+        preflight(spec_from_text(SPEC, "spec.yaml"), "fake_trainer:train")
+    assert str(info.value) == "spec.yaml: train: every trial would fail: OSError"
+
+
+def test_a_trainer_without_check_is_not_checked(trainer):
+    del trainer.check
+    assert load_check("fake_trainer:train") is None
+    preflight(spec_from_text(SPEC, "spec.yaml"), "fake_trainer:train")
+    trainer.check = "not a function"
+    assert load_check("fake_trainer:train") is None
+
+
+def test_the_built_in_trainer_refuses_a_missing_data_set_before_the_study_exists(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    spec = spec_from_text(SPEC.replace("{name: digits, root: good}", "{name: cifar10, root: empty}"), "spec.yaml")
+    with pytest.raises(SpecError) as info:
+        run_study(spec)
+    assert info.value.path == "train.data.root"
+    assert "empty/cifar-10-batches-py/ must hold data_batch_1" in info.value.message
+    assert not (tmp_path / "studies").exists()
