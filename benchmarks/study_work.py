@@ -59,7 +59,13 @@ def _drive(searcher, trials: int) -> float:
         searcher.suggest(trial_id)
         last = EPOCHS if number % 2 else 2  # every other trial stopped at epoch 2, as ASHA would
         for epoch in range(1, last + 1):
-            result = {"epoch": epoch, "training_iteration": epoch, "val_acc": 0.2 * epoch + 0.001 * number, "finished": epoch == EPOCHS, **where}
+            result = {
+                "epoch": epoch,
+                "training_iteration": epoch,
+                "val_acc": 0.2 * epoch + 0.001 * number,
+                "finished": epoch == EPOCHS,
+                **where,
+            }
             if epoch < last:
                 searcher.on_trial_result(trial_id, result)
         searcher.on_trial_complete(trial_id, result)
@@ -85,7 +91,9 @@ def main(argv: list[str] | None = None) -> None:
             hpo_ms, optuna_search_ms = searchers_ms_per_trial(folder, f"round{round_}", args.trials)
             ours.append(hpo_ms)
             theirs.append(optuna_search_ms)
-            print(f"round {round_}: hpo on SQLite {hpo_ms:6.1f} ms per trial; OptunaSearch in memory {optuna_search_ms:6.1f} ms", flush=True)
+            print(
+                f"round {round_}: hpo on SQLite {hpo_ms:6.1f} ms per trial; OptunaSearch in memory {optuna_search_ms:6.1f} ms", flush=True
+            )
     finally:
         if not args.workdir:
             shutil.rmtree(folder, ignore_errors=True)

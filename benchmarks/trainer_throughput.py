@@ -33,11 +33,13 @@ from trainers.models import create_model
 
 CONFIG = {
     "data": {"name": "synthetic", "shape": [3, 32, 32], "num_classes": 10, "size": 5000, "test_size": 10},
-    "model": {"name": "cnn", "channels": [32, 64, 128], "kernel_sizes": [3, 3, 3], "pool": "avg",
-              "batch_norm": True, "hidden": [512, 128]},
+    "model": {"name": "cnn", "channels": [32, 64, 128], "kernel_sizes": [3, 3, 3], "pool": "avg", "batch_norm": True, "hidden": [512, 128]},
     "optimizer": {"name": "adam", "lr": 1e-3},
-    "augment": [{"random_crop": {"padding": 4}}, "hflip",
-                {"color_jitter": {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.0}}],
+    "augment": [
+        {"random_crop": {"padding": 4}},
+        "hflip",
+        {"color_jitter": {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.0}},
+    ],
     "batch_size": 128,
     "device": "cpu",
 }
@@ -95,13 +97,15 @@ class Classic:
         from torchvision import transforms
 
         hwc = images.permute(0, 2, 3, 1).numpy()
-        transform = transforms.Compose([
-            transforms.RandomCrop(32, padding=4),
-            transforms.RandomHorizontalFlip(),
-            transforms.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
-            transforms.ToTensor(),
-            transforms.Normalize(MEAN, STD),
-        ])
+        transform = transforms.Compose(
+            [
+                transforms.RandomCrop(32, padding=4),
+                transforms.RandomHorizontalFlip(),
+                transforms.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
+                transforms.ToTensor(),
+                transforms.Normalize(MEAN, STD),
+            ]
+        )
 
         class Dataset(torch.utils.data.Dataset):
             def __len__(self):
@@ -110,9 +114,7 @@ class Classic:
             def __getitem__(self, i):
                 return transform(Image.fromarray(hwc[i])), int(labels[i])
 
-        self.loader = torch.utils.data.DataLoader(
-            Dataset(), batch_size=batch, shuffle=True, num_workers=workers, drop_last=True
-        )
+        self.loader = torch.utils.data.DataLoader(Dataset(), batch_size=batch, shuffle=True, num_workers=workers, drop_last=True)
 
     def run(self, step, steps):
         batches = iter(self.loader)  # a fresh epoch: workers start, as in every epoch of a run
@@ -143,8 +145,10 @@ def main() -> None:
         "ours": Ours(data.train_x, data.train_y, batch, augment_ops(cfg)),
         "classic": Classic(data.train_x, data.train_y, batch, args.workers),
     }
-    print(f"report 003 CNN, batch {batch}, 32x32x3, crop+flip+jitter; torch threads {torch.get_num_threads()}, "
-          f"classic workers {args.workers}; {args.rounds} rounds x {args.steps} steps each")
+    print(
+        f"report 003 CNN, batch {batch}, 32x32x3, crop+flip+jitter; torch threads {torch.get_num_threads()}, "
+        f"classic workers {args.workers}; {args.rounds} rounds x {args.steps} steps each"
+    )
     for method in methods.values():  # warm-up: allocator, kernels, worker start-up code paths
         method.run(step, 3)
 
@@ -164,6 +168,7 @@ def main() -> None:
     to_compute = median([o / c for o, c in zip(rates["ours"], rates["compute"])])
     to_classic = median([o / c for o, c in zip(rates["ours"], rates["classic"])])
     print(f"trainer/compute={to_compute:.3f} trainer/classic={to_classic:.3f}")
+
 
 if __name__ == "__main__":
     main()

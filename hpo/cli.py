@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,8 +19,7 @@ from hpo.errors import HpoError
 
 app = typer.Typer(
     name="hpo",
-    help="Hyperparameter optimization for vision models: a YAML search space, Ray Tune trials, "
-    "Optuna samplers, ASHA pruning.",
+    help="Hyperparameter optimization for vision models: a YAML search space, Ray Tune trials, Optuna samplers, ASHA pruning.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -38,15 +37,13 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="Show traceback
 
 SpecArg = Annotated[Path, typer.Argument(help="Search-space spec (YAML).", show_default=False)]
 StudyArg = Annotated[str, typer.Argument(help="Study name, or its spec file.", show_default=False)]
-StorageOpt = Annotated[Optional[str], typer.Option("--storage", help="SQLAlchemy URL of the study's storage.")]
+StorageOpt = Annotated[str | None, typer.Option("--storage", help="SQLAlchemy URL of the study's storage.")]
 
 
 @app.command()
 def run(
     spec_file: SpecArg,
-    address: Annotated[
-        Optional[str], typer.Option("--address", help="Join an existing Ray cluster (HOST:PORT or auto).")
-    ] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Join an existing Ray cluster (HOST:PORT or auto).")] = None,
     new_version: Annotated[
         bool, typer.Option("--new-version", help="If the stored study searched another space, start NAME-v2 beside it.")
     ] = False,
@@ -64,9 +61,9 @@ def run(
 
     import yaml
 
-    from hpo.study.summary import format_params
     from hpo.engine.runner import run_study
     from hpo.spec.sections import load_spec
+    from hpo.study.summary import format_params
 
     spec = load_spec(spec_file)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -137,13 +134,11 @@ def validate(spec_file: SpecArg) -> None:
 def train(
     config_file: Annotated[Path, typer.Argument(help="Training config (an exported config, or a spec's train: block).")],
     seeds: Annotated[
-        Optional[list[int]], typer.Option("--seeds", help="Train once per seed: --seeds 0 1 2 (default: the config's seed).")
+        list[int] | None, typer.Option("--seeds", help="Train once per seed: --seeds 0 1 2 (default: the config's seed).")
     ] = None,
-    final: Annotated[
-        bool, typer.Option("--final", help="Train on train+val and evaluate the held-out test split.")
-    ] = False,
+    final: Annotated[bool, typer.Option("--final", help="Train on train+val and evaluate the held-out test split.")] = False,
     output_dir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--output-dir",
             help="Where to save weights, configs and the summary "
@@ -162,20 +157,19 @@ def train(
 def export(
     study: StudyArg,
     output: Annotated[
-        Optional[Path],
-        typer.Option("-o", "--output", help="Config file to write; with --top K: FILE-1.yaml ... FILE-K.yaml "
-                     "[default: studies/<study>/best.yaml]."),
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Config file to write; with --top K: FILE-1.yaml ... FILE-K.yaml [default: studies/<study>/best.yaml]."
+        ),
     ] = None,
     top: Annotated[int, typer.Option("--top", help="Export the K best complete trials.", min=1)] = 1,
-    table: Annotated[
-        Optional[Path], typer.Option("--table", help="Also write the table of all trials (.csv or .parquet).")
-    ] = None,
+    table: Annotated[Path | None, typer.Option("--table", help="Also write the table of all trials (.csv or .parquet).")] = None,
     storage: StorageOpt = None,
 ) -> None:
     """Write the best trial (or --top K) as complete training configs that `hpo train` runs."""
     from hpo.results.export import export_best
-    from hpo.study.locate import load_existing_study
     from hpo.results.table import check_table_path, trials_frame, write_table
+    from hpo.study.locate import load_existing_study
     from hpo.study.storage import study_dir
 
     if table is not None:
@@ -195,14 +189,12 @@ def export(
 @app.command()
 def report(
     study: StudyArg,
-    output: Annotated[
-        Optional[Path], typer.Option("-o", "--output", help="HTML file [default: studies/<study>/report.html].")
-    ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="HTML file [default: studies/<study>/report.html].")] = None,
     storage: StorageOpt = None,
 ) -> None:
     """One self-contained HTML report of a study (plots work offline)."""
-    from hpo.study.locate import load_existing_study
     from hpo.results.report import write_report
+    from hpo.study.locate import load_existing_study
     from hpo.study.storage import study_dir
 
     loaded = load_existing_study(study, storage)
@@ -229,8 +221,8 @@ def dashboard(
 @app.command()
 def status(study: StudyArg, storage: StorageOpt = None) -> None:
     """Summary of a study from its database, and its top 10 trials."""
-    from hpo.study.locate import load_existing_study
     from hpo.results.table import print_status
+    from hpo.study.locate import load_existing_study
 
     print_status(load_existing_study(study, storage), console)
 

@@ -11,8 +11,8 @@ then say what was awaited and what was seen.
 from __future__ import annotations
 
 import sqlite3
-import textwrap
 import subprocess
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path

@@ -27,16 +27,12 @@ def test_unknown_command_and_wrong_types_exit_2():
 
 
 def test_status_of_an_unknown_study_is_a_clear_error(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "hpo.cli", "status", "nosuchstudy"], capture_output=True, text=True, cwd=tmp_path
-    )
+    result = subprocess.run([sys.executable, "-m", "hpo.cli", "status", "nosuchstudy"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert "no study named 'nosuchstudy'" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_startup_benchmark_prints_its_ratio():
-    result = subprocess.run(
-        [sys.executable, "benchmarks/cli_startup.py", "--repeats", "2"], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "benchmarks/cli_startup.py", "--repeats", "2"], capture_output=True, text=True, check=True)
     ratio = result.stdout.strip().splitlines()[-1]
     assert ratio.startswith("cli_startup_ratio=") and float(ratio.split("=")[1]) > 0

@@ -30,7 +30,9 @@ def private_imports(source: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", sorted(p.relative_to(REPO) for folder in ("hpo", "trainers") for p in (REPO / folder).rglob("*.py")), ids=str)
+@pytest.mark.parametrize(
+    "path", sorted(p.relative_to(REPO) for folder in ("hpo", "trainers") for p in (REPO / folder).rglob("*.py")), ids=str
+)
 def test_no_private_module_of_optuna_or_ray_is_imported(path):
     assert private_imports((REPO / path).read_text()) == []
 

@@ -26,7 +26,7 @@ _AUGMENTS = Registry("augmentation")  # name -> Op subclass; parameters: config.
 register_augment, list_augments = _AUGMENTS.register, _AUGMENTS.names
 
 
-def get_augment(name: str, params=None) -> "Op":
+def get_augment(name: str, params=None) -> Op:
     """An op by name; params a config model, a dict, or None for the defaults."""
     op = _AUGMENTS.get(name)
     if params is None or isinstance(params, dict):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
@@ -69,9 +69,7 @@ class StrictModel(pydantic.BaseModel):
     @classmethod
     def _reject_unknown_keys(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            valid = [name for name in cls.model_fields] + [
-                f.alias for f in cls.model_fields.values() if f.alias
-            ]
+            valid = [name for name in cls.model_fields] + [f.alias for f in cls.model_fields.values() if f.alias]
             for key in data:
                 if key not in valid:
                     raise UnknownKeyError(str(key), valid)
@@ -97,7 +95,7 @@ def _named_union(kind: str, classes: list[type[StrictModel]], default: str):
         return value
 
     union = Annotated[
-        Union[tuple(Annotated[c, Tag(n)] for c, n in zip(classes, names))],
+        tuple(Annotated[c, Tag(n)] for c, n in zip(classes, names)),
         Discriminator(tag),
     ]
     return Annotated[union, pydantic.BeforeValidator(check)]
@@ -218,9 +216,7 @@ class _ModelBase(StrictModel):
 
 def _same_length(values: list | None, channels: list[int], what: str) -> None:
     if values is not None and len(values) != len(channels):
-        raise ValueError(
-            f"{what} has {len(values)} entries but channels has {len(channels)}: give one per layer"
-        )
+        raise ValueError(f"{what} has {len(values)} entries but channels has {len(channels)}: give one per layer")
 
 
 class MlpModel(_ModelBase):
@@ -287,9 +283,7 @@ class VggModel(_ModelBase):
     @model_validator(mode="after")
     def _one_per_stage(self):
         if self.pool_after is not None and len(self.pool_after) != len(self.stages):
-            raise ValueError(
-                f"pool_after has {len(self.pool_after)} entries but stages has {len(self.stages)}"
-            )
+            raise ValueError(f"pool_after has {len(self.pool_after)} entries but stages has {len(self.stages)}")
         return self
 
 
@@ -585,10 +579,8 @@ def _augment_shorthand(value: Any) -> Any:
     if isinstance(value, str):
         value = {value: {}}
     if not isinstance(value, dict) or len(value) != 1:
-        raise ValueError(
-            f"an augmentation is an op name or a one-key mapping {{op: params}}, got {value!r}"
-        )
-    (name, params), = value.items()
+        raise ValueError(f"an augmentation is an op name or a one-key mapping {{op: params}}, got {value!r}")
+    ((name, params),) = value.items()
     if name not in AUGMENT_PARAMS:
         raise ValueError(did_you_mean(str(name), list(AUGMENT_PARAMS), "augmentation"))
     if params is None:
@@ -602,13 +594,13 @@ def _augment_shorthand(value: Any) -> Any:
 
 
 AugmentOp = Annotated[
-    Union[tuple(Annotated[item, Tag(name)] for name, item in _AUGMENT_ITEMS.items())],
+    tuple(Annotated[item, Tag(name)] for name, item in _AUGMENT_ITEMS.items()),
     Discriminator(_augment_tag),
     pydantic.BeforeValidator(_augment_shorthand),
 ]
 
 
-def augment_ops(config: "TrainConfig") -> list[tuple[str, _Augment]]:
+def augment_ops(config: TrainConfig) -> list[tuple[str, _Augment]]:
     """The augmentation list as (op name, params) pairs."""
     return [(name, getattr(item, name)) for item in config.augment for name in type(item).model_fields]
 

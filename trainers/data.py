@@ -11,8 +11,8 @@ moves everything to the device. The test split is only used when `final=True`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -165,9 +165,7 @@ def _mnist_files(folder: str, source: str) -> Files:
 
 def _mnist_like(config, cls) -> Raw:
     train, test = _torchvision(cls, config, train=True), _torchvision(cls, config, train=False)
-    return Raw(
-        train.data.unsqueeze(1), train.targets.long(), test.data.unsqueeze(1), test.targets.long(), list(train.classes)
-    )
+    return Raw(train.data.unsqueeze(1), train.targets.long(), test.data.unsqueeze(1), test.targets.long(), list(train.classes))
 
 
 @register_dataset(

@@ -12,11 +12,10 @@ final evaluation and the files of `output_dir`.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -218,6 +217,4 @@ def save_run(output_dir, model, cfg, result, history, pipeline, data, batch_size
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             feats.append(features(model, pipeline.eval(x[i : i + batch_size]))[0].float().cpu())
-    np.savez_compressed(
-        os.path.join(output_dir, "features.npz"), features=torch.cat(feats).numpy(), labels=y.cpu().numpy()
-    )
+    np.savez_compressed(os.path.join(output_dir, "features.npz"), features=torch.cat(feats).numpy(), labels=y.cpu().numpy())

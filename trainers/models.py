@@ -70,8 +70,15 @@ class Net(nn.Module):
 
     head_name = "classifier.head"
 
-    def __init__(self, body: nn.Module, in_shape: tuple[int, int, int], hidden: list[int], num_classes: int,
-                 dropout: float = 0.0, batch_norm: bool = False):
+    def __init__(
+        self,
+        body: nn.Module,
+        in_shape: tuple[int, int, int],
+        hidden: list[int],
+        num_classes: int,
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ):
         super().__init__()
         self.body = body
         with torch.no_grad():  # the flattened width, from a dummy forward pass
@@ -96,8 +103,17 @@ def _pool(kind: str) -> nn.Module:
     return {"max": nn.MaxPool2d(2), "avg": nn.AvgPool2d(2), "none": nn.Identity()}[kind]
 
 
-def conv_block(c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1, batch_norm: bool = True,
-               pool: str = "none", padding: int | None = None, dropout: float = 0.0) -> nn.Sequential:
+def conv_block(
+    c_in: int,
+    c_out: int,
+    k: int,
+    stride: int = 1,
+    dilation: int = 1,
+    batch_norm: bool = True,
+    pool: str = "none",
+    padding: int | None = None,
+    dropout: float = 0.0,
+) -> nn.Sequential:
     """conv -> [batch norm] -> relu -> [pool] -> [Dropout2d]; 'same' padding by default."""
     if padding is None:
         padding = dilation * (k - 1) // 2
@@ -195,8 +211,13 @@ class ViT(nn.Module):
         self.cls = nn.Parameter(torch.zeros(1, 1, config.dim))
         self.pos = nn.Parameter(torch.randn(1, 1 + (h // p) * (w // p), config.dim) * 0.02)
         layer = nn.TransformerEncoderLayer(
-            config.dim, config.heads, round(config.mlp_ratio * config.dim), config.dropout,
-            activation="gelu", batch_first=True, norm_first=True,
+            config.dim,
+            config.heads,
+            round(config.mlp_ratio * config.dim),
+            config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         self.encoder = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.dim)

@@ -14,6 +14,7 @@ factor. No torch scheduler objects, so any schedule composes with warmup and hea
 from __future__ import annotations
 
 import math
+
 import torch
 from torch import nn
 

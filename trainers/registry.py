@@ -11,7 +11,8 @@ An unknown name is a KeyError that suggests the closest registered one.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from trainers.config import did_you_mean
 

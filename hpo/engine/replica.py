@@ -142,9 +142,7 @@ class StudyReplica:
             return
         open_now = {
             trial.number: trial
-            for trial in self._storage.get_all_trials(
-                self._study_id, deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)
-            )
+            for trial in self._storage.get_all_trials(self._study_id, deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
         }
         for trial_id, number in tracked.items():
             now = open_now.get(number)
@@ -230,9 +228,7 @@ class StudyReplica:
                 self._synced_at = -math.inf  # another driver took it: read the study again
                 return None
             queued = self._storage.get_trial(trial_id)
-            self.study.enqueue_trial(
-                {**queued.system_attrs.get("fixed_params", {}), **queued.params}, user_attrs=queued.user_attrs
-            )
+            self.study.enqueue_trial({**queued.system_attrs.get("fixed_params", {}), **queued.params}, user_attrs=queued.user_attrs)
             trial = self.study.ask()
             written = _Written(trial_id, set(queued.params), dict(queued.intermediate_values))
             written.user_attrs, written.system_attrs = dict(queued.user_attrs), dict(queued.system_attrs)
@@ -407,4 +403,3 @@ def _write_changed(now: Mapping[str, Any], written: dict[str, Any], write: Calla
 
 def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
-

@@ -27,16 +27,16 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
-from hpo.errors import HpoError
 from hpo.engine.failures import FailureStreak
-from hpo.spec.preflight import preflight
 from hpo.engine.progress import StudyProgress
-from hpo.study.summary import Tally
-from hpo.study.records import INTERRUPTED, beat, recover_orphans
 from hpo.engine.samplers import ConditionalGridSampler, build_sampler
-from hpo.spec.sections import Spec
-from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
 from hpo.engine.trainable import DEFAULT_TRAINER, load_trainer
+from hpo.errors import HpoError
+from hpo.spec.preflight import preflight
+from hpo.spec.sections import Spec
+from hpo.study.records import INTERRUPTED, beat, recover_orphans
+from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
+from hpo.study.summary import Tally
 from hpo.study.versions import open_study_for_spec
 
 HEARTBEAT_INTERVAL_S = 30.0
@@ -135,10 +135,10 @@ def _tune(
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
+    from hpo.engine.callbacks import TrialErrorCallback, TrialTimeoutWatchdog
     from hpo.engine.schedulers import StudyASHAScheduler
     from hpo.engine.searcher import StudySearcher
     from hpo.engine.trainable import run_trial
-    from hpo.engine.callbacks import TrialErrorCallback, TrialTimeoutWatchdog
 
     sampler = study.sampler
     searcher = StudySearcher(
@@ -232,7 +232,7 @@ def _heartbeat(storage: optuna.storages.BaseStorage, study_id: int):
         while True:
             try:
                 beat(storage, study_id)
-            except Exception as exc:  # noqa: BLE001 - see above: the beating must go on
+            except Exception as exc:
                 logging.getLogger(__name__).warning("heartbeat not recorded: %s", exc)
             if stop.wait(HEARTBEAT_INTERVAL_S):
                 return

@@ -97,9 +97,7 @@ class StudyASHAScheduler(FIFOScheduler):
         self._max_t = max_t
         self._reduction_factor = reduction_factor
         self._recheck_rung_below = recheck_rung_below
-        self._rungs: dict[int, dict[int, float]] = {
-            epoch: {} for epoch in rung_epochs(grace_period, reduction_factor, max_t)
-        }
+        self._rungs: dict[int, dict[int, float]] = {epoch: {} for epoch in rung_epochs(grace_period, reduction_factor, max_t)}
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
             for epoch, recorded in self._rungs.items():
                 if epoch in trial.intermediate_values:
@@ -153,4 +151,3 @@ class StudyASHAScheduler(FIFOScheduler):
         """Higher is better; NaN is the worst of all, and never continues."""
         value = float(value)
         return -math.inf if math.isnan(value) else self._sign * value
-

@@ -33,12 +33,11 @@ from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
 from hpo.engine.failures import FailureStreak
-from hpo.study.records import FINISHED_STATES, WORKER_ATTR, WORKER_KEYS, recover_orphans
 from hpo.engine.replica import StudyReplica
 from hpo.engine.samplers import GRID_POINT_ATTR, ConditionalGridSampler
-from hpo.spec.space import Space, sample
 from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY, reported_epoch
-
+from hpo.spec.space import Space, sample
+from hpo.study.records import FINISHED_STATES, WORKER_ATTR, WORKER_KEYS, recover_orphans
 
 RECOVERY_INTERVAL_S = 5.0  # while waiting for running trials, look for orphans this often
 WRITE_INTERVAL_S = 1.0  # an epoch this soon after a trial's last write waits for its next one
@@ -265,9 +264,7 @@ class StudySearcher(Searcher):
     def _fail(self, live: _LiveTrial, error_type: str, message: str) -> None:
         self._tell(live, TrialState.FAIL, attrs={"error_type": error_type, "error": message[:2000]})
 
-    def _tell(
-        self, live: _LiveTrial, state: TrialState, value: float | None = None, attrs: Mapping[str, Any] | None = None
-    ) -> None:
+    def _tell(self, live: _LiveTrial, state: TrialState, value: float | None = None, attrs: Mapping[str, Any] | None = None) -> None:
         last = live.last
         user = {
             **(attrs or {}),
@@ -283,4 +280,3 @@ class StudySearcher(Searcher):
             self._failures.record(state, user.get("error_type"), user.get("error"))
         if self._observer:
             self._observer.trial_finished(frozen)
-

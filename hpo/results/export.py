@@ -27,10 +27,10 @@ import yaml
 from optuna.trial import FrozenTrial
 
 from hpo.errors import HpoError
-from hpo.study.summary import format_params
-from hpo.study.records import state_counts
 from hpo.results.table import ranked_trials, study_metric, study_mode
 from hpo.spec.sections import check_train_config, spec_from_text
+from hpo.study.records import state_counts
+from hpo.study.summary import format_params
 from hpo.study.versions import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 
 _STUDY_LINE = re.compile(r"^#\s*study:\s*(?P<name>\S+)\s*$")
@@ -121,4 +121,3 @@ def study_of_config(path: Path) -> str | None:
         if match:
             return match.group("name")
     return None
-

@@ -32,10 +32,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo.study.summary import Tally, format_params, format_seconds
-from hpo.study.records import worker_of
-from hpo.results.table import param_columns, ranked_trials, study_metric, study_mode, trials_frame
 from hpo.results.retrain import load_summaries
+from hpo.results.table import param_columns, ranked_trials, study_metric, study_mode, trials_frame
+from hpo.study.records import worker_of
+from hpo.study.summary import Tally, format_params, format_seconds
 from hpo.study.versions import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 
 TOP = 10  # trials in the table of the best
@@ -108,9 +108,7 @@ class _Page:
 
     def render(self) -> str:
         generated = dt.datetime.now().isoformat(sep=" ", timespec="seconds")
-        return _TEMPLATE.format(
-            title=html.escape(self.title), generated=generated, body="\n".join(self.parts)
-        )
+        return _TEMPLATE.format(title=html.escape(self.title), generated=generated, body="\n".join(self.parts))
 
 
 _TEMPLATE = """<!DOCTYPE html>
@@ -223,8 +221,14 @@ def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go
             texts += [_hover(t)] * len(steps) + [None]
         fig.add_trace(
             go.Scatter(
-                x=xs, y=ys, mode="lines", name=state.lower(), text=texts, hoverinfo="text+x+y",
-                line={"color": STATE_COLORS[state], "dash": dash, "width": 1.5}, connectgaps=False,
+                x=xs,
+                y=ys,
+                mode="lines",
+                name=state.lower(),
+                text=texts,
+                hoverinfo="text+x+y",
+                line={"color": STATE_COLORS[state], "dash": dash, "width": 1.5},
+                connectgaps=False,
             )
         )
         if state == "PRUNED":
@@ -233,9 +237,11 @@ def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go
                 go.Scatter(
                     x=[step for step, _ in ends],
                     y=[t.intermediate_values[step] for step, t in ends],
-                    mode="markers", name="pruned here",
+                    mode="markers",
+                    name="pruned here",
                     marker={"symbol": "x", "size": 9, "color": STATE_COLORS[state]},
-                    text=[_hover(t) for _, t in ends], hoverinfo="text",
+                    text=[_hover(t) for _, t in ends],
+                    hoverinfo="text",
                 )
             )
     metric = study_metric(study)
@@ -259,9 +265,7 @@ def param_importances(study: optuna.Study) -> tuple[dict[str, float], list[str]]
     """
     complete = ranked_trials(study)
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
-        raise CannotPlot(
-            f"Importances need at least {MIN_TRIALS_FOR_IMPORTANCE} complete trials; the study has {len(complete)}."
-        )
+        raise CannotPlot(f"Importances need at least {MIN_TRIALS_FOR_IMPORTANCE} complete trials; the study has {len(complete)}.")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -332,8 +336,14 @@ def timeline_figure(trials: list[FrozenTrial]) -> go.Figure:
         return _say(go.Figure(), "no trial has started yet")
     frame = pd.DataFrame(rows)
     fig = px.timeline(
-        frame, x_start="start", x_end="end", y="worker", color="state", color_discrete_map=STATE_COLORS,
-        hover_name="trial", hover_data={"epochs": True, "start": True, "end": True, "worker": False},
+        frame,
+        x_start="start",
+        x_end="end",
+        y="worker",
+        color="state",
+        color_discrete_map=STATE_COLORS,
+        hover_name="trial",
+        hover_data={"epochs": True, "start": True, "end": True, "worker": False},
     )
     fig.update_yaxes(autorange="reversed", title="worker (host, process)")
     fig.update_layout(title="trials over time", height=max(250, 80 + 40 * frame.worker.nunique()))
@@ -412,7 +422,10 @@ def per_class_figure(summary: dict[str, Any]) -> go.Figure:
     )
     fig.update_layout(
         title=f"per-class {summary['split']} accuracy (mean ± std over {len(summary['seeds'])} seeds)",
-        xaxis_title="class", yaxis_title="accuracy", xaxis_type="category", yaxis_range=[0, 1.05],
+        xaxis_title="class",
+        yaxis_title="accuracy",
+        xaxis_type="category",
+        yaxis_range=[0, 1.05],
     )
     return fig
 
@@ -420,7 +433,11 @@ def per_class_figure(summary: dict[str, Any]) -> go.Figure:
 def confusion_figure(summary: dict[str, Any]) -> go.Figure:
     classes = [str(c) for c in summary["classes"]]
     fig = px.imshow(
-        np.array(summary["confusion"]), x=classes, y=classes, text_auto=True, color_continuous_scale="Blues",
+        np.array(summary["confusion"]),
+        x=classes,
+        y=classes,
+        text_auto=True,
+        color_continuous_scale="Blues",
         labels={"x": "predicted", "y": "true", "color": "images"},
     )
     fig.update_layout(title=f"{summary['split']} confusion matrix, summed over seeds", height=max(400, 30 * len(classes) + 150))
@@ -453,7 +470,10 @@ def tsne_figure(run_dir: Path, summary: dict[str, Any]) -> go.Figure:
     classes = [str(c) for c in summary["classes"]]
     names = [classes[int(label)] if int(label) < len(classes) else str(label) for label in labels]
     fig = px.scatter(
-        x=points[:, 0], y=points[:, 1], color=names, category_orders={"color": classes},
+        x=points[:, 0],
+        y=points[:, 1],
+        color=names,
+        category_orders={"color": classes},
         labels={"x": "t-SNE 1", "y": "t-SNE 2", "color": "class"},
     )
     fig.update_traces(marker={"size": 5, "opacity": 0.8})

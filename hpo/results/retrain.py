@@ -31,8 +31,8 @@ from rich.table import Table
 
 from hpo.errors import HpoError
 from hpo.spec.sections import check_train_config
-from hpo.study.storage import STUDIES_DIR, study_dir
 from hpo.spec.yamlfile import read_yaml
+from hpo.study.storage import STUDIES_DIR, study_dir
 
 _EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
 RETRAIN_DIR = "retrain"

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hpo.errors import HpoError
-from hpo.study.summary import Tally, format_params, format_seconds
 from hpo.study.records import worker_of
+from hpo.study.summary import Tally, format_params, format_seconds
 from hpo.study.versions import SPEC_TEXT_ATTR
 
 TOP = 10

@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from hpo.spec.space import fill_partial, variants
 from hpo.spec.sections import Spec
+from hpo.spec.space import fill_partial, variants
 
 PROBE_BATCH = 2  # probe with a tiny batch and scale: a CPU pass at batch 128 x 224px is slow
 _SHAPE_KEYS = ("data", "model", "augment", "batch_size")  # what changes shapes and memory
@@ -98,7 +98,11 @@ def _fits(needed: int, budget: tuple[str, int | None]) -> str:
     device, available = budget
     if available is None:
         return f"unknown (no {device.upper()} here)"
-    return f"yes ({needed / available:.0%} of {format_bytes(available)} {device})" if needed <= available else f"NO (needs {format_bytes(needed)}, has {format_bytes(available)} {device})"
+    return (
+        f"yes ({needed / available:.0%} of {format_bytes(available)} {device})"
+        if needed <= available
+        else f"NO (needs {format_bytes(needed)}, has {format_bytes(available)} {device})"
+    )
 
 
 def format_bytes(count: int) -> str:

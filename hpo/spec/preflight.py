@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from hpo.errors import SpecError
-from hpo.spec.space import fill_partial, variants
 from hpo.spec.sections import Spec, param_for
+from hpo.spec.space import fill_partial, variants
 
 CHECK_FUNCTION = "check"
 

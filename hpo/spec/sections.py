@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import Field, field_validator, model_validator
@@ -126,7 +126,7 @@ class QMCSection(StrictModel):
 
 
 SamplerSection = Annotated[
-    Union[TPESection, RandomSection, GridSection, CmaEsSection, GPSection, QMCSection],
+    TPESection | RandomSection | GridSection | CmaEsSection | GPSection | QMCSection,
     Field(discriminator="type"),
 ]
 
@@ -144,7 +144,7 @@ class NoScheduler(StrictModel):
     type: Literal["none"]
 
 
-SchedulerSection = Annotated[Union[ASHASection, NoScheduler], Field(discriminator="type")]
+SchedulerSection = Annotated[ASHASection | NoScheduler, Field(discriminator="type")]
 
 
 class ResourcesSection(StrictModel):

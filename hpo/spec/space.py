@@ -14,12 +14,12 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 from hpo.errors import SpecError
 from trainers.config import did_you_mean
 
-Scalar = Union[str, int, float, bool, None]
+Scalar = str | int | float | bool | None
 
 
 class Trial(Protocol):
@@ -32,6 +32,7 @@ class Trial(Protocol):
     def suggest_int(self, name: str, low: int, high: int, *, log: bool = False, step: int = 1) -> int: ...
 
     def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+
 
 _SEGMENT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|\d+)$")
 _KINDS = ("float", "int", "choice")
@@ -62,8 +63,7 @@ class FloatParam:
             raise SpecError(
                 source,
                 f"space.{self.path}",
-                "the grid sampler needs a finite set of values: give this float a `step`, "
-                "or make it a `choice`",
+                "the grid sampler needs a finite set of values: give this float a `step`, or make it a `choice`",
             )
         count = round((self.high - self.low) / self.step)
         return [round(self.low + i * self.step, 12) for i in range(count + 1)]
@@ -123,7 +123,7 @@ class ChoiceParam:
         return self.labels
 
 
-Param = Union[FloatParam, IntParam, ChoiceParam]
+Param = FloatParam | IntParam | ChoiceParam
 Space = tuple[Param, ...]
 
 
@@ -148,8 +148,7 @@ def _parse_level(raw: Any, source: str, where: str) -> Space:
             raise SpecError(
                 source,
                 f"{where}.{path}",
-                "a space key must be a dotted path into `train`, like `optimizer.lr` "
-                "(names, or list indexes such as `model.channels.0`)",
+                "a space key must be a dotted path into `train`, like `optimizer.lr` (names, or list indexes such as `model.channels.0`)",
             )
         params.append(_parse_param(path, spec, source, f"{where}.{path}"))
     return tuple(params)
@@ -160,8 +159,7 @@ def _parse_param(path: str, spec: Any, source: str, where: str) -> Param:
         raise SpecError(
             source,
             where,
-            f"expected a distribution such as {{float: [low, high]}}, {{int: [low, high]}} or "
-            f"{{choice: [...]}}, got {_kind(spec)}",
+            f"expected a distribution such as {{float: [low, high]}}, {{int: [low, high]}} or {{choice: [...]}}, got {_kind(spec)}",
         )
     for key in spec:
         if key not in _KINDS + _OPTIONS:

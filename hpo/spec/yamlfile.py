@@ -20,9 +20,7 @@ class _StrictSafeLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate mapping keys."""
 
 
-def _construct_mapping_without_duplicates(
-    loader: _StrictSafeLoader, node: yaml.MappingNode, deep: bool = False
-) -> dict[Any, Any]:
+def _construct_mapping_without_duplicates(loader: _StrictSafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     loader.flatten_mapping(node)
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
@@ -30,9 +28,7 @@ def _construct_mapping_without_duplicates(
         try:
             hash(key)
         except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a mapping key must be a plain value", key_node.start_mark
-            ) from None
+            raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a plain value", key_node.start_mark) from None
         if key in seen:
             first = seen[key].start_mark.line + 1
             raise yaml.constructor.ConstructorError(
@@ -45,9 +41,7 @@ def _construct_mapping_without_duplicates(
     return loader.construct_mapping(node, deep=deep)
 
 
-_StrictSafeLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping_without_duplicates
-)
+_StrictSafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping_without_duplicates)
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -87,10 +81,7 @@ def parse_yaml(text: str, source: str) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = exc.problem or exc.context or "invalid YAML"
         if "constructor for the tag" in problem:
-            problem = (
-                f"YAML tag not allowed ({problem.split('tag', 1)[1].strip()}): "
-                "a spec holds plain data only"
-            )
+            problem = f"YAML tag not allowed ({problem.split('tag', 1)[1].strip()}): a spec holds plain data only"
         raise SpecError(source, "", f"{where}: {problem}") from None
     except yaml.reader.ReaderError as exc:  # a control character; its own message takes two lines
         line = text.count("\n", 0, exc.position) + 1

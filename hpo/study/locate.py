@@ -36,8 +36,7 @@ def resolve_study(target: str, storage: str | None = None) -> tuple[str, str]:
     known = sorted(p.stem for p in STUDIES_DIR.glob("*.db")) if STUDIES_DIR.is_dir() else []
     hint = f" (studies there: {', '.join(known)})" if known else ""
     raise HpoError(
-        f"no study named {target!r} in {STUDIES_DIR}/{hint}; give a study name, a spec file, "
-        "or --storage URL for a study stored elsewhere"
+        f"no study named {target!r} in {STUDIES_DIR}/{hint}; give a study name, a spec file, or --storage URL for a study stored elsewhere"
     )
 
 

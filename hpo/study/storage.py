@@ -85,10 +85,7 @@ def check_file_location(url: str, path: Path, *, create: bool, what: str) -> boo
     if parent == STUDIES_DIR:
         parent.mkdir(parents=True, exist_ok=True)
     if not parent.is_dir():
-        raise HpoError(
-            f"storage {url}: the directory {parent} does not exist; create it or give "
-            "study.storage another location"
-        )
+        raise HpoError(f"storage {url}: the directory {parent} does not exist; create it or give study.storage another location")
     if not os.access(parent, os.W_OK):
         raise HpoError(f"storage {url}: the directory {parent} is read-only")
     return False

@@ -54,9 +54,7 @@ def open_study_for_spec(
         name = f"{spec.study.name}-v{version}"
     direction = "maximize" if spec.study.mode == "max" else "minimize"
     # load_if_exists: another driver on a shared database may create it at the same moment
-    study = existing or optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
-    )
+    study = existing or optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True)
     if SEARCH_HASH_ATTR not in study.user_attrs:
         console.print(f"created study {name} in {_url(storage)}", highlight=False)
         study.set_user_attr(SEARCH_ATTR, spec.search_definition())

@@ -21,7 +21,10 @@ pytestmark = pytest.mark.slow
 def last_line(tmp_path: Path, script: str, *args: str) -> str:
     run = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--workdir", str(tmp_path), *args],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     return run.stdout.strip().splitlines()[-1]

@@ -54,9 +54,7 @@ def write_spec(workdir: Path, spec: dict, name: str = "spec.yaml") -> Path:
 
 
 def hpo(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hpo.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=hpo_env()
-    )
+    return subprocess.run([sys.executable, "-m", "hpo.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=hpo_env())
 
 
 def load_study(workdir: Path, name: str, database: str | None = None) -> optuna.Study:

@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import exited, wait_for
-
-from tests.conftest import hpo, hpo_env, load_study, shortened_quickstart, write_spec
+from tests.conftest import exited, hpo, hpo_env, load_study, shortened_quickstart, wait_for, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -102,20 +100,31 @@ def test_quickstart_records_pruned_and_complete_trials_and_listens_on_loopback(w
 def test_rerun_resumes_a_changed_space_is_refused_and_new_version_starts_beside_it(workdir):
     spec = shortened_quickstart(trials=1, epochs=2)
     spec_file = write_spec(workdir, spec)
-    assert subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True).returncode == 0
+    assert (
+        subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True).returncode
+        == 0
+    )
     again = hpo("run", str(spec_file), cwd=workdir)  # a finished study: nothing to run, no Ray started
     assert again.returncode == 0
     assert "already has 1 finished trials" in again.stdout
     assert len(load_study(workdir, "quickstart").trials) == 1
     spec["space"]["batch_size"] = {"choice": [16, 32]}
     write_spec(workdir, spec)
-    refused = subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True, text=True)
+    refused = subprocess.run(
+        [sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True, text=True
+    )
     assert refused.returncode == 2
     assert "searched a different space" in refused.stderr and "--new-version" in refused.stderr
     assert "-    - 128" in refused.stderr or "- 128" in refused.stderr
     spec["study"]["trials"] = 2  # a changed trial count alone would resume; the space change still needs v2
     write_spec(workdir, spec)
-    v2 = subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file), "--new-version"], cwd=workdir, env=hpo_env(), capture_output=True, text=True)
+    v2 = subprocess.run(
+        [sys.executable, "-m", "hpo.cli", "run", str(spec_file), "--new-version"],
+        cwd=workdir,
+        env=hpo_env(),
+        capture_output=True,
+        text=True,
+    )
     assert v2.returncode == 0, v2.stdout + v2.stderr
     assert len(load_study(workdir, "quickstart").trials) == 1
     assert len(load_study(workdir, "quickstart-v2", database="quickstart").trials) == 2

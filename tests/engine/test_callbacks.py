@@ -33,9 +33,7 @@ class Recorder:
 def test_the_reason_names_the_error(tmp_path, pickled, text, error_type, words):
     error_file = tmp_path / "error.txt"
     error_file.write_text(WRITTEN)
-    trial = SimpleNamespace(
-        trial_id="t1", error_file=str(error_file), get_pickled_error=lambda: pickled, get_error=lambda: text
-    )
+    trial = SimpleNamespace(trial_id="t1", error_file=str(error_file), get_pickled_error=lambda: pickled, get_error=lambda: text)
     recorder = Recorder()
     TrialErrorCallback(recorder).on_trial_error(0, [], trial)
     [(_, recorded_type, message)] = recorder.errors

@@ -9,9 +9,9 @@ from ray.tune.search import Searcher
 
 from hpo.engine.failures import EXAMPLE_CHARS, FailureStreak
 from hpo.engine.searcher import StudySearcher
+from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY
 from hpo.spec.space import parse_space
 from hpo.study.storage import open_storage
-from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY
 
 
 def fail(streak: FailureStreak, error_type: str = "RuntimeError", message: str = "boom", times: int = 1) -> None:

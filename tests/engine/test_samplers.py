@@ -8,9 +8,8 @@ import pytest
 import yaml
 
 from hpo.engine.samplers import SAMPLERS, ConditionalGridSampler, build_sampler
-from hpo.spec.space import sample
 from hpo.spec.sections import spec_from_text
-
+from hpo.spec.space import sample
 from tests.conftest import VALID_SPEC
 
 OPTIONS = {

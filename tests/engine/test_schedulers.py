@@ -147,8 +147,9 @@ def test_rungs_start_from_the_finished_trials_of_the_study():
     curves = {TrialState.COMPLETE: [0.8, 0.9, 0.95, 0.96, 0.97, 0.97], TrialState.PRUNED: [0.6]}
     for state, curve in curves.items():
         study.add_trial(
-            create_trial(state=state, value=max(curve) if state == TrialState.COMPLETE else None,
-                         intermediate_values=dict(enumerate(curve, start=1)))
+            create_trial(
+                state=state, value=max(curve) if state == TrialState.COMPLETE else None, intermediate_values=dict(enumerate(curve, start=1))
+            )
         )
     running = study.ask()  # interrupted by a crash, then failed by the runner: not counted
     running.report(0.99, 1)

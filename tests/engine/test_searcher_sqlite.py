@@ -8,9 +8,9 @@ from optuna.trial import TrialState
 
 import hpo.engine.searcher
 from hpo.engine.searcher import StudySearcher
+from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY
 from hpo.spec.space import parse_space
 from hpo.study.storage import open_storage
-from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY
 
 SPACE = parse_space({"optimizer.lr": {"float": [1e-4, 1e-1], "log": True}}, "t.yaml")
 BASE = {"optimizer": {"name": "adam", "lr": 1e-3}, "epochs": 4}

@@ -9,6 +9,7 @@ from tests/e2e/conftest.py.
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 from tests.conftest import read_sqlite
 from tests.e2e.conftest import workdir  # noqa: F401  (a fixture)
@@ -42,6 +43,6 @@ def hpo_here(capsys, monkeypatch, *args: str) -> CliResult:
         signal.signal(signal.SIGTERM, handler)
 
 
-def query(workdir, sql: str, *args) -> list[tuple]:
+def query(workdir: Path, sql: str, *args) -> list[tuple]:  # noqa: F811  (the fixture, passed on)
     """Rows from the quickstart study's database, read-only; [] while it (or its tables) does not exist."""
     return read_sqlite(workdir / "studies" / "quickstart.db", sql, *args)

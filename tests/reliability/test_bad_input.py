@@ -12,8 +12,8 @@ import textwrap
 from pathlib import Path
 
 from tests.conftest import VALID_SPEC
-from tests.spec.test_spec_errors import CASES as BAD_SPECS
 from tests.reliability.conftest import figure, hpo_here
+from tests.spec.test_spec_errors import CASES as BAD_SPECS
 
 EXPORTED = textwrap.dedent(
     """\
@@ -137,5 +137,10 @@ def test_command_line_misuse(workdir, capsys, monkeypatch):
         result = hpo_here(capsys, monkeypatch, *args)
         if not (clean_exit_2(result) and not (workdir / "studies").exists()):
             failed[case] = (result.code, result.err[-500:])
-    figure("command-line misuse", len(CLI_MISUSE) - len(failed), len(CLI_MISUSE), "exit 2, an error or usage line, no traceback, nothing written")
+    figure(
+        "command-line misuse",
+        len(CLI_MISUSE) - len(failed),
+        len(CLI_MISUSE),
+        "exit 2, an error or usage line, no traceback, nothing written",
+    )
     assert not failed, failed

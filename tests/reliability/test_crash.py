@@ -128,9 +128,7 @@ def test_sigkill_at_random_moments_then_resume(workdir):
     interrupted = [t for t in trials if t.state == TrialState.FAIL]
     # a trial killed while its parameters were being sampled holds only some of them: its
     # requeued run samples the rest, so "ran again" is a finished trial holding them all
-    dropped = [
-        t.number for t in interrupted if not any(t.params.items() <= f[2].items() for f in finished.values())
-    ]
+    dropped = [t.number for t in interrupted if not any(t.params.items() <= f[2].items() for f in finished.values())]
     figure(
         "kill -9",
         sound,

@@ -82,7 +82,9 @@ def fuzz_figure():
     yield
     ran = sum(OUTCOMES.values())
     if ran:
-        figure("spec fuzz", ran, ran, f"examples raised nothing but SpecError ({OUTCOMES['SpecError']} SpecError, {OUTCOMES['valid']} valid)")
+        figure(
+            "spec fuzz", ran, ran, f"examples raised nothing but SpecError ({OUTCOMES['SpecError']} SpecError, {OUTCOMES['valid']} valid)"
+        )
 
 
 def outcome(path: Path, content: str | bytes) -> str:

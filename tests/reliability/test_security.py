@@ -24,9 +24,9 @@ import yaml
 from hpo.errors import SpecError
 from hpo.spec.sections import spec_from_text
 from hpo.study.storage import open_storage
+from tests.conftest import VALID_SPEC
 from tests.e2e.conftest import REPO, dashboard
 from tests.e2e.test_quickstart import descendants, listening_addresses
-from tests.conftest import VALID_SPEC
 from tests.reliability.conftest import figure, hpo_here
 from tests.reliability.test_bad_input import EXPORTED
 
@@ -104,7 +104,14 @@ def scan(path: Path) -> tuple[list[str], int]:
         name = dotted(node.func)
         keywords = {k.arg: k.value for k in node.keywords}
         where = f"{path.relative_to(REPO)}:{node.lineno} {name}"
-        if name.startswith("yaml.") and name.split(".")[-1] in ("load", "load_all", "unsafe_load", "unsafe_load_all", "full_load", "full_load_all"):
+        if name.startswith("yaml.") and name.split(".")[-1] in (
+            "load",
+            "load_all",
+            "unsafe_load",
+            "unsafe_load_all",
+            "full_load",
+            "full_load_all",
+        ):
             findings.append(f"{where} (use yaml.safe_load or hpo.spec.yamlfile)")
         shell = keywords.get("shell")
         if shell is not None and not (isinstance(shell, ast.Constant) and shell.value is False):
@@ -235,9 +242,10 @@ def test_default_outputs_stay_under_studies(workdir, capsys, monkeypatch):
     study.tell(trial, 0.5)
     storage.engine.dispose()
     (workdir / "header.yaml").write_text(EXPORTED.replace("# study: quickstart", "# study: ../../escape"))
-    (workdir / "spec.yaml").write_text("study: {name: ../../escape, trials: 1}\nspace: {}\ntrain:\n" + "".join(
-        f"  {line}\n" for line in EXPORTED.splitlines() if not line.startswith("#")
-    ))
+    (workdir / "spec.yaml").write_text(
+        "study: {name: ../../escape, trials: 1}\nspace: {}\ntrain:\n"
+        + "".join(f"  {line}\n" for line in EXPORTED.splitlines() if not line.startswith("#"))
+    )
     commands = {
         "train, exported header naming ../../escape": ["train", "header.yaml"],
         "train, spec naming ../../escape": ["train", "spec.yaml"],

@@ -108,6 +108,8 @@ def test_a_killed_worker_fails_its_trial_or_is_retried_once_and_the_study_goes_o
         f"killed twice -> FAIL {died.user_attrs.get('error_type')}; killed once with retries: 1 -> "
         f"{retried.state.name} after a retry; study reached {len(finished)}/2 finished trials ({len(killed)} workers killed)",
     )
-    assert all(cases), [(t.number, t.state.name, t.user_attrs.get("error_type"), t.user_attrs.get("error"), t.user_attrs.get("epochs")) for t in trials]
+    assert all(cases), [
+        (t.number, t.state.name, t.user_attrs.get("error_type"), t.user_attrs.get("error"), t.user_attrs.get("epochs")) for t in trials
+    ]
     assert len(finished) == 2
     assert not [t for t in trials if t.state == TrialState.RUNNING]

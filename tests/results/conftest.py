@@ -25,8 +25,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpo.spec.space import sample
 from hpo.spec.sections import spec_from_text
+from hpo.spec.space import sample
 from hpo.study.storage import open_storage
 from hpo.study.versions import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 from tests.conftest import wait_for

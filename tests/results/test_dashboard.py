@@ -20,8 +20,8 @@ import optuna
 import pytest
 from rich.console import Console
 
-from hpo.results.dashboard import is_loopback, serve
 from hpo.errors import HpoError
+from hpo.results.dashboard import is_loopback, serve
 from tests.conftest import wait_for
 from tests.e2e.conftest import dashboard
 from tests.results.conftest import STUDY, cli
@@ -120,8 +120,17 @@ def test_unknown_study_is_refused(fake_study, capsys, monkeypatch):
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True), ("0.0.0.0", False),
-     ("::", False), ("192.168.1.5", False), ("10.0.0.1", False), ("no-such-host.invalid", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.5", False),
+        ("10.0.0.1", False),
+        ("no-such-host.invalid", False),
+    ],
 )
 def test_loopback(host, loopback):
     assert is_loopback(host) is loopback

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.results.conftest import cli, make_study
 from hpo.errors import HpoError
 from hpo.results.export import best_trials, export_best, export_paths, study_of_config, trial_config
 from hpo.results.retrain import load_train_config
-from hpo.spec.space import replay
 from hpo.spec.sections import spec_from_text
+from hpo.spec.space import replay
+from tests.results.conftest import cli, make_study
 
 
 def _header(path: Path) -> dict[str, str]:
@@ -114,9 +114,7 @@ def test_storage_option_reads_any_url(fake_study, tmp_path, capsys, monkeypatch)
 def test_config_is_rebuilt_from_the_spec_when_a_trial_does_not_store_it(fake_study):
     best = fake_study.best_trial
     spec = spec_from_text(fake_study.user_attrs["spec_yaml"], "fake.yaml")
-    stripped = optuna.trial.create_trial(
-        params=best.params, distributions=best.distributions, value=best.value, user_attrs={}
-    )
+    stripped = optuna.trial.create_trial(params=best.params, distributions=best.distributions, value=best.value, user_attrs={})
     assert trial_config(fake_study, stripped) == replay(spec.space, spec.train, best.params) == best.user_attrs["config"]
 
 

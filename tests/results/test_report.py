@@ -32,8 +32,16 @@ def fake_retrain(root: Path, name: str = "best-final", classes: int = 3, seeds=(
     for seed in seeds:
         confusion = (np.eye(classes) * 18 + rng.integers(0, 3, (classes, classes))).astype(int)
         per_class = (confusion.diagonal() / confusion.sum(1)).tolist()
-        runs.append({"seed": seed, "val_acc": float(np.mean(per_class)), "epoch": 3, "per_class_acc": per_class,
-                     "confusion": confusion.tolist(), "classes": [f"c{i}" for i in range(classes)]})
+        runs.append(
+            {
+                "seed": seed,
+                "val_acc": float(np.mean(per_class)),
+                "epoch": 3,
+                "per_class_acc": per_class,
+                "confusion": confusion.tolist(),
+                "classes": [f"c{i}" for i in range(classes)],
+            }
+        )
         labels = rng.integers(0, classes, 60)
         features = rng.normal(size=(60, 16)) + labels[:, None] * 4.0
         (root / name / f"seed{seed}").mkdir(parents=True)
@@ -51,8 +59,16 @@ def test_page_is_self_contained_with_every_section(fake_study, tmp_path):
     page = build_report(fake_study, fake_retrain(tmp_path / "retrain"))
     assert page.count("window.PlotlyConfig") == 1  # plotly.js embedded once, with the first figure
     assert "<script src" not in page and "<link" not in page  # nothing fetched: works offline
-    for heading in ("Optimization history", "Learning curves", "Parallel coordinates", "Hyperparameter importances",
-                    "Slices", "Timeline of trials per worker", "Top 10 trials", "Retrained: best-final"):
+    for heading in (
+        "Optimization history",
+        "Learning curves",
+        "Parallel coordinates",
+        "Hyperparameter importances",
+        "Slices",
+        "Timeline of trials per worker",
+        "Top 10 trials",
+        "Retrained: best-final",
+    ):
         assert f"<h2>{heading}</h2>" in page
     # history, curves, parallel coordinates, importances, 5 slices, timeline, per class, confusion, t-SNE
     assert figure_count(page) == 13
@@ -87,7 +103,7 @@ def test_importances_name_conditional_parameters_and_pass_on_caveats(fake_study,
 
 def test_equal_importances_are_not_drawn(fake_study, monkeypatch):
     def equal(study):
-        warnings.warn("The number of trials is too small to compute importances. Parameter importances will be equal.")
+        warnings.warn("The number of trials is too small to compute importances. Parameter importances will be equal.", stacklevel=2)
         return {"optimizer.lr": 0.0}
 
     monkeypatch.setattr(optuna.importance, "get_param_importances", equal)

@@ -165,9 +165,7 @@ class TwoHosts:
         return hpo_env(RAY_TMPDIR=str(self.tmp))
 
     def run(self, ns: str, args: list[str], timeout: float = 180, **kwargs) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["ip", "netns", "exec", ns, *args], env=self.env(), capture_output=True, text=True, timeout=timeout, **kwargs
-        )
+        return subprocess.run(["ip", "netns", "exec", ns, *args], env=self.env(), capture_output=True, text=True, timeout=timeout, **kwargs)
 
     def popen(self, ns: str, args: list[str], **kwargs) -> subprocess.Popen:
         return subprocess.Popen(
@@ -193,9 +191,9 @@ class TwoHosts:
     def alive_nodes(self) -> dict[str, str]:
         """node_id -> IP of the cluster's live nodes, as its head knows them."""
         code = (
-            "import json, ray; ray.init(address=%r, log_to_driver=False, logging_level='ERROR');"
+            f"import json, ray; ray.init(address={self.address!r}, log_to_driver=False, logging_level='ERROR');"
             "print(json.dumps({n['NodeID']: n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']}))"
-        ) % self.address
+        )
         out = self.run(self.head, [sys.executable, "-c", code], timeout=120)
         assert out.returncode == 0, out.stderr
         return yaml.safe_load(out.stdout.strip().splitlines()[-1])

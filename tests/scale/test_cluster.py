@@ -61,8 +61,10 @@ def test_losing_a_host_fails_or_retries_its_trials_and_the_study_finishes_on_the
             lambda: _trial_running_in(ray_cluster, ray_cluster.worker) and _running_with_an_epoch(ray_cluster, "lose_a_host") == 2,
             "a trial on each host, both with an epoch recorded",
             ended=exited(driver, "hpo run"),
-            seen=lambda: f"trial process on the worker host: {_trial_running_in(ray_cluster, ray_cluster.worker)}, "
-            f"RUNNING trials with an epoch: {_running_with_an_epoch(ray_cluster, 'lose_a_host')}",
+            seen=lambda: (
+                f"trial process on the worker host: {_trial_running_in(ray_cluster, ray_cluster.worker)}, "
+                f"RUNNING trials with an epoch: {_running_with_an_epoch(ray_cluster, 'lose_a_host')}"
+            ),
         )
     except BaseException:
         if driver.poll() is None:

@@ -31,11 +31,9 @@ TRAINER = "tests.scale.slow_trainer:train"
 def running_trials_of(url: str, name: str, pid: int) -> list[optuna.trial.FrozenTrial]:
     try:
         study = optuna.load_study(study_name=name, storage=open_storage(url, create=False))
-    except Exception:  # noqa: BLE001 - not created yet
+    except Exception:
         return []
-    return [
-        t for t in study.get_trials(states=(TrialState.RUNNING,)) if (t.system_attrs.get(DRIVER_ATTR) or {}).get("pid") == pid
-    ]
+    return [t for t in study.get_trials(states=(TrialState.RUNNING,)) if (t.system_attrs.get(DRIVER_ATTR) or {}).get("pid") == pid]
 
 
 def two_drivers_one_killed(tmp_path, url: str) -> None:
@@ -69,7 +67,9 @@ def two_drivers_one_killed(tmp_path, url: str) -> None:
     states = [t.state for t in trials]
     finished = sum(state in (TrialState.COMPLETE, TrialState.PRUNED) for state in states)
     interrupted = [t for t in trials if t.user_attrs.get("error") == "interrupted"]
-    print(f"\nsurvivor ended {took:.1f} s after the kill: {finished} finished, {len(interrupted)} interrupted, states {[s.name for s in states]}")
+    print(
+        f"\nsurvivor ended {took:.1f} s after the kill: {finished} finished, {len(interrupted)} interrupted, states {[s.name for s in states]}"
+    )
     assert finished == TRIALS and TrialState.RUNNING not in states, [s.name for s in states]
     assert interrupted, "the killed driver's trial was recovered"
     requeued = {t.user_attrs.get("requeued_from") for t in trials}

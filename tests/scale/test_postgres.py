@@ -34,7 +34,11 @@ def test_two_drivers_share_one_study_and_stop_at_exactly_its_count(tmp_path, pos
     drivers = [
         subprocess.Popen(
             hpo_command("run", str(path), "--trainer", HELD_TRAINER),
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )  # fmt: skip
         for _ in range(2)
     ]
@@ -64,9 +68,7 @@ def test_two_drivers_share_one_study_and_stop_at_exactly_its_count(tmp_path, pos
     assert states[TrialState.RUNNING] == 0
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials))), numbers  # no number twice, none skipped
-    by_driver = Counter(
-        t.system_attrs[DRIVER_ATTR]["token"] for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-    )
+    by_driver = Counter(t.system_attrs[DRIVER_ATTR]["token"] for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED))
     assert len(by_driver) == 2, f"one driver did all the work: {by_driver}"
     print(f"finished trials per driver: {sorted(by_driver.values())}, states: {dict((s.name, n) for s, n in states.items())}")
 
@@ -86,6 +88,8 @@ def test_drivers_opening_an_empty_database_at_once_all_succeed(postgres_url):
     """Optuna creates its tables on first use; of several drivers starting together on a
     new database, those that lose that race open it again instead of failing."""
     code = "import sys; from hpo.study.storage import open_storage; open_storage(sys.argv[1])"
-    openers = [subprocess.Popen([sys.executable, "-c", code, postgres_url], env=hpo_env(), stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    openers = [
+        subprocess.Popen([sys.executable, "-c", code, postgres_url], env=hpo_env(), stderr=subprocess.PIPE, text=True) for _ in range(4)
+    ]
     errors = [opener.communicate(timeout=300)[1] for opener in openers]
     assert [opener.returncode for opener in openers] == [0] * 4, "\n".join(errors)

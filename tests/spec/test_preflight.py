@@ -8,9 +8,9 @@ import types
 
 import pytest
 
+from hpo.engine.runner import run_study
 from hpo.errors import SpecError
 from hpo.spec.preflight import load_check, preflight
-from hpo.engine.runner import run_study
 from hpo.spec.sections import spec_from_text
 
 SPEC = textwrap.dedent(

@@ -129,9 +129,7 @@ def test_set_path_into_lists_and_missing_mappings():
 
 
 def test_same_seed_same_configs():
-    space = parse_space(
-        {"lr": {"float": [1e-4, 1e-1], "log": True}, "b": {"choice": [16, 32, 64]}}, "s.yaml"
-    )
+    space = parse_space({"lr": {"float": [1e-4, 1e-1], "log": True}, "b": {"choice": [16, 32, 64]}}, "s.yaml")
 
     def run(seed):
         study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=3))

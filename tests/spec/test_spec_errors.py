@@ -12,7 +12,6 @@ import pytest
 
 from hpo.errors import SpecError
 from hpo.spec.sections import load_spec
-
 from tests.conftest import VALID_SPEC
 
 
@@ -38,8 +37,19 @@ CASES = [
     ("python-object-tag", "study: !!python/object/apply:os.system ['echo owned']\n", "", "tag not allowed"),
     ("python-name-tag", "x: !!python/name:os.system\n", "", "tag not allowed"),
     ("duplicate-top-key", VALID_SPEC + "study: {name: again, trials: 1}\n", "", "duplicate key 'study'"),
-    ("duplicate-space-key", space("  optimizer.lr: {float: [0.1, 0.2]}\n  optimizer.lr: {float: [0.1, 0.3]}\n"), "", "duplicate key 'optimizer.lr'"),
-    ("missing-study", VALID_SPEC.split("sampler:")[0].replace("study: {name: tiny, metric: val_acc, mode: max, trials: 4, seed: 0}\n", "") + "train: {}\n", "study", "missing required key"),
+    (
+        "duplicate-space-key",
+        space("  optimizer.lr: {float: [0.1, 0.2]}\n  optimizer.lr: {float: [0.1, 0.3]}\n"),
+        "",
+        "duplicate key 'optimizer.lr'",
+    ),
+    (
+        "missing-study",
+        VALID_SPEC.split("sampler:")[0].replace("study: {name: tiny, metric: val_acc, mode: max, trials: 4, seed: 0}\n", "")
+        + "train: {}\n",
+        "study",
+        "missing required key",
+    ),
     ("missing-train", VALID_SPEC.split("train:")[0], "train", "missing required key"),
     ("missing-trials", replace("trials: 4, ", ""), "study.trials", "missing required key"),
     ("unknown-top-key", VALID_SPEC + "spaces: {}\n", "spaces", "did you mean 'space'"),
@@ -54,7 +64,12 @@ CASES = [
     ("unknown-sampler", replace("type: tpe", "type: tpee"), "sampler", "did you mean 'tpe'"),
     ("sampler-bad-option", replace("n_startup_trials: 2", "n_startup: 2"), "sampler.n_startup", "did you mean 'n_startup_trials'"),
     ("unknown-scheduler", replace("type: asha", "type: hyperband"), "scheduler", "unknown type 'hyperband'"),
-    ("asha-reduction-factor", replace("reduction_factor: 2", "reduction_factor: 1"), "scheduler.reduction_factor", "greater than or equal to 2"),
+    (
+        "asha-reduction-factor",
+        replace("reduction_factor: 2", "reduction_factor: 1"),
+        "scheduler.reduction_factor",
+        "greater than or equal to 2",
+    ),
     ("asha-grace-too-long", replace("grace_period: 1", "grace_period: 3"), "scheduler.grace_period", "must be below train.epochs"),
     ("gpus-fraction-above-one", replace("max_concurrent: 2", "gpus_per_trial: 1.5"), "resources.gpus_per_trial", "whole GPUs"),
     ("cpus-negative", replace("cpus_per_trial: 1", "cpus_per_trial: -1"), "resources.cpus_per_trial", "greater than 0"),
@@ -72,7 +87,12 @@ CASES = [
     ("dist-unknown-key", space("  optimizer.lr: {float: [0.1, 0.2], lgo: true}\n"), "space.optimizer.lr.lgo", "did you mean 'log'"),
     ("float-not-pair", space("  optimizer.lr: {float: [0.1]}\n"), "space.optimizer.lr.float", "[low, high]"),
     ("float-not-number", space("  optimizer.lr: {float: [a, 0.2]}\n"), "space.optimizer.lr.float", "must be a number"),
-    ("low-above-high", space("  optimizer.lr: {float: [0.1, 0.0001]}\n"), "space.optimizer.lr.float", "low (0.1) must be below high (0.0001)"),
+    (
+        "low-above-high",
+        space("  optimizer.lr: {float: [0.1, 0.0001]}\n"),
+        "space.optimizer.lr.float",
+        "low (0.1) must be below high (0.0001)",
+    ),
     ("low-equals-high", space("  optimizer.lr: {float: [0.1, 0.1]}\n"), "space.optimizer.lr.float", "must be below high"),
     ("log-low-zero", space("  optimizer.lr: {float: [0.0, 0.1], log: true}\n"), "space.optimizer.lr.float", "above 0 when log"),
     ("log-low-negative", space("  optimizer.lr: {float: [-1.0, 0.1], log: true}\n"), "space.optimizer.lr.float", "above 0 when log"),
@@ -81,7 +101,12 @@ CASES = [
     ("int-bound-float", space("  batch_size: {int: [16.5, 64]}\n"), "space.batch_size.int", "must be an integer"),
     ("int-bound-bool", space("  batch_size: {int: [true, 64]}\n"), "space.batch_size.int", "must be an integer"),
     ("int-step-float", space("  batch_size: {int: [16, 64], step: 1.5}\n"), "space.batch_size.step", "positive integer"),
-    ("step-not-dividing", space("  model.dropout: {float: [0.0, 0.5], step: 0.3}\n"), "space.model.dropout.step", "does not divide the range"),
+    (
+        "step-not-dividing",
+        space("  model.dropout: {float: [0.0, 0.5], step: 0.3}\n"),
+        "space.model.dropout.step",
+        "does not divide the range",
+    ),
     ("step-negative", space("  model.dropout: {float: [0.0, 0.5], step: -0.1}\n"), "space.model.dropout.step", "positive number"),
     ("choice-empty-list", space("  batch_size: {choice: []}\n"), "space.batch_size.choice", "at least one option"),
     ("choice-empty-mapping", space("  batch_size: {choice: {}}\n"), "space.batch_size.choice", "at least one option"),
@@ -90,12 +115,39 @@ CASES = [
     ("choice-repeated", space("  batch_size: {choice: [32, 32]}\n"), "space.batch_size.choice", "options repeat"),
     ("choice-log", space("  batch_size: {choice: [32, 64], log: true}\n"), "space.batch_size.log", "only float and int"),
     ("choice-value-invalid", space("  batch_size: {choice: [32, -1]}\n"), "space.batch_size", "greater than or equal to 1"),
-    ("when-unknown-option", space("  optimizer.name:\n    choice: [sgd, adam]\n    when: {sgdd: {optimizer.momentum: {float: [0.0, 0.9]}}}\n"), "space.optimizer.name.when.sgdd", "no option 'sgdd'"),
+    (
+        "when-unknown-option",
+        space("  optimizer.name:\n    choice: [sgd, adam]\n    when: {sgdd: {optimizer.momentum: {float: [0.0, 0.9]}}}\n"),
+        "space.optimizer.name.when.sgdd",
+        "no option 'sgdd'",
+    ),
     ("when-on-float", space("  optimizer.lr: {float: [0.1, 0.2], when: {x: {}}}\n"), "space.optimizer.lr.when", "belong under a `choice`"),
-    ("when-not-mapping", space("  optimizer.name: {choice: [sgd, adam], when: [sgd]}\n"), "space.optimizer.name.when", "expected a mapping"),
-    ("when-param-invalid-for-option", space("  optimizer.name:\n    choice: [sgd, adam]\n    when: {adam: {optimizer.momentum: {float: [0.0, 0.9]}}}\n"), "space.optimizer.momentum", "unknown key 'momentum'"),
-    ("nested-when-bad", space("  optimizer.name:\n    choice: [sgd, adam]\n    when:\n      sgd:\n        optimizer.nesterov:\n          choice: [true, false]\n          when: {true: {optimizer.lr: {float: [1, 0]}}}\n"), "space.optimizer.name.when.sgd.optimizer.nesterov.when.True.optimizer.lr.float", "must be below high"),
-    ("overlapping-paths", space("  model: {choice: {a: {name: cnn}}}\n  model.dropout: {float: [0.0, 0.5]}\n"), "space.model.dropout", "overlaps `model`"),
+    (
+        "when-not-mapping",
+        space("  optimizer.name: {choice: [sgd, adam], when: [sgd]}\n"),
+        "space.optimizer.name.when",
+        "expected a mapping",
+    ),
+    (
+        "when-param-invalid-for-option",
+        space("  optimizer.name:\n    choice: [sgd, adam]\n    when: {adam: {optimizer.momentum: {float: [0.0, 0.9]}}}\n"),
+        "space.optimizer.momentum",
+        "unknown key 'momentum'",
+    ),
+    (
+        "nested-when-bad",
+        space(
+            "  optimizer.name:\n    choice: [sgd, adam]\n    when:\n      sgd:\n        optimizer.nesterov:\n          choice: [true, false]\n          when: {true: {optimizer.lr: {float: [1, 0]}}}\n"
+        ),
+        "space.optimizer.name.when.sgd.optimizer.nesterov.when.True.optimizer.lr.float",
+        "must be below high",
+    ),
+    (
+        "overlapping-paths",
+        space("  model: {choice: {a: {name: cnn}}}\n  model.dropout: {float: [0.0, 0.5]}\n"),
+        "space.model.dropout",
+        "overlaps `model`",
+    ),
 ]
 
 
@@ -161,8 +213,6 @@ def test_cli_prints_one_paragraph_exit_2_no_traceback(write_spec, case):
 
 def test_debug_flag_shows_the_traceback(write_spec):
     spec_file = write_spec(space("  optimizer.lr: {float: [0.1, 0.0001]}\n"))
-    result = subprocess.run(
-        [sys.executable, "-m", "hpo.cli", "--debug", "validate", str(spec_file)], capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, "-m", "hpo.cli", "--debug", "validate", str(spec_file)], capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" in result.stderr

@@ -7,19 +7,20 @@ import sys
 
 from tests.conftest import VALID_SPEC
 
-DEEP_MODEL_SPACE = VALID_SPEC.split("space:\n")[0] + """space:
+DEEP_MODEL_SPACE = (
+    VALID_SPEC.split("space:\n")[0]
+    + """space:
   model:
     choice:
       shallow: {name: cnn, channels: [8, 16], kernel_sizes: [3, 3], pool: max, hidden: [32]}
       deep: {name: cnn, channels: [8, 16, 32, 64], kernel_sizes: [3, 3, 3, 3], pool: max, hidden: [32]}
   batch_size: {choice: [32, 64]}
 """
+)
 
 
 def validate(path):
-    return subprocess.run(
-        [sys.executable, "-m", "hpo.cli", "validate", str(path)], capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, "-m", "hpo.cli", "validate", str(path)], capture_output=True, text=True, timeout=300)
 
 
 def test_valid_spec_prints_a_table_per_corner(write_spec):

@@ -50,9 +50,7 @@ def recover(study: optuna.Study) -> list[int]:
 
 def beat_for(study: optuna.Study, driver: Driver, age_s: float = 0.0) -> None:
     storage = storage_of(study)
-    storage.set_study_system_attr(
-        storage.get_study_id_from_name(study.study_name), HEARTBEAT_PREFIX + driver.token, time.time() - age_s
-    )
+    storage.set_study_system_attr(storage.get_study_id_from_name(study.study_name), HEARTBEAT_PREFIX + driver.token, time.time() - age_s)
 
 
 def test_orphans_fail_as_interrupted_and_their_params_run_again(study):

@@ -6,7 +6,6 @@ Optuna's advice."""
 from __future__ import annotations
 
 import sqlite3
-
 import threading
 
 import optuna

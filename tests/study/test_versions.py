@@ -9,15 +9,12 @@ from rich.console import Console
 from hpo.errors import HpoError
 from hpo.spec.sections import spec_from_text
 from hpo.study.versions import SEARCH_HASH_ATTR, open_study_for_spec
-
 from tests.conftest import VALID_SPEC
 
 
 def open_study(storage, text=VALID_SPEC, new_version=False):
     spec = spec_from_text(text, "s.yaml")
-    return open_study_for_spec(
-        spec, storage, optuna.samplers.RandomSampler(), new_version=new_version, console=Console(quiet=True)
-    )
+    return open_study_for_spec(spec, storage, optuna.samplers.RandomSampler(), new_version=new_version, console=Console(quiet=True))
 
 
 def test_study_created_by_a_driver_that_died_before_recording_its_search_is_adopted(tmp_path):

@@ -16,7 +16,9 @@ SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "trainer_t
 def test_throughput_benchmark_prints_the_ratios():
     run = subprocess.run(
         [sys.executable, str(SCRIPT), "--rounds", "1", "--steps", "2", "--workers", "1", "--threads", "1", "--images", "600"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
     last = run.stdout.strip().splitlines()[-1]

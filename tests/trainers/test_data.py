@@ -96,7 +96,10 @@ def test_synthetic_is_a_function_of_its_seed():
     c = load_data(data_config({"name": "synthetic", "shape": [2, 5, 7], "num_classes": 3, "size": 50, "seed": 1}), seed=0)
     assert a.train_x.shape == (45, 2, 5, 7) and len(a.eval_y) == 5
     assert torch.equal(a.train_x, b.train_x) and not torch.equal(a.train_x, c.train_x)
-    assert torch.bincount(load_data(data_config({"name": "synthetic", "num_classes": 4, "size": 400}), 0, final=True).train_y).tolist() == [100] * 4
+    assert (
+        torch.bincount(load_data(data_config({"name": "synthetic", "num_classes": 4, "size": 400}), 0, final=True).train_y).tolist()
+        == [100] * 4
+    )
 
 
 def test_validation_that_leaves_nothing_to_train_on_is_an_error():

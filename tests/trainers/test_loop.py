@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import Recorder, synthetic_data, tiny_config
+
 from trainers.config import validate_train_config
 from trainers.data import DatasetNotFoundError
 from trainers.loop import NonFiniteLossError, check, train

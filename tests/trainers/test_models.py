@@ -23,9 +23,7 @@ def test_registry_matches_the_config_models():
     assert sorted(c.model_fields["name"].default for c in MODEL_CONFIGS) == list_models()
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in list_models()]
-)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in list_models()])
 def test_model_builds_runs_and_exposes_head_and_features(name):
     shape = SHAPES.get(name, (3, 32, 32))
     model = create_model(model_config({"name": name}), shape, 7)

@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from trainers.config import validate_train_config
 from trainers.loop import train
 from trainers.models import create_model

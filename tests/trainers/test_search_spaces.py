@@ -9,8 +9,8 @@ import pathlib
 import pytest
 import torch
 import yaml
-
 from conftest import Recorder
+
 from trainers.config import dataset_shape, validate_train_config
 from trainers.loop import train
 
