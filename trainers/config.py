@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 import pydantic
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
@@ -95,7 +95,7 @@ def _named_union(kind: str, classes: list[type[StrictModel]], default: str):
         return value
 
     union = Annotated[
-        tuple(Annotated[c, Tag(n)] for c, n in zip(classes, names)),
+        Union[tuple(Annotated[c, Tag(n)] for c, n in zip(classes, names))],  # noqa: UP007  (built at run time)
         Discriminator(tag),
     ]
     return Annotated[union, pydantic.BeforeValidator(check)]
@@ -594,7 +594,7 @@ def _augment_shorthand(value: Any) -> Any:
 
 
 AugmentOp = Annotated[
-    tuple(Annotated[item, Tag(name)] for name, item in _AUGMENT_ITEMS.items()),
+    Union[tuple(Annotated[item, Tag(name)] for name, item in _AUGMENT_ITEMS.items())],  # noqa: UP007  (built at run time)
     Discriminator(_augment_tag),
     pydantic.BeforeValidator(_augment_shorthand),
 ]
