@@ -19,12 +19,13 @@ whose error locations are key paths into the input (`model.channels`, `augment.0
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 import pydantic
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+
+from hpo.contract import StrictModel, did_you_mean, validate_strict
 
 __all__ = [
     "AUGMENT_PARAMS",
@@ -34,46 +35,10 @@ __all__ = [
     "ModelConfig",
     "OptimizerConfig",
     "ScheduleConfig",
-    "StrictModel",
     "TrainConfig",
-    "UnknownKeyError",
     "dataset_shape",
-    "did_you_mean",
-    "validate_strict",
     "validate_train_config",
 ]
-
-
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...], what: str = "key") -> str:
-    """`unknown key 'chanels' (did you mean 'channels'?)`, or the valid choices if none is close."""
-    close = difflib.get_close_matches(word, choices, n=1)
-    if close:
-        return f"unknown {what} '{word}' (did you mean '{close[0]}'?)"
-    return f"unknown {what} '{word}' (valid: {', '.join(sorted(choices)) or 'none'})"
-
-
-class UnknownKeyError(ValueError):
-    """An unknown key in a config mapping; `validate_train_config` puts `key` in the error loc."""
-
-    def __init__(self, key: str, valid: list[str]):
-        super().__init__(did_you_mean(key, valid))
-        self.key = key
-
-
-class StrictModel(pydantic.BaseModel):
-    """Base of every config model: unknown keys are errors that suggest the closest valid key."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", validate_default=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_unknown_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            valid = [name for name in cls.model_fields] + [f.alias for f in cls.model_fields.values() if f.alias]
-            for key in data:
-                if key not in valid:
-                    raise UnknownKeyError(str(key), valid)
-        return data
 
 
 def _named_union(kind: str, classes: list[type[StrictModel]], default: str):
@@ -646,52 +611,6 @@ class TrainConfig(StrictModel):
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
             raise ValueError(f"device '{value}' must be auto, cpu, cuda or cuda:N")
         return value
-
-
-def _input_loc(loc: tuple, data: Any, missing: bool) -> tuple:
-    """Drop the union tags pydantic puts in error locations, keeping the keys of the input.
-
-    `('model', 'cnn', 'channels')` -> `('model', 'channels')`. The last part of a `missing`
-    error names the absent key, so it stays.
-    """
-    out: list = []
-    for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        elif isinstance(data, dict) and not (last and missing):
-            continue  # a union tag, not a key of the input
-        elif out and part == out[-1] and not last:
-            continue  # {rotate: 10}: the tag repeats the key
-        else:
-            data = None
-        out.append(part)
-    return tuple(out)
-
-
-def validate_strict(model: type[pydantic.BaseModel], data: Any) -> Any:
-    """Validate ``data`` with ``model``; error locations are key paths into ``data``.
-
-    Raises pydantic.ValidationError whose locs drop the union tags and end with the
-    offending key of an unknown-key error (``model.chanels``). hpo's spec sections use
-    this too, so every config error names its key the same way.
-    """
-    try:
-        return model.model_validate(data)
-    except pydantic.ValidationError as error:
-        errors = []
-        for e in error.errors(include_url=False):
-            loc = _input_loc(e["loc"], data, e["type"] == "missing")
-            cause = e.get("ctx", {}).get("error")
-            if isinstance(cause, UnknownKeyError):
-                loc += (cause.key,)
-            line = {"type": e["type"], "loc": loc, "input": e["input"]}
-            if "ctx" in e:
-                line["ctx"] = e["ctx"]
-            errors.append(line)
-        raise pydantic.ValidationError.from_exception_data(error.title, errors) from None
 
 
 def validate_train_config(config: dict) -> TrainConfig:

@@ -21,14 +21,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hpo.contract import trainer
 from trainers.augment import Pipeline
-from trainers.config import augment_ops, validate_train_config
+from trainers.config import TrainConfig, augment_ops, validate_train_config
 from trainers.data import check_data, load_data
 from trainers.models import check_pretrained, create_model, features
 from trainers.optim import create_optimizer, create_schedule
 
 __all__ = ["NonFiniteLossError", "check", "evaluate", "pick_device", "seed_everything", "train"]
 
+METRICS = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min"}
 FEATURE_SAMPLES = 2000  # evaluation images whose penultimate features go to features.npz
 
 
@@ -84,6 +86,7 @@ def check(config: dict) -> None:
     check_pretrained(cfg.model)
 
 
+@trainer(schema=TrainConfig, metrics=METRICS, check=check)
 def train(config: dict, report: Callable[[dict], None], *, final: bool = False, output_dir: str | None = None) -> dict:
     """Train the config; report(metrics) after every epoch; return the last metrics.
 

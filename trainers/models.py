@@ -17,7 +17,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from trainers.config import did_you_mean
+from hpo.contract import did_you_mean
 from trainers.registry import Registry
 
 __all__ = ["PretrainedWeightsError", "check_pretrained", "create_model", "features", "head", "list_models", "register_model"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from trainers.config import did_you_mean
+from hpo.contract import did_you_mean
 
 __all__ = ["Registry"]
 

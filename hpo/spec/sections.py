@@ -19,10 +19,11 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import Field, field_validator, model_validator
 
+from hpo.contract import StrictModel, did_you_mean, validate_strict
 from hpo.errors import SpecError
 from hpo.spec.space import Space, fill_partial, parse_space, variants
 from hpo.spec.yamlfile import parse_yaml, read_yaml
-from trainers.config import StrictModel, did_you_mean, validate_strict, validate_train_config
+from trainers.config import validate_train_config
 
 STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # one plain path component: never ../x, a/b or /x
 

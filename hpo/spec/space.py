@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hpo.contract import did_you_mean
 from hpo.errors import SpecError
-from trainers.config import did_you_mean
 
 Scalar = str | int | float | bool | None
 

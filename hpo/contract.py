@@ -1,0 +1,194 @@
+"""The contract between hpo and a trainer: what a trainer is given, what it reports, and
+what it may declare about itself.
+
+A trainer is a function ``train(config, report)``. hpo calls it once per trial with a
+complete training config (the spec's ``train:`` block with the trial's values filled in)
+and a ``report`` callable. The trainer calls ``report`` once per epoch with a mapping that
+holds at least
+
+- ``epoch``: the epoch just finished, counting from 1;
+- the metric the spec optimises (``study.metric``), as a finite number;
+- ``finished: True`` on its last report, whether it ran all ``train.epochs`` or stopped
+  early on its own.
+
+Any other numbers it reports are stored with the trial's history. An exception, a NaN or
+an out-of-memory error inside ``train`` fails that trial only, with the error recorded.
+A trainer may also stop when ``report`` raises: that is hpo stopping the trial.
+
+What a trainer declares, all optional, with :func:`trainer`:
+
+- ``schema``: a pydantic model of its config. hpo validates ``train:`` and every corner
+  of the search space with it before the first trial, so a typo is an error naming its
+  key, not a silent no-op at run time. :class:`StrictModel` refuses unknown keys with a
+  did-you-mean. Without a schema the ``train:`` block is passed through as written and
+  only the space's paths are checked (each must exist in ``train:``).
+- ``metrics``: the names it reports with the direction that is better (``"max"`` or
+  ``"min"``). A spec then must name one of them, and its ``mode`` follows. Without it any
+  name is accepted and the spec must give ``study.mode``.
+- ``check``: ``check(config)`` raising ``ValueError`` (or ``FileNotFoundError``,
+  ``ImportError``) for a config that cannot run on this machine (data missing, weights
+  absent). hpo calls it on the spec's corners before the study opens.
+
+This module imports only pydantic, so a trainer can depend on it and on nothing else of hpo.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+
+import pydantic
+from pydantic import model_validator
+
+__all__ = [
+    "EPOCH",
+    "FINISHED",
+    "Contract",
+    "Report",
+    "StrictModel",
+    "Trainer",
+    "UnknownKeyError",
+    "contract_of",
+    "did_you_mean",
+    "trainer",
+    "validate_strict",
+]
+
+EPOCH = "epoch"  # report key: the epoch just finished, from 1
+FINISHED = "finished"  # report key: true on a trainer's last report
+
+Mode = Literal["max", "min"]
+Report = Callable[[Mapping[str, Any]], None]
+
+
+class Trainer(Protocol):
+    """``train(config, report)``: runs one config, reporting once per epoch."""
+
+    def __call__(self, config: dict[str, Any], report: Report) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a trainer declared about itself; each part may be absent (see the module doc)."""
+
+    schema: type[pydantic.BaseModel] | None = None
+    metrics: Mapping[str, Mode] = field(default_factory=dict)
+    check: Callable[[dict[str, Any]], None] | None = None
+
+
+_CONTRACT_ATTR = "__hpo_contract__"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def trainer(
+    *,
+    schema: type[pydantic.BaseModel] | None = None,
+    metrics: Mapping[str, Mode] | None = None,
+    check: Callable[[dict[str, Any]], None] | None = None,
+) -> Callable[[F], F]:
+    """Declare what a trainer function validates, reports and checks; returns it unchanged.
+
+    ::
+
+        @trainer(schema=MyConfig, metrics={"val_acc": "max", "val_loss": "min"})
+        def train(config, report): ...
+    """
+    for name, mode in (metrics or {}).items():
+        if mode not in ("max", "min"):
+            raise ValueError(f"metric {name!r}: direction must be 'max' or 'min', got {mode!r}")
+    contract = Contract(schema=schema, metrics=dict(metrics or {}), check=check)
+
+    def declare(function: F) -> F:
+        setattr(function, _CONTRACT_ATTR, contract)
+        return function
+
+    return declare
+
+
+def contract_of(function: Callable[..., Any]) -> Contract:
+    """What ``function`` declared with :func:`trainer`; an empty contract if nothing."""
+    return getattr(function, _CONTRACT_ATTR, None) or Contract()
+
+
+# ----------------------------------------------------------------------------------------------
+# Config schemas: strict pydantic models whose errors name the offending key
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...], what: str = "key") -> str:
+    """`unknown key 'chanels' (did you mean 'channels'?)`, or the valid choices if none is close."""
+    close = difflib.get_close_matches(word, choices, n=1)
+    if close:
+        return f"unknown {what} '{word}' (did you mean '{close[0]}'?)"
+    return f"unknown {what} '{word}' (valid: {', '.join(sorted(choices)) or 'none'})"
+
+
+class UnknownKeyError(ValueError):
+    """An unknown key in a config mapping; `validate_train_config` puts `key` in the error loc."""
+
+    def __init__(self, key: str, valid: list[str]):
+        super().__init__(did_you_mean(key, valid))
+        self.key = key
+
+
+class StrictModel(pydantic.BaseModel):
+    """Base of every config model: unknown keys are errors that suggest the closest valid key."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            valid = [name for name in cls.model_fields] + [f.alias for f in cls.model_fields.values() if f.alias]
+            for key in data:
+                if key not in valid:
+                    raise UnknownKeyError(str(key), valid)
+        return data
+
+
+def _input_loc(loc: tuple, data: Any, missing: bool) -> tuple:
+    """Drop the union tags pydantic puts in error locations, keeping the keys of the input.
+
+    `('model', 'cnn', 'channels')` -> `('model', 'channels')`. The last part of a `missing`
+    error names the absent key, so it stays.
+    """
+    out: list = []
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        elif isinstance(data, dict) and not (last and missing):
+            continue  # a union tag, not a key of the input
+        elif out and part == out[-1] and not last:
+            continue  # {rotate: 10}: the tag repeats the key
+        else:
+            data = None
+        out.append(part)
+    return tuple(out)
+
+
+def validate_strict(model: type[pydantic.BaseModel], data: Any) -> Any:
+    """Validate ``data`` with ``model``; error locations are key paths into ``data``.
+
+    Raises pydantic.ValidationError whose locs drop the union tags and end with the
+    offending key of an unknown-key error (``model.chanels``). hpo's spec sections use
+    this too, so every config error names its key the same way.
+    """
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as error:
+        errors = []
+        for e in error.errors(include_url=False):
+            loc = _input_loc(e["loc"], data, e["type"] == "missing")
+            cause = e.get("ctx", {}).get("error")
+            if isinstance(cause, UnknownKeyError):
+                loc += (cause.key,)
+            line = {"type": e["type"], "loc": loc, "input": e["input"]}
+            if "ctx" in e:
+                line["ctx"] = e["ctx"]
+            errors.append(line)
+        raise pydantic.ValidationError.from_exception_data(error.title, errors) from None
