@@ -1,12 +1,13 @@
 # Two commands on a fresh machine:
 #   make demo   create .venv, install hpo and its dependencies, run the quickstart study
-#   make test   the test suite (what CI runs), and the engine's tests on the oldest Optuna allowed
+#   make test   lint, format and type checks, the test suite (what CI runs), and the
+#               spec, study and engine tests on the oldest Optuna allowed
 VENV   ?= .venv
 OLDEST ?= .venv-oldest-optuna
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install oldest
+.PHONY: demo test check install oldest
 
 demo: install
 	$(BIN)/hpo run search_spaces/quickstart.yaml
@@ -19,8 +20,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
 	touch $@
 
+# Lint, formatting and types: cheap, so they run first and fail fast.
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
-test: install oldest
+test: check oldest
 	$(BIN)/python -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 1; fi; [ $$status -eq 0 ] || exit $$status; \
 	echo "tests/spec, tests/study and tests/engine on optuna $$($(OLDEST)/bin/python -c 'import optuna; print(optuna.__version__)')"; \
