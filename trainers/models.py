@@ -6,30 +6,23 @@
 Every model's last module is its classification head, registered as `model.head_name`
 (a dotted module path: "head" for ours, "fc" for resnets...). That gives, for any model,
 the head's parameters (for `optimizer.head_lr`) and its penultimate features (`features`).
-`create_model` also loads `pretrained` weights and applies `freeze_until`.
+`create_model` also loads `pretrained` weights and applies `freeze_until` (trainers/weights.py).
 """
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
-from hpo.contract import did_you_mean
 from trainers.registry import Registry
+from trainers.weights import PretrainedWeightsError, check_pretrained, freeze_until, load_pretrained
 
 __all__ = ["PretrainedWeightsError", "check_pretrained", "create_model", "features", "head", "list_models", "register_model"]
 
 _MODELS = Registry("model")  # name -> build(config, in_shape, num_classes) -> nn.Module
 register_model, list_models = _MODELS.register, _MODELS.names
-
-
-class PretrainedWeightsError(ValueError):
-    """A `pretrained` file that is unsafe, missing or does not fit the model."""
-
-    key = "model.pretrained"  # the config key to change (hpo names it in its error)
 
 
 def head(model: nn.Module) -> nn.Module:
@@ -267,6 +260,10 @@ def _torchvision(name: str):
 
 
 class _GrayToRgb(nn.Module):
+    """Repeats a gray image to RGB so that an RGB network (and its pretrained stem) applies."""
+
+    inner_prefix = "net."  # its state_dict keys and module names are the wrapped network's, under `net.`
+
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
@@ -280,79 +277,15 @@ for _name in _TORCHVISION_HEADS:
 
 
 # ----------------------------------------------------------------------------------------------
-# Building, pretrained weights, freezing
+# Building
 
 
 def create_model(config, in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """Build the model of a model config for images of `in_shape` (C, H, W)."""
+    """Build the model of a model config for images of `in_shape` (C, H, W), with its
+    `pretrained` weights loaded and its layers up to `freeze_until` frozen."""
     model = _MODELS.get(config.name)(config, tuple(in_shape), num_classes)
     if config.pretrained:
         load_pretrained(model, config.pretrained)
     if config.freeze_until:
         freeze_until(model, config.freeze_until)
     return model
-
-
-def check_pretrained(config) -> None:
-    """Raise PretrainedWeightsError if the model config names a weights file that is not on
-    disk. Cheap (one stat call): hpo runs it before a study's first trial; whether the file
-    is safe and fits the model is known only when a trial loads it."""
-    if config.pretrained and not os.path.isfile(config.pretrained):
-        raise _weights_not_found(config.pretrained)
-
-
-def _weights_not_found(path: str) -> PretrainedWeightsError:
-    return PretrainedWeightsError(f"pretrained weights file not found: {path}")
-
-
-def load_pretrained(model: nn.Module, path: str) -> None:
-    """Load a state_dict file with torch.load(weights_only=True): tensors only, never code.
-
-    Weights whose shape does not fit (the old head) are skipped; the head may be missing from
-    the file; anything else missing or extra is an error.
-    """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise _weights_not_found(path) from None
-    except Exception as error:  # pickle.UnpicklingError and friends
-        raise PretrainedWeightsError(
-            f"refusing to load {path}: it is not a plain state_dict of tensors "
-            f"(torch.load with weights_only=True failed: {str(error).splitlines()[0]})"
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise PretrainedWeightsError(f"{path} holds a {type(state).__name__}, not a state_dict")
-    if isinstance(model, _GrayToRgb) and not any(k.startswith("net.") for k in state):
-        state = {"net." + k: v for k, v in state.items()}  # torchvision's own key names
-    own = model.state_dict()
-    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    head_prefix = model.head_name + "."
-    missing = [k for k in own if k not in fitting and not k.startswith(head_prefix)]
-    extra = [k for k in state if k not in own and not k.startswith(head_prefix)]
-    if missing or extra:
-        raise PretrainedWeightsError(
-            f"{path} does not fit this model: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
-        )
-    model.load_state_dict(fitting, strict=False)
-
-
-def freeze_until(model: nn.Module, name: str) -> None:
-    """Freeze every parameter registered before and inside the module `name` (e.g. layer3:
-    then only layer4 and the head train)."""
-    modules = dict(model.named_modules())
-    if isinstance(model, _GrayToRgb) and name not in modules:
-        name = "net." + name  # torchvision's own module names
-    if name not in modules or name == "":
-        top = [n for n, _ in model.named_children()]
-        raise KeyError(did_you_mean(name, top, "module for freeze_until"))
-    target = {id(p) for p in modules[name].parameters()}
-    if not target:
-        raise ValueError(f"freeze_until: module '{name}' has no parameters")
-    for p in model.parameters():
-        p.requires_grad_(False)
-        target.discard(id(p))
-        if not target:
-            break
