@@ -1,7 +1,13 @@
 """Batched augmentation on the training device: every op draws per-sample randomness from a
 torch.Generator, so a seed repeats exactly and the whole batch is transformed at once.
 
-    @register_augment("hflip")
+Each op is registered with the config model of its parameters::
+
+    class FlipAug(AugmentParams):
+        shorthand = "p"  # {hflip: 0.3} means {hflip: {p: 0.3}}
+        p: Probability = 0.5
+
+    @register_augment("hflip", config=FlipAug)
     class HFlip(Op):
         def __call__(self, x, g): ...
 
@@ -14,25 +20,45 @@ turns the batch into float on the 0..255 scale. `Pipeline` finally normalises to
 from __future__ import annotations
 
 import math
+from typing import Annotated, ClassVar
 
+import pydantic
 import torch
+from pydantic import Field
 
+from hpo.contract import StrictModel
 from trainers import imageops
-from trainers.config import AUGMENT_PARAMS
 from trainers.registry import Registry
 
-__all__ = ["Op", "Pipeline", "get_augment", "list_augments", "register_augment"]
+__all__ = ["AUGMENTS", "AugmentParams", "Op", "Pipeline", "get_augment", "list_augments", "register_augment"]
 
-_AUGMENTS = Registry("augmentation")  # name -> Op subclass; parameters: config.AUGMENT_PARAMS
-register_augment, list_augments = _AUGMENTS.register, _AUGMENTS.names
+AUGMENTS = Registry("augmentation")  # name -> Op subclass, with the config model of its parameters
+register_augment, list_augments = AUGMENTS.register, AUGMENTS.names
 
 
 def get_augment(name: str, params=None) -> Op:
     """An op by name; params a config model, a dict, or None for the defaults."""
-    op = _AUGMENTS.get(name)
+    op = AUGMENTS.get(name)
     if params is None or isinstance(params, dict):
-        params = AUGMENT_PARAMS[name].model_validate(params or {})
+        params = AUGMENTS.config(name).model_validate(params or {})
     return op(params)
+
+
+class AugmentParams(StrictModel):
+    """The parameters of an op. In a config an op is a name, {op: params}, or {op: scalar}
+    where the scalar sets the field named by `shorthand` ({rotate: 10})."""
+
+    shorthand: ClassVar[str | None] = None
+
+
+def _ordered_range(value: tuple[float, float]) -> tuple[float, float]:
+    if value[0] > value[1]:
+        raise ValueError(f"range {list(value)} must be [low, high] with low <= high")
+    return value
+
+
+OrderedRange = Annotated[tuple[float, float], pydantic.AfterValidator(_ordered_range)]
+Probability = Annotated[float, Field(ge=0, le=1)]
 
 
 class Op:
@@ -67,19 +93,30 @@ def _coin(b: int, p: float, g: torch.Generator, device) -> torch.Tensor:
 # Flips, crops and erasing (uint8)
 
 
-@register_augment("hflip")
+class FlipAug(AugmentParams):
+    shorthand = "p"
+    p: Probability = 0.5
+
+
+@register_augment("hflip", config=FlipAug)
 class HFlip(Op):
     def __call__(self, x, g):
         return imageops.flip_some(x, _coin(len(x), self.p.p, g, x.device), 3)
 
 
-@register_augment("vflip")
+@register_augment("vflip", config=FlipAug)
 class VFlip(Op):
     def __call__(self, x, g):
         return imageops.flip_some(x, _coin(len(x), self.p.p, g, x.device), 2)
 
 
-@register_augment("random_crop")
+class RandomCropAug(AugmentParams):
+    shorthand = "padding"
+    padding: int = Field(4, ge=0)  # pad each side with zeros, then crop back
+    size: int | None = Field(None, ge=1)  # output side; default the input side (center crop in eval)
+
+
+@register_augment("random_crop", config=RandomCropAug)
 class RandomCrop(Op):
     """Zero-pad every side by `padding`, then crop `size` (default the input size) at a random
     offset per sample."""
@@ -114,7 +151,15 @@ def _box(b: int, h: int, w: int, scale, ratio, g, device) -> tuple[torch.Tensor,
     return top, left, bh, bw
 
 
-@register_augment("random_erasing")
+class RandomErasingAug(AugmentParams):
+    shorthand = "p"
+    p: Probability = 0.5
+    scale: OrderedRange = (0.02, 0.33)  # erased area share (torchvision's defaults)
+    ratio: OrderedRange = (0.3, 3.3)
+    value: Probability = 0.5  # fill, as a share of full intensity: mid-gray is near the mean
+
+
+@register_augment("random_erasing", config=RandomErasingAug)
 class RandomErasing(Op):
     """With probability p, erase a random box (area share in `scale`, aspect in `ratio`)."""
 
@@ -124,7 +169,14 @@ class RandomErasing(Op):
         return imageops.fill_boxes(x, top, left, bh, bw, _coin(b, self.p.p, g, x.device), self.p.value)
 
 
-@register_augment("cutout")
+class CutoutAug(AugmentParams):
+    shorthand = "size"
+    size: int = Field(8, ge=1)  # side of the square, centered anywhere, clipped at the borders
+    p: Probability = 1.0
+    value: Probability = 0.5
+
+
+@register_augment("cutout", config=CutoutAug)
 class Cutout(Op):
     """With probability p, erase a size x size square centred anywhere (clipped at the borders)."""
 
@@ -141,7 +193,14 @@ class Cutout(Op):
 # Colour (float)
 
 
-@register_augment("color_jitter")
+class ColorJitterAug(AugmentParams):
+    brightness: float = Field(0.2, ge=0)  # factor drawn from [1 - b, 1 + b]
+    contrast: float = Field(0.2, ge=0)
+    saturation: float = Field(0.2, ge=0)
+    hue: float = Field(0.0, ge=0, le=0.5)  # shift drawn from [-hue, hue] of a full turn
+
+
+@register_augment("color_jitter", config=ColorJitterAug)
 class ColorJitter(Op):
     """Brightness, contrast, saturation and hue factors drawn per sample (see
     imageops.adjust_colour); gray images take brightness and contrast only."""
@@ -160,7 +219,12 @@ class ColorJitter(Op):
         return imageops.adjust_colour(x, bright, contrast, sat, hue)
 
 
-@register_augment("grayscale")
+class GrayscaleAug(AugmentParams):
+    shorthand = "p"
+    p: Probability = 0.1  # torchvision's RandomGrayscale default
+
+
+@register_augment("grayscale", config=GrayscaleAug)
 class Grayscale(Op):
     """With probability p, replace the image by its gray (channel count kept)."""
 
@@ -174,7 +238,12 @@ class Grayscale(Op):
 # Geometry by resampling (float): rotate, affine, perspective, resized crops, resize
 
 
-@register_augment("rotate")
+class RotateAug(AugmentParams):
+    shorthand = "degrees"
+    degrees: float = Field(10.0, ge=0)  # angle drawn from [-degrees, degrees]
+
+
+@register_augment("rotate", config=RotateAug)
 class Rotate(Op):
     """Rotate by an angle drawn from [-degrees, degrees]; corners fill with black."""
 
@@ -185,7 +254,14 @@ class Rotate(Op):
         return imageops.warp(x, imageops.rotation(angle), torch.zeros(len(x), 2, device=x.device))
 
 
-@register_augment("affine")
+class AffineAug(AugmentParams):
+    degrees: float = Field(0.0, ge=0)
+    translate: tuple[Probability, Probability] = (0.1, 0.1)  # max shift as a share of width/height
+    scale: OrderedRange = (0.9, 1.1)
+    shear: float = Field(0.0, ge=0)  # degrees
+
+
+@register_augment("affine", config=AffineAug)
 class Affine(Op):
     """Rotation, shear (x axis), scale and translation drawn per sample, as torchvision's
     RandomAffine."""
@@ -207,7 +283,13 @@ class Affine(Op):
         return imageops.warp(x, linear, shift.round())
 
 
-@register_augment("perspective")
+class PerspectiveAug(AugmentParams):
+    shorthand = "distortion"
+    distortion: Probability = 0.5  # torchvision's distortion_scale
+    p: Probability = 0.5
+
+
+@register_augment("perspective", config=PerspectiveAug)
 class Perspective(Op):
     """With probability p, move each corner inwards by up to `distortion` x half the side (as
     torchvision's RandomPerspective) and warp the image accordingly."""
@@ -222,7 +304,14 @@ class Perspective(Op):
         return imageops.perspective(x, corners + inward * apply)
 
 
-@register_augment("random_resized_crop")
+class RandomResizedCropAug(AugmentParams):
+    shorthand = "size"
+    size: int | None = Field(None, ge=1)  # output side; default the input side
+    scale: OrderedRange = (0.25, 1.0)  # area share; ImageNet's 0.08 loses small images' object
+    ratio: OrderedRange = (3 / 4, 4 / 3)  # aspect ratio range
+
+
+@register_augment("random_resized_crop", config=RandomResizedCropAug)
 class RandomResizedCrop(Op):
     """Crop a random box (area share in `scale`, aspect in `ratio`) and resize it to `size`;
     evaluation images are resized to `size`."""
@@ -241,7 +330,12 @@ class RandomResizedCrop(Op):
         return (self.p.size, self.p.size) if self.p.size else (h, w)
 
 
-@register_augment("resize")
+class ResizeAug(AugmentParams):
+    shorthand = "size"
+    size: int = Field(..., ge=1)  # output side (e.g. 96, 128, 224); in training and evaluation
+
+
+@register_augment("resize", config=ResizeAug)
 class Resize(Op):
     """Resize so the shorter side is `size` (as torchvision's Resize(int)), in training and
     evaluation alike: e.g. 32x32 CIFAR to the 96 or 224 a pretrained network expects."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainers.augment import Pipeline, get_augment, list_augments
-from trainers.config import AUGMENT_PARAMS
+from trainers.augment import AUGMENTS, Pipeline, get_augment, list_augments
 from trainers.imageops import rotation, warp
 
 N = 2000  # samples for the statistics: +-3% at p = 0.5 is ~3 standard deviations
@@ -33,8 +32,8 @@ ACTIVE = {
 }
 
 
-def test_registry_matches_the_config_parameters():
-    assert sorted(AUGMENT_PARAMS) == list_augments()
+def test_every_op_is_registered_with_its_parameters():
+    assert sorted(AUGMENTS.configs()) == list_augments()
 
 
 def test_unknown_op_lists_the_valid_ones():
