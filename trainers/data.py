@@ -1,7 +1,11 @@
 """Data sets: one registry, read offline, held as one uint8 tensor on the training device.
 
-    @register_dataset("digits", mean=(0.305,), std=(0.375,))
-    def digits(config, root) -> Raw: ...
+Each data set is its config model and its loader, registered together::
+
+    DigitsData = variant(DataBase, "digits")
+
+    @register_dataset("digits", DigitsData, shape=(1, 8, 8, 10), mean=(0.305,), std=(0.375,))
+    def _digits(config) -> Raw: ...
 
 A loader returns the publisher's train and test splits as uint8 [N, C, H, W] images with
 int64 labels; `load_data` carves the validation split from train with the config's seed and
@@ -13,14 +17,29 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+import pydantic
 import torch
+from pydantic import Field, field_validator, model_validator
 
-from trainers.config import STL10_CLASSES
-from trainers.registry import Registry
+from hpo.contract import StrictModel, did_you_mean
+from trainers.registry import Registry, variant
 
-__all__ = ["DatasetNotFoundError", "Files", "Raw", "Splits", "check_data", "list_datasets", "load_data", "register_dataset"]
+__all__ = [
+    "DATASETS",
+    "DataBase",
+    "DatasetNotFoundError",
+    "Files",
+    "Raw",
+    "Splits",
+    "check_data",
+    "dataset_shape",
+    "list_datasets",
+    "load_data",
+    "register_dataset",
+]
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -66,24 +85,65 @@ class Splits:
 @dataclass
 class _Entry:
     load: Callable
+    shape: tuple[int, int, int, int] | None  # (channels, height, width, classes) as published
     mean: tuple[float, ...]
     std: tuple[float, ...]
     files: Files | None  # None: made in memory, nothing to read
 
 
-_DATASETS = Registry("data set")
-list_datasets = _DATASETS.names
+DATASETS = Registry("data set", default="digits")  # digits ship with scikit-learn: a config runs with no files
+list_datasets = DATASETS.names
 
 
-def register_dataset(name: str, mean: tuple[float, ...], std: tuple[float, ...], files: Files | None = None):
-    """Register `load(config) -> Raw` under `name`, with its normalisation constants and the
-    files it reads (`load_data` checks they are there before calling `load`)."""
+def register_dataset(
+    name: str,
+    config: type[StrictModel],
+    shape: tuple[int, int, int, int] | None,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    files: Files | None = None,
+):
+    """Register `load(config) -> Raw` under `name` with its config model, its shape as
+    published (None: the config gives it), its normalisation constants and the files it
+    reads (`load_data` checks they are there before calling `load`)."""
 
     def wrap(fn: Callable) -> Callable:
-        _DATASETS.register(name)(_Entry(fn, mean, std, files))
+        DATASETS.register(name, config)(_Entry(fn, shape, mean, std, files))
         return fn
 
     return wrap
+
+
+class DataBase(StrictModel):
+    """The fields every data set has: where its files are and how validation is held out."""
+
+    root: str = "data"  # folder holding the publishers' files
+    val_fraction: float | None = Field(0.1, gt=0, lt=1)  # share of train held out for validation
+    val_size: int | None = Field(None, ge=1)  # or an exact count (e.g. 5000); not both
+
+    @model_validator(mode="after")
+    def _one_val_split(self):
+        if self.val_size is not None:
+            if "val_fraction" in self.model_fields_set and self.val_fraction is not None:
+                raise ValueError("give val_fraction or val_size, not both")
+            self.val_fraction = None
+        elif self.val_fraction is None:
+            raise ValueError("give val_fraction or val_size")
+        return self
+
+    def dataset_shape(self, published: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
+        """(channels, height, width, classes) of this config's images, given the data set's
+        registered shape; a config whose fields change the shape says so here."""
+        if published is None:
+            raise TypeError(f"data set '{getattr(self, 'name', '?')}' registers no shape, so its config must give it")
+        return published
+
+
+def dataset_shape(data: Any) -> tuple[int, int, int, int]:
+    """(channels, height, width, num_classes) of a data config (dict or model), without disk."""
+    if isinstance(data, dict):
+        data = pydantic.TypeAdapter(DATASETS.union()).validate_python(data)
+    return data.dataset_shape(DATASETS.get(data.name).shape)
 
 
 def check_data(config) -> None:
@@ -91,7 +151,7 @@ def check_data(config) -> None:
 
     Cheap (a few stat calls, no read): hpo runs it before a study's first trial.
     """
-    files = _DATASETS.get(config.name).files
+    files = DATASETS.get(config.name).files
     if files is not None:
         _require(config, files)
 
@@ -99,8 +159,10 @@ def check_data(config) -> None:
 # ----------------------------------------------------------------------------------------------
 # Data sets that need no files
 
+DigitsData = variant(DataBase, "digits", "scikit-learn's 1797 8x8 digits: the data set that needs no files.")
 
-@register_dataset("digits", mean=(0.305,), std=(0.375,))
+
+@register_dataset("digits", DigitsData, shape=(1, 8, 8, 10), mean=(0.305,), std=(0.375,))
 def _digits(config) -> Raw:
     """scikit-learn's 1797 8x8 digits (0..16 scaled to 0..255). They have no official test
     split, so a fixed 20% (independent of the config's seed) plays that part."""
@@ -114,7 +176,27 @@ def _digits(config) -> Raw:
     return Raw(x[train], y[train], x[test], y[test], [str(i) for i in range(10)])
 
 
-@register_dataset("synthetic", mean=(0.5,), std=(0.25,))
+class SyntheticData(DataBase):
+    name: Literal["synthetic"] = "synthetic"
+    shape: tuple[int, int, int] = (3, 32, 32)  # channels, height, width
+    num_classes: int = Field(10, ge=2)
+    size: int = Field(1000, ge=2)  # training images (validation is carved from these)
+    test_size: int = Field(200, ge=1)  # held-out test images
+    noise: float = Field(0.5, ge=0)  # pixel noise relative to the class patterns; higher is harder
+    seed: int = 0  # the data are a function of this seed alone
+
+    @field_validator("shape")
+    @classmethod
+    def _positive_shape(cls, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        if min(shape) < 1:
+            raise ValueError(f"shape {list(shape)} must be positive [channels, height, width]")
+        return shape
+
+    def dataset_shape(self, published):
+        return (*self.shape, self.num_classes)
+
+
+@register_dataset("synthetic", SyntheticData, shape=None, mean=(0.5,), std=(0.25,))
 def _synthetic(config) -> Raw:
     """Learnable images of any shape: each class is a smooth random pattern (random values on
     a 4x4 grid, upsampled), each image that pattern plus pixel noise, then shifted by a few
@@ -149,99 +231,85 @@ def _require(config, files: Files) -> None:
         )
 
 
-def _torchvision(cls, config, **kwargs):
+def _read(class_name: str, config, **kwargs):
+    """torchvision.datasets.<class_name> over the files under data.root."""
+    import torchvision.datasets
+
     try:
-        return cls(config.root, download=False, **kwargs)
+        return getattr(torchvision.datasets, class_name)(config.root, download=False, **kwargs)
     except RuntimeError as error:  # files present but failed torchvision's checksum check
         raise DatasetNotFoundError(f"data set '{config.name}' under {config.root}: {error}") from error
 
 
-_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+def _mnist_like(name: str, class_name: str, source: str, mean: float, std: float) -> None:
+    """Register an MNIST-format data set: torchvision reads it from <root>/<class_name>/raw."""
+    names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    files = Files(os.path.join(class_name, "raw"), names, f"Get the four .gz files from {source} and gunzip them there.")
+
+    @register_dataset(name, variant(DataBase, name), shape=(1, 28, 28, 10), mean=(mean,), std=(std,), files=files)
+    def load(config) -> Raw:
+        train, test = _read(class_name, config, train=True), _read(class_name, config, train=False)
+        return Raw(train.data.unsqueeze(1), train.targets.long(), test.data.unsqueeze(1), test.targets.long(), list(train.classes))
 
 
-def _mnist_files(folder: str, source: str) -> Files:
-    return Files(os.path.join(folder, "raw"), _MNIST_FILES, f"Get the four .gz files from {source} and gunzip them there.")
+_mnist_like("mnist", "MNIST", "the MNIST distribution (https://yann.lecun.com/exdb/mnist/)", mean=0.1307, std=0.3081)
+_mnist_like("fashion_mnist", "FashionMNIST", "https://github.com/zalandoresearch/fashion-mnist (data/fashion)", mean=0.2860, std=0.3530)
 
 
-def _mnist_like(config, cls) -> Raw:
-    train, test = _torchvision(cls, config, train=True), _torchvision(cls, config, train=False)
-    return Raw(train.data.unsqueeze(1), train.targets.long(), test.data.unsqueeze(1), test.targets.long(), list(train.classes))
+def _cifar(name: str, class_name: str, folder: str, names: tuple[str, ...], classes: int, mean, std) -> None:
+    """Register a CIFAR data set, read from the python version of its archive."""
+    archive = f"cifar-{classes}-python.tar.gz"
+    how = f"Download {archive} from https://www.cs.toronto.edu/~kriz/cifar.html and extract it into {{root}}/ "
+    how += f"(tar xzf {archive} -C {{root}})."
+
+    @register_dataset(name, variant(DataBase, name), shape=(3, 32, 32, classes), mean=mean, std=std, files=Files(folder, names, how))
+    def load(config) -> Raw:
+        train, test = _read(class_name, config, train=True), _read(class_name, config, train=False)
+
+        def images(d) -> torch.Tensor:
+            return torch.from_numpy(d.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
+
+        def labels(d) -> torch.Tensor:
+            return torch.tensor(d.targets, dtype=torch.int64)
+
+        return Raw(images(train), labels(train), images(test), labels(test), list(train.classes))
 
 
-@register_dataset(
-    "mnist",
-    mean=(0.1307,),
-    std=(0.3081,),
-    files=_mnist_files("MNIST", "the MNIST distribution (https://yann.lecun.com/exdb/mnist/)"),
+_CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
+_cifar("cifar10", "CIFAR10", "cifar-10-batches-py", _CIFAR10_FILES, 10, mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616))
+_cifar(
+    "cifar100", "CIFAR100", "cifar-100-python", ("train", "test", "meta"), 100, mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762)
 )
-def _mnist(config) -> Raw:
-    from torchvision.datasets import MNIST
-
-    return _mnist_like(config, MNIST)
 
 
-@register_dataset(
-    "fashion_mnist",
-    mean=(0.2860,),
-    std=(0.3530,),
-    files=_mnist_files("FashionMNIST", "https://github.com/zalandoresearch/fashion-mnist (data/fashion)"),
-)
-def _fashion_mnist(config) -> Raw:
-    from torchvision.datasets import FashionMNIST
-
-    return _mnist_like(config, FashionMNIST)
+STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")
 
 
-def _cifar_files(folder: str, names: tuple[str, ...], archive: str) -> Files:
-    how = (
-        f"Download {archive} from https://www.cs.toronto.edu/~kriz/cifar.html and extract it "
-        f"into {{root}}/ (tar xzf {archive} -C {{root}})."
-    )
-    return Files(folder, names, how)
+class Stl10Data(DataBase):
+    name: Literal["stl10"] = "stl10"
+    classes: list[str] | None = None  # a subset by name, e.g. [car, deer, horse, monkey, truck]
 
+    @field_validator("classes")
+    @classmethod
+    def _known_classes(cls, classes: list[str] | None) -> list[str] | None:
+        if classes is not None:
+            if len(classes) < 2:
+                raise ValueError("a class subset needs at least 2 classes")
+            for c in classes:
+                if c not in STL10_CLASSES:
+                    raise ValueError(did_you_mean(c, STL10_CLASSES, "stl10 class"))
+            if len(set(classes)) != len(classes):
+                raise ValueError("classes has duplicates")
+        return classes
 
-def _cifar(config, cls) -> Raw:
-    train, test = _torchvision(cls, config, train=True), _torchvision(cls, config, train=False)
-
-    def images(d) -> torch.Tensor:
-        return torch.from_numpy(d.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
-
-    def labels(d) -> torch.Tensor:
-        return torch.tensor(d.targets, dtype=torch.int64)
-
-    return Raw(images(train), labels(train), images(test), labels(test), list(train.classes))
-
-
-@register_dataset(
-    "cifar10",
-    mean=(0.4914, 0.4822, 0.4465),
-    std=(0.2470, 0.2435, 0.2616),
-    files=_cifar_files(
-        "cifar-10-batches-py",
-        (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"),
-        "cifar-10-python.tar.gz",
-    ),
-)
-def _cifar10(config) -> Raw:
-    from torchvision.datasets import CIFAR10
-
-    return _cifar(config, CIFAR10)
-
-
-@register_dataset(
-    "cifar100",
-    mean=(0.5071, 0.4865, 0.4409),
-    std=(0.2673, 0.2564, 0.2762),
-    files=_cifar_files("cifar-100-python", ("train", "test", "meta"), "cifar-100-python.tar.gz"),
-)
-def _cifar100(config) -> Raw:
-    from torchvision.datasets import CIFAR100
-
-    return _cifar(config, CIFAR100)
+    def dataset_shape(self, published):
+        return (*published[:3], len(self.classes)) if self.classes else published
 
 
 @register_dataset(
     "stl10",
+    Stl10Data,
+    shape=(3, 96, 96, 10),
     mean=(0.4467, 0.4398, 0.4066),
     std=(0.2603, 0.2566, 0.2713),
     files=Files(
@@ -254,9 +322,7 @@ def _cifar100(config) -> Raw:
 def _stl10(config) -> Raw:
     """The 5000 labelled train and 8000 test images; `classes` picks a subset, relabelled 0..k-1
     in the order given."""
-    from torchvision.datasets import STL10
-
-    train, test = _torchvision(STL10, config, split="train"), _torchvision(STL10, config, split="test")
+    train, test = _read("STL10", config, split="train"), _read("STL10", config, split="test")
     x_train, y_train = torch.from_numpy(train.data), torch.from_numpy(train.labels.astype(np.int64))
     x_test, y_test = torch.from_numpy(test.data), torch.from_numpy(test.labels.astype(np.int64))
     if not config.classes:
@@ -283,7 +349,7 @@ def load_data(config, seed: int, device: torch.device | str = "cpu", final: bool
     final=False: train on train minus validation, evaluate on validation (test untouched).
     final=True: train on all of train, evaluate on test.
     """
-    entry = _DATASETS.get(config.name)
+    entry = DATASETS.get(config.name)
     check_data(config)
     raw = entry.load(config)
     if final:

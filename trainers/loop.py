@@ -25,8 +25,9 @@ from hpo.contract import trainer
 from trainers.augment import Pipeline
 from trainers.config import TrainConfig, augment_ops, validate_train_config
 from trainers.data import check_data, load_data
-from trainers.models import check_pretrained, create_model, features
+from trainers.models import create_model, features
 from trainers.optim import create_optimizer, create_schedule
+from trainers.weights import check_pretrained
 
 __all__ = ["NonFiniteLossError", "check", "evaluate", "pick_device", "seed_everything", "train"]
 

@@ -1,35 +1,55 @@
-"""Models: one registry of builders.
+"""Models: one registry of builders, each registered with its config model.
 
-    @register_model("cnn")
+    class CnnModel(ModelBase):
+        name: Literal["cnn"] = "cnn"
+        ...
+
+    @register_model("cnn", config=CnnModel)
     def cnn(config, in_shape, num_classes) -> nn.Module
 
 Every model's last module is its classification head, registered as `model.head_name`
 (a dotted module path: "head" for ours, "fc" for resnets...). That gives, for any model,
 the head's parameters (for `optimizer.head_lr`) and its penultimate features (`features`).
-`create_model` also loads `pretrained` weights and applies `freeze_until`.
+`create_model` also loads `pretrained` weights and applies `freeze_until` (trainers/weights.py).
 """
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 
-from hpo.contract import did_you_mean
-from trainers.registry import Registry
+from hpo.contract import StrictModel
+from trainers.registry import Registry, variant
+from trainers.weights import PretrainedWeightsError, check_pretrained, freeze_until, load_pretrained
 
-__all__ = ["PretrainedWeightsError", "check_pretrained", "create_model", "features", "head", "list_models", "register_model"]
+__all__ = [
+    "MODELS",
+    "ModelBase",
+    "PretrainedWeightsError",
+    "check_pretrained",
+    "create_model",
+    "features",
+    "head",
+    "list_models",
+    "register_model",
+]
 
-_MODELS = Registry("model")  # name -> build(config, in_shape, num_classes) -> nn.Module
-register_model, list_models = _MODELS.register, _MODELS.names
+MODELS = Registry("model", default="cnn")  # name -> build(config, in_shape, num_classes) -> nn.Module
+register_model, list_models = MODELS.register, MODELS.names
+
+Width = Annotated[int, Field(ge=1)]
+Rate = Annotated[float, Field(ge=0, lt=1)]
 
 
-class PretrainedWeightsError(ValueError):
-    """A `pretrained` file that is unsafe, missing or does not fit the model."""
+class ModelBase(StrictModel):
+    """What every model's config has: weights to start from and a part to keep fixed."""
 
-    key = "model.pretrained"  # the config key to change (hpo names it in its error)
+    pretrained: str | None = None  # local state_dict file (torch.save); None: random init
+    freeze_until: str | None = None  # freeze parameters up to and including this module (layer3)
 
 
 def head(model: nn.Module) -> nn.Module:
@@ -94,7 +114,14 @@ class Net(nn.Module):
 # Our models
 
 
-@register_model("mlp")
+class MlpModel(ModelBase):
+    name: Literal["mlp"] = "mlp"
+    hidden: list[Width] = [512, 256]  # hidden layer widths, input first
+    batch_norm: bool = False  # BatchNorm1d after each hidden layer
+    dropout: Rate = 0.0  # before each hidden and output layer
+
+
+@register_model("mlp", config=MlpModel)
 def mlp(config, in_shape, num_classes) -> nn.Module:
     return Net(nn.Identity(), in_shape, config.hidden, num_classes, config.dropout, config.batch_norm)
 
@@ -126,7 +153,35 @@ def conv_block(
     return nn.Sequential(*layers)
 
 
-@register_model("cnn")
+def _same_length(values: list | None, channels: list[int], what: str) -> None:
+    if values is not None and len(values) != len(channels):
+        raise ValueError(f"{what} has {len(values)} entries but channels has {len(channels)}: give one per layer")
+
+
+class CnnModel(ModelBase):
+    """conv(k, stride, dilation) -> [batch norm] -> relu -> [pool 2x2] per entry of `channels`,
+    then flatten (or global average pool) and fully connected `hidden` layers."""
+
+    name: Literal["cnn"] = "cnn"
+    channels: list[Width] = [32, 64, 128]  # three 2x2 pools take 32x32 images down to 4x4
+    kernel_sizes: list[Width] | None = None  # default 3 for every layer
+    strides: list[Width] | None = None  # default 1 for every layer
+    dilations: list[Width] | None = None  # default 1 for every layer
+    pool: Literal["max", "avg", "none"] = "max"  # 2x2 pooling after every conv layer
+    batch_norm: bool = True  # trains faster and to a higher accuracy
+    conv_dropout: Rate = 0.0  # Dropout2d after each conv block
+    dropout: Rate = 0.0  # before each fully connected layer
+    hidden: list[Width] = [512, 128]  # fully connected widths before the head
+    global_pool: bool = False  # average each feature map to 1x1 instead of flattening
+
+    @model_validator(mode="after")
+    def _one_per_layer(self):
+        for what in ("kernel_sizes", "strides", "dilations"):
+            _same_length(getattr(self, what), self.channels, what)
+        return self
+
+
+@register_model("cnn", config=CnnModel)
 def cnn(config, in_shape, num_classes) -> nn.Module:
     n = len(config.channels)
     kernels = config.kernel_sizes or [3] * n
@@ -141,7 +196,14 @@ def cnn(config, in_shape, num_classes) -> nn.Module:
     return Net(nn.Sequential(*blocks), in_shape, config.hidden, num_classes, config.dropout, config.batch_norm)
 
 
-@register_model("lenet5")
+class Lenet5Model(ModelBase):
+    name: Literal["lenet5"] = "lenet5"
+    activation: Literal["relu", "tanh"] = "relu"  # the paper used tanh; relu trains faster
+    pool: Literal["max", "avg"] = "max"  # the paper subsampled by averaging
+    batch_norm: bool = False  # plain LeNet-5 has none
+
+
+@register_model("lenet5", config=Lenet5Model)
 def lenet5(config, in_shape, num_classes) -> nn.Module:
     """LeCun et al. 1998: conv 6@5x5, pool, conv 16@5x5, pool, 120, 84. Inputs smaller than
     32x32 (MNIST's 28) are padded in the first conv, as the paper's 32x32 framing did."""
@@ -162,10 +224,21 @@ def lenet5(config, in_shape, num_classes) -> nn.Module:
     return net
 
 
-@register_model("convnet5")
+class Convnet5Model(ModelBase):
+    """A CIFAR-100 network: a stride-3 stem, four conv blocks doubling the width (max pool
+    after blocks 2-4, global average pool after 5), then 3 linear layers."""
+
+    name: Literal["convnet5"] = "convnet5"
+    width: int = Field(64, ge=1)  # stem channels; each later block doubles them (64 -> 1024)
+    stem_stride: int = Field(3, ge=1)  # 3 turns a 96x96 input back into 32x32 after the stem
+    hidden: int = Field(512, ge=1)  # the two hidden linear layers
+    dropout: Rate = 0.5  # before the last linear layer only
+
+
+@register_model("convnet5", config=Convnet5Model)
 def convnet5(config, in_shape, num_classes) -> nn.Module:
-    """Report 000: stem conv 3x3 stride 3 (no padding, no pool); conv 5x5 + max pool; two conv
-    3x3 + max pool; conv 3x3 + global average pool; each block doubles the width."""
+    """Stem conv 3x3 stride 3 (no padding, no pool); conv 5x5 + max pool; two conv 3x3 + max
+    pool; conv 3x3 + global average pool; each block doubles the width."""
     w = config.width
     body = nn.Sequential(
         conv_block(in_shape[0], w, 3, stride=config.stem_stride, padding=0),
@@ -182,7 +255,26 @@ def convnet5(config, in_shape, num_classes) -> nn.Module:
     return net
 
 
-@register_model("vgg")
+class VggModel(ModelBase):
+    """VGG-style stages of `convs_per_stage` 3x3 conv-bn-relu; by default 4 stages of 2 convs,
+    max pool after the first 3, global average pool, one hidden linear layer."""
+
+    name: Literal["vgg"] = "vgg"
+    stages: list[Width] = [64, 128, 256, 512]  # channels of each stage
+    convs_per_stage: int = Field(2, ge=1)
+    pool_after: list[bool] | None = None  # max pool after stage i; default all but the last
+    batch_norm: bool = True
+    hidden: list[Width] = [4096]  # one hidden layer where VGG has two
+    dropout: Rate = 0.2  # before each linear layer
+
+    @model_validator(mode="after")
+    def _one_per_stage(self):
+        if self.pool_after is not None and len(self.pool_after) != len(self.stages):
+            raise ValueError(f"pool_after has {len(self.pool_after)} entries but stages has {len(self.stages)}")
+        return self
+
+
+@register_model("vgg", config=VggModel)
 def vgg(config, in_shape, num_classes) -> nn.Module:
     pool_after = config.pool_after or [True] * (len(config.stages) - 1) + [False]
     blocks, c_in = [], in_shape[0]
@@ -195,6 +287,25 @@ def vgg(config, in_shape, num_classes) -> nn.Module:
     return Net(nn.Sequential(*blocks), in_shape, config.hidden, num_classes, config.dropout)
 
 
+class VitModel(ModelBase):
+    """A small vision transformer for 32x32 images."""
+
+    name: Literal["vit"] = "vit"
+    patch_size: int = Field(4, ge=1)  # 32x32 images -> 64 tokens
+    dim: int = Field(64, ge=1)  # token width
+    depth: int = Field(6, ge=1)  # encoder layers
+    heads: int = Field(4, ge=1)  # must divide dim
+    mlp_ratio: float = Field(2.0, gt=0)  # feed-forward width = mlp_ratio * dim
+    dropout: Rate = 0.0
+
+    @model_validator(mode="after")
+    def _heads_divide_dim(self):
+        if self.dim % self.heads:
+            raise ValueError(f"heads ({self.heads}) must divide dim ({self.dim})")
+        return self
+
+
+@register_model("vit", config=VitModel)
 class ViT(nn.Module):
     """Patch embedding (a strided conv), a class token, learned position embeddings, pre-norm
     transformer encoder layers, and a linear head on the class token."""
@@ -210,14 +321,9 @@ class ViT(nn.Module):
         self.patches = nn.Conv2d(c, config.dim, p, stride=p)
         self.cls = nn.Parameter(torch.zeros(1, 1, config.dim))
         self.pos = nn.Parameter(torch.randn(1, 1 + (h // p) * (w // p), config.dim) * 0.02)
+        feed_forward = round(config.mlp_ratio * config.dim)
         layer = nn.TransformerEncoderLayer(
-            config.dim,
-            config.heads,
-            round(config.mlp_ratio * config.dim),
-            config.dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
+            config.dim, config.heads, feed_forward, config.dropout, activation="gelu", batch_first=True, norm_first=True
         )
         self.encoder = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.dim)
@@ -229,44 +335,22 @@ class ViT(nn.Module):
         return self.head(self.norm(self.encoder(tokens))[:, 0])
 
 
-register_model("vit")(ViT)
-
-
 # ----------------------------------------------------------------------------------------------
-# torchvision architectures (weights=None): the original classifier's last layer is replaced
-# by a new head; `head_name` is where it sits.
-
-_TORCHVISION_HEADS = {
-    "resnet18": "fc",
-    "resnet50": "fc",
-    "vgg16": "classifier.6",
-    "alexnet": "classifier.6",
-    "mobilenet_v3_small": "classifier.3",
-    "efficientnet_v2_s": "classifier.1",
-}
+# torchvision architectures
 
 
-def _torchvision(name: str):
-    def build(config, in_shape, num_classes) -> nn.Module:
-        import torchvision
+class TorchvisionModel(ModelBase):
+    """A torchvision architecture (weights=None) with a new head for the data set's classes."""
 
-        model = torchvision.models.get_model(name, weights=None)
-        if in_shape[0] != 3:  # gray images: repeat to RGB so pretrained stems still apply
-            model = _GrayToRgb(model)
-        path = _TORCHVISION_HEADS[name]
-        parent_name, _, leaf = path.rpartition(".")
-        root = model.net if isinstance(model, _GrayToRgb) else model
-        parent = root.get_submodule(parent_name) if parent_name else root
-        width = getattr(parent, leaf).in_features
-        new_head = _mlp_layers([width, *config.head_hidden], num_classes, config.head_dropout)
-        setattr(parent, leaf, new_head.head if len(new_head) == 1 else new_head)
-        model.head_name = ("net." if isinstance(model, _GrayToRgb) else "") + path
-        return model
-
-    return build
+    head_hidden: list[Width] = []  # hidden layers of the new head
+    head_dropout: Rate = 0.0  # before each layer of the new head
 
 
 class _GrayToRgb(nn.Module):
+    """Repeats a gray image to RGB so that an RGB network (and its pretrained stem) applies."""
+
+    inner_prefix = "net."  # its state_dict keys and module names are the wrapped network's, under `net.`
+
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
@@ -275,84 +359,40 @@ class _GrayToRgb(nn.Module):
         return self.net(x.expand(-1, 3, -1, -1))
 
 
-for _name in _TORCHVISION_HEADS:
-    register_model(_name)(_torchvision(_name))
+def _torchvision(name: str, head_path: str) -> None:
+    """Register torchvision's `name`, whose classifier's last layer sits at `head_path`."""
+
+    @register_model(name, config=variant(TorchvisionModel, name))
+    def build(config, in_shape, num_classes) -> nn.Module:
+        import torchvision
+
+        net = torchvision.models.get_model(name, weights=None)
+        parent_name, _, leaf = head_path.rpartition(".")
+        parent = net.get_submodule(parent_name) if parent_name else net
+        new_head = _mlp_layers([getattr(parent, leaf).in_features, *config.head_hidden], num_classes, config.head_dropout)
+        setattr(parent, leaf, new_head.head if len(new_head) == 1 else new_head)
+        model = net if in_shape[0] == 3 else _GrayToRgb(net)
+        model.head_name = getattr(model, "inner_prefix", "") + head_path
+        return model
 
 
-# ----------------------------------------------------------------------------------------------
-# Building, pretrained weights, freezing
+for _name, _head in (
+    ("resnet18", "fc"),
+    ("resnet50", "fc"),
+    ("vgg16", "classifier.6"),
+    ("alexnet", "classifier.6"),
+    ("mobilenet_v3_small", "classifier.3"),
+    ("efficientnet_v2_s", "classifier.1"),
+):
+    _torchvision(_name, _head)
 
 
 def create_model(config, in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """Build the model of a model config for images of `in_shape` (C, H, W)."""
-    model = _MODELS.get(config.name)(config, tuple(in_shape), num_classes)
+    """Build the model of a model config for images of `in_shape` (C, H, W), with its
+    `pretrained` weights loaded and its layers up to `freeze_until` frozen."""
+    model = MODELS.get(config.name)(config, tuple(in_shape), num_classes)
     if config.pretrained:
         load_pretrained(model, config.pretrained)
     if config.freeze_until:
         freeze_until(model, config.freeze_until)
     return model
-
-
-def check_pretrained(config) -> None:
-    """Raise PretrainedWeightsError if the model config names a weights file that is not on
-    disk. Cheap (one stat call): hpo runs it before a study's first trial; whether the file
-    is safe and fits the model is known only when a trial loads it."""
-    if config.pretrained and not os.path.isfile(config.pretrained):
-        raise _weights_not_found(config.pretrained)
-
-
-def _weights_not_found(path: str) -> PretrainedWeightsError:
-    return PretrainedWeightsError(f"pretrained weights file not found: {path}")
-
-
-def load_pretrained(model: nn.Module, path: str) -> None:
-    """Load a state_dict file with torch.load(weights_only=True): tensors only, never code.
-
-    Weights whose shape does not fit (the old head) are skipped; the head may be missing from
-    the file; anything else missing or extra is an error.
-    """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise _weights_not_found(path) from None
-    except Exception as error:  # pickle.UnpicklingError and friends
-        raise PretrainedWeightsError(
-            f"refusing to load {path}: it is not a plain state_dict of tensors "
-            f"(torch.load with weights_only=True failed: {str(error).splitlines()[0]})"
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise PretrainedWeightsError(f"{path} holds a {type(state).__name__}, not a state_dict")
-    if isinstance(model, _GrayToRgb) and not any(k.startswith("net.") for k in state):
-        state = {"net." + k: v for k, v in state.items()}  # torchvision's own key names
-    own = model.state_dict()
-    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    head_prefix = model.head_name + "."
-    missing = [k for k in own if k not in fitting and not k.startswith(head_prefix)]
-    extra = [k for k in state if k not in own and not k.startswith(head_prefix)]
-    if missing or extra:
-        raise PretrainedWeightsError(
-            f"{path} does not fit this model: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
-        )
-    model.load_state_dict(fitting, strict=False)
-
-
-def freeze_until(model: nn.Module, name: str) -> None:
-    """Freeze every parameter registered before and inside the module `name` (e.g. layer3:
-    then only layer4 and the head train)."""
-    modules = dict(model.named_modules())
-    if isinstance(model, _GrayToRgb) and name not in modules:
-        name = "net." + name  # torchvision's own module names
-    if name not in modules or name == "":
-        top = [n for n, _ in model.named_children()]
-        raise KeyError(did_you_mean(name, top, "module for freeze_until"))
-    target = {id(p) for p in modules[name].parameters()}
-    if not target:
-        raise ValueError(f"freeze_until: module '{name}' has no parameters")
-    for p in model.parameters():
-        p.requires_grad_(False)
-        target.discard(id(p))
-        if not target:
-            break

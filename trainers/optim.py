@@ -1,9 +1,9 @@
-"""Optimizers and learning-rate schedules, each from a registry.
+"""Optimizers and learning-rate schedules, each from a registry with its config model.
 
-    @register_optimizer("sgd")
+    @register_optimizer("sgd", config=SgdOptimizer)
     def sgd(config, groups) -> torch.optim.Optimizer
 
-    @register_schedule("cosine")
+    @register_schedule("cosine", config=CosineSchedule)
     class Cosine(Schedule):
         def factor(self, epoch: float) -> float  # multiplier of the base rate, epoch in [0, epochs]
 
@@ -14,14 +14,21 @@ factor. No torch scheduler objects, so any schedule composes with warmup and hea
 from __future__ import annotations
 
 import math
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 
+from hpo.contract import StrictModel
 from trainers.registry import Registry
 
 __all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "OptimizerBase",
     "Schedule",
+    "ScheduleBase",
     "create_optimizer",
     "create_schedule",
     "list_optimizers",
@@ -34,31 +41,71 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 # Optimizers
 
-_OPTIMIZERS = Registry("optimizer")
-register_optimizer, list_optimizers = _OPTIMIZERS.register, _OPTIMIZERS.names
+OPTIMIZERS = Registry("optimizer", default="adam")
+register_optimizer, list_optimizers = OPTIMIZERS.register, OPTIMIZERS.names
 
 
-@register_optimizer("sgd")
+class OptimizerBase(StrictModel):
+    lr: float = Field(1e-3, gt=0)  # Adam's usual step size; for SGD try 0.01-0.1
+    weight_decay: float = Field(0.0, ge=0)  # off, as in PyTorch's SGD and Adam
+    head_lr: float | None = Field(None, gt=0)  # a separate rate for the model's head (fine-tuning)
+
+
+class SgdOptimizer(OptimizerBase):
+    name: Literal["sgd"] = "sgd"
+    momentum: float = Field(0.9, ge=0, lt=1)  # the usual choice; 0 is plain SGD
+    nesterov: bool = False
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self):
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov needs momentum > 0")
+        return self
+
+
+@register_optimizer("sgd", config=SgdOptimizer)
 def _sgd(c, groups):
     return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay)
 
 
-@register_optimizer("adam")
+class AdamOptimizer(OptimizerBase):
+    name: Literal["adam"] = "adam"
+    betas: tuple[float, float] = (0.9, 0.999)  # PyTorch's defaults
+
+
+@register_optimizer("adam", config=AdamOptimizer)
 def _adam(c, groups):
     return torch.optim.Adam(groups, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
 
 
-@register_optimizer("adamw")
+class AdamwOptimizer(OptimizerBase):
+    name: Literal["adamw"] = "adamw"
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.01, ge=0)  # decoupled decay; PyTorch's AdamW default
+
+
+@register_optimizer("adamw", config=AdamwOptimizer)
 def _adamw(c, groups):
     return torch.optim.AdamW(groups, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
 
 
-@register_optimizer("rmsprop")
+class RmspropOptimizer(OptimizerBase):
+    name: Literal["rmsprop"] = "rmsprop"
+    alpha: float = Field(0.99, gt=0, lt=1)  # smoothing of the squared-gradient average
+    momentum: float = Field(0.0, ge=0, lt=1)
+
+
+@register_optimizer("rmsprop", config=RmspropOptimizer)
 def _rmsprop(c, groups):
     return torch.optim.RMSprop(groups, lr=c.lr, alpha=c.alpha, momentum=c.momentum, weight_decay=c.weight_decay)
 
 
-@register_optimizer("adagrad")
+class AdagradOptimizer(OptimizerBase):
+    name: Literal["adagrad"] = "adagrad"
+    lr: float = Field(1e-2, gt=0)  # PyTorch's default; Adagrad's steps shrink over time
+
+
+@register_optimizer("adagrad", config=AdagradOptimizer)
 def _adagrad(c, groups):
     return torch.optim.Adagrad(groups, lr=c.lr, weight_decay=c.weight_decay)
 
@@ -82,11 +129,15 @@ def param_groups(model: nn.Module, config) -> list[dict]:
 
 def create_optimizer(model: nn.Module, config) -> torch.optim.Optimizer:
     """The optimizer of an optimizer config over the model's trainable parameters."""
-    return _OPTIMIZERS.get(config.name)(config, param_groups(model, config))
+    return OPTIMIZERS.get(config.name)(config, param_groups(model, config))
 
 
 # ----------------------------------------------------------------------------------------------
 # Schedules
+
+
+class ScheduleBase(StrictModel):
+    warmup_epochs: float = Field(0.0, ge=0)  # linear ramp from 0 to the full rate, in epochs
 
 
 class Schedule:
@@ -107,11 +158,15 @@ class Schedule:
         """Called after each epoch's evaluation (reduce-on-plateau listens here)."""
 
 
-_SCHEDULES = Registry("schedule")
-register_schedule, list_schedules = _SCHEDULES.register, _SCHEDULES.names
+SCHEDULES = Registry("schedule", default="cosine")  # cosine anneals to 0 by the last epoch; rarely hurts
+register_schedule, list_schedules = SCHEDULES.register, SCHEDULES.names
 
 
-register_schedule("none")(Schedule)
+class NoSchedule(ScheduleBase):
+    name: Literal["none"] = "none"
+
+
+register_schedule("none", config=NoSchedule)(Schedule)
 
 
 def _cosine_between(start: float, end: float, t: float) -> float:
@@ -119,13 +174,27 @@ def _cosine_between(start: float, end: float, t: float) -> float:
     return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t))
 
 
-@register_schedule("cosine")
+class CosineSchedule(ScheduleBase):
+    name: Literal["cosine"] = "cosine"
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)  # final rate as a share of the initial one
+
+
+@register_schedule("cosine", config=CosineSchedule)
 class Cosine(Schedule):
     def factor(self, epoch):
         return _cosine_between(1.0, self.c.min_lr_ratio, min(epoch / self.epochs, 1.0))
 
 
-@register_schedule("onecycle")
+class OnecycleSchedule(ScheduleBase):
+    """PyTorch's OneCycleLR: from lr/div_factor up to lr, then down to lr/div/final_div."""
+
+    name: Literal["onecycle"] = "onecycle"
+    pct_start: float = Field(0.3, gt=0, lt=1)  # share of training spent rising
+    div_factor: float = Field(25.0, ge=1)
+    final_div_factor: float = Field(1e4, ge=1)
+
+
+@register_schedule("onecycle", config=OnecycleSchedule)
 class OneCycle(Schedule):
     """PyTorch's OneCycleLR (cosine annealing both ways) as a multiplier of the base rate."""
 
@@ -137,7 +206,23 @@ class OneCycle(Schedule):
         return _cosine_between(1.0, end, (t - c.pct_start) / (1 - c.pct_start))
 
 
-@register_schedule("multistep")
+Decay = Annotated[float, Field(gt=0, le=1)]
+
+
+class MultistepSchedule(ScheduleBase):
+    name: Literal["multistep"] = "multistep"
+    milestones: list[Annotated[int, Field(ge=1)]] = [30, 60, 90]  # epochs after which lr *= gamma
+    gamma: Decay = 0.1
+
+    @field_validator("milestones")
+    @classmethod
+    def _increasing(cls, milestones: list[int]) -> list[int]:
+        if milestones != sorted(set(milestones)):
+            raise ValueError(f"milestones {milestones} must be strictly increasing")
+        return milestones
+
+
+@register_schedule("multistep", config=MultistepSchedule)
 class MultiStep(Schedule):
     """Multiply by gamma after each milestone epoch."""
 
@@ -145,7 +230,13 @@ class MultiStep(Schedule):
         return self.c.gamma ** sum(epoch >= m for m in self.c.milestones)
 
 
-@register_schedule("step")
+class StepSchedule(ScheduleBase):
+    name: Literal["step"] = "step"
+    step_size: int = Field(10, ge=1)  # epochs between decays
+    gamma: Decay = 0.1
+
+
+@register_schedule("step", config=StepSchedule)
 class Step(Schedule):
     """Multiply by gamma every step_size epochs."""
 
@@ -153,7 +244,14 @@ class Step(Schedule):
         return self.c.gamma ** int(epoch // self.c.step_size)
 
 
-@register_schedule("plateau")
+class PlateauSchedule(ScheduleBase):
+    name: Literal["plateau"] = "plateau"
+    factor: float = Field(0.1, gt=0, lt=1)
+    patience: int = Field(3, ge=0)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)  # never below this share of the initial rate
+
+
+@register_schedule("plateau", config=PlateauSchedule)
 class Plateau(Schedule):
     """Reduce on plateau (as PyTorch's ReduceLROnPlateau in max mode): multiply by `factor`
     when val_acc has not improved for more than `patience` epochs, down to min_lr_ratio."""
@@ -175,4 +273,4 @@ class Plateau(Schedule):
 
 
 def create_schedule(config, epochs: int) -> Schedule:
-    return _SCHEDULES.get(config.name)(config, epochs)
+    return SCHEDULES.get(config.name)(config, epochs)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 
 from trainers.augment import Pipeline
-from trainers.config import augment_ops, dataset_shape, validate_train_config
+from trainers.config import augment_ops, validate_train_config
+from trainers.data import dataset_shape
 from trainers.models import create_model
 
 __all__ = ["probe"]

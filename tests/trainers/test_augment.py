@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainers.augment import Pipeline, get_augment, list_augments
-from trainers.config import AUGMENT_PARAMS
+from trainers.augment import AUGMENTS, Pipeline, get_augment, list_augments
+from trainers.imageops import rotation, warp
 
 N = 2000  # samples for the statistics: +-3% at p = 0.5 is ~3 standard deviations
 
@@ -32,8 +32,8 @@ ACTIVE = {
 }
 
 
-def test_registry_matches_the_config_parameters():
-    assert sorted(AUGMENT_PARAMS) == list_augments()
+def test_every_op_is_registered_with_its_parameters():
+    assert sorted(AUGMENTS.configs()) == list_augments()
 
 
 def test_unknown_op_lists_the_valid_ones():
@@ -151,9 +151,7 @@ def test_rotate_turns_about_the_center():
     x = torch.zeros(1, 1, 9, 9, dtype=torch.uint8)
     x[0, 0, 4, 4] = 200
     x[0, 0, 4, 8] = 100  # right of the center
-    from trainers.augment import _rotation, _warp
-
-    turned = _warp(x.float(), _rotation(torch.tensor([90.0])), torch.zeros(1, 2))
+    turned = warp(x.float(), rotation(torch.tensor([90.0])), torch.zeros(1, 2))
     assert turned[0, 0, 4, 4] == pytest.approx(200, abs=1)
     assert turned[0, 0, 8, 4] == pytest.approx(100, abs=1)  # x right -> y down for +90 degrees
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from trainers.config import dataset_shape, validate_train_config
-from trainers.data import DatasetNotFoundError, check_data, list_datasets, load_data
+from trainers.config import validate_train_config
+from trainers.data import DatasetNotFoundError, check_data, dataset_shape, list_datasets, load_data
 
 FILE_BACKED = ["mnist", "fashion_mnist", "cifar10", "cifar100", "stl10"]
 

@@ -8,8 +8,8 @@ import pathlib
 import pytest
 import torch
 
-from trainers.config import MODEL_CONFIGS, validate_train_config
-from trainers.models import PretrainedWeightsError, create_model, features, head, list_models
+from trainers.config import validate_train_config
+from trainers.models import MODELS, PretrainedWeightsError, create_model, features, head, list_models
 
 SLOW = {"vgg16", "alexnet", "efficientnet_v2_s"}  # > 100M parameters or seconds to build
 SHAPES = {"alexnet": (3, 64, 64), "lenet5": (1, 28, 28), "mlp": (1, 8, 8)}  # alexnet needs >= 63 px
@@ -19,8 +19,9 @@ def model_config(model: dict):
     return validate_train_config({"model": model}).model
 
 
-def test_registry_matches_the_config_models():
-    assert sorted(c.model_fields["name"].default for c in MODEL_CONFIGS) == list_models()
+def test_every_model_is_registered_with_its_config():
+    assert sorted(MODELS.configs()) == list_models()
+    assert all(config.model_fields["name"].default == name for name, config in MODELS.configs().items())
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in list_models()])

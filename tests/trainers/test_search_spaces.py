@@ -11,7 +11,8 @@ import torch
 import yaml
 from conftest import Recorder
 
-from trainers.config import dataset_shape, validate_train_config
+from trainers.config import validate_train_config
+from trainers.data import dataset_shape
 from trainers.loop import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[2] / "search_spaces"
