@@ -63,6 +63,7 @@ def run(
 
     from hpo.engine.runner import run_study
     from hpo.spec.sections import load_spec
+    from hpo.study.keys import CONFIG_ATTR
     from hpo.study.summary import format_params
 
     spec = load_spec(spec_file)
@@ -77,7 +78,7 @@ def run(
     if tally.best is not None:
         console.print(f"best {spec.study.metric}: {tally.best.value:.4f} (trial {tally.best.number})")
         console.print(f"best params: {format_params(tally.best.params)}")
-        console.print("best config:\n" + yaml.safe_dump(tally.best.user_attrs.get("config"), sort_keys=False).rstrip())
+        console.print("best config:\n" + yaml.safe_dump(tally.best.user_attrs.get(CONFIG_ATTR), sort_keys=False).rstrip())
     console.print(f"study {outcome.study_name} stored in {outcome.storage_url}")
     if outcome.interrupted:
         raise typer.Exit(130)

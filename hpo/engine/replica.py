@@ -37,6 +37,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.study.keys import FIXED_PARAMS_ATTR
 from hpo.study.records import driver_mark
 
 TAKEN_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # and the queue's WAITING
@@ -228,7 +229,7 @@ class StudyReplica:
                 self._synced_at = -math.inf  # another driver took it: read the study again
                 return None
             queued = self._storage.get_trial(trial_id)
-            self.study.enqueue_trial({**queued.system_attrs.get("fixed_params", {}), **queued.params}, user_attrs=queued.user_attrs)
+            self.study.enqueue_trial({**queued.system_attrs.get(FIXED_PARAMS_ATTR, {}), **queued.params}, user_attrs=queued.user_attrs)
             trial = self.study.ask()
             written = _Written(trial_id, set(queued.params), dict(queued.intermediate_values))
             written.user_attrs, written.system_attrs = dict(queued.user_attrs), dict(queued.system_attrs)

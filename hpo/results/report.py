@@ -34,9 +34,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.results.retrain import load_summaries
 from hpo.results.table import param_columns, ranked_trials, study_metric, study_mode, trials_frame
-from hpo.study.records import worker_of
+from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, PID, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
+from hpo.study.records import epochs_of, worker_of
 from hpo.study.summary import Tally, format_params, format_seconds
-from hpo.study.versions import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 
 TOP = 10  # trials in the table of the best
 MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer complete trials say nothing about which parameter matters
@@ -329,7 +329,7 @@ def timeline_figure(trials: list[FrozenTrial]) -> go.Figure:
                 "end": t.datetime_complete or now,
                 "state": t.state.name,
                 "trial": f"trial {t.number}",
-                "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)),
+                "epochs": epochs_of(t),
             }
         )
     if not rows:
@@ -365,9 +365,9 @@ def _say(fig: go.Figure, text: str) -> go.Figure:
 
 def _worker(trial: FrozenTrial) -> str:
     attrs = worker_of(trial)
-    host = attrs.get("hostname") or (attrs.get("node_id") or "")[:8] or "?"
-    where = f"{host} pid {attrs['pid']}" if "pid" in attrs else host
-    return f"{where} ({attrs['device']})" if attrs.get("device") else where
+    host = attrs.get(HOSTNAME) or (attrs.get(NODE_ID) or "")[:8] or "?"
+    where = f"{host} pid {attrs[PID]}" if PID in attrs else host
+    return f"{where} ({attrs[DEVICE]})" if attrs.get(DEVICE) else where
 
 
 def _top_table(study: optuna.Study) -> str:

@@ -32,9 +32,9 @@ from rich.table import Table
 from hpo.errors import HpoError
 from hpo.spec.sections import check_train_config
 from hpo.spec.yamlfile import read_yaml
+from hpo.study.keys import HISTORY_KEYS
 from hpo.study.storage import STUDIES_DIR, study_dir
 
-_EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
 RETRAIN_DIR = "retrain"
 SUMMARY_FILE = "summary.json"
 
@@ -116,7 +116,7 @@ def train_seeds(
 
 def _print_epoch(console: Console, metrics: dict[str, Any]) -> None:
     parts = []
-    for key in _EPOCH_COLUMNS:
+    for key in HISTORY_KEYS:
         value = metrics.get(key)
         if value is None:
             continue

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from hpo.errors import HpoError
-from hpo.study.records import worker_of
+from hpo.study.keys import SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, WORKER_KEYS
+from hpo.study.records import epochs_of, error_of, worker_of
 from hpo.study.summary import Tally, format_params, format_seconds
-from hpo.study.versions import SPEC_TEXT_ATTR
 
 TOP = 10
 TABLE_FORMATS = (".csv", ".parquet")
@@ -29,12 +29,12 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
                 "number": t.number,
                 "state": t.state.name,
                 "value": t.value,
-                "epochs": t.user_attrs.get("epochs"),
-                "seconds": t.user_attrs.get("seconds"),
+                "epochs": epochs_of(t),
+                "seconds": t.user_attrs.get(SECONDS_ATTR),
                 "datetime_start": t.datetime_start,
                 "datetime_complete": t.datetime_complete,
-                **{key: worker_of(t).get(key) for key in ("node_id", "hostname", "pid", "device")},
-                "error": _error(t),
+                **{key: worker_of(t).get(key) for key in WORKER_KEYS},
+                "error": error_of(t),
                 **{f"params.{k}": v for k, v in t.params.items()},
             }
         )
@@ -51,7 +51,7 @@ def study_mode(study: optuna.Study) -> str:
 
 def study_metric(study: optuna.Study) -> str:
     """The metric the study optimises, as its spec names it (``value`` if unknown)."""
-    return study.user_attrs.get("search_definition", {}).get("metric", "value")
+    return study.user_attrs.get(SEARCH_ATTR, {}).get("metric", "value")
 
 
 def ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -82,12 +82,6 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
     # a choice's labels may mix types (e.g. numbers and None): Parquet wants one type per column
     mixed = [c for c in frame.columns if frame[c].dtype == object and frame[c].dropna().map(type).nunique() > 1]
     frame.astype({c: "string" for c in mixed}).to_parquet(path, index=False)
-
-
-def _error(trial: FrozenTrial) -> str | None:
-    if "error_type" not in trial.user_attrs:
-        return None
-    return f"{trial.user_attrs['error_type']}: {trial.user_attrs.get('error', '')}"
 
 
 def print_status(study: optuna.Study, console: Console) -> None:

@@ -18,11 +18,7 @@ from rich.console import Console
 
 from hpo.errors import HpoError
 from hpo.spec.sections import Spec
-
-SPEC_TEXT_ATTR = "spec_yaml"
-SPEC_SOURCE_ATTR = "spec_file"
-SEARCH_HASH_ATTR = "search_hash"
-SEARCH_ATTR = "search_definition"
+from hpo.study.keys import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 
 
 def open_study_for_spec(

@@ -91,6 +91,7 @@ def test_quickstart_records_pruned_and_complete_trials_and_listens_on_loopback(w
         assert trial.user_attrs["config"]["data"]["name"] == "digits"
         assert {"seconds", "worker"} <= set(trial.user_attrs)
         assert {"node_id", "hostname", "pid", "ray_trial_id"} <= set(trial.user_attrs["worker"])
+        assert trial.user_attrs["worker"]["device"] == "cpu"  # the quickstart asks for no GPU
 
     status = hpo("status", "quickstart", cwd=workdir)
     assert status.returncode == 0, status.stderr

@@ -219,7 +219,8 @@ def test_a_dead_drivers_trial_is_recovered_while_the_searcher_waits(make, monkey
     import sys
     from dataclasses import replace
 
-    from hpo.study.records import DRIVER_ATTR, THIS_DRIVER
+    from hpo.study.keys import DRIVER_ATTR
+    from hpo.study.records import THIS_DRIVER
 
     study, searcher = make(target=2)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
