@@ -52,6 +52,7 @@ from hpo.study.keys import (
     WORKER_KEYS,
 )
 from hpo.study.records import FINISHED_STATES, recover_orphans
+from hpo.study.summary import best_of
 
 RECOVERY_INTERVAL_S = 5.0  # while waiting for running trials, look for orphans this often
 WRITE_INTERVAL_S = 1.0  # an epoch this soon after a trial's last write waits for its next one
@@ -270,7 +271,7 @@ class StudySearcher(Searcher):
     def _final_value(self, live: _LiveTrial) -> float:
         if self._objective == "last":
             return live.values[max(live.values)]
-        return max(live.values.values()) if self.mode == "max" else min(live.values.values())
+        return best_of(live.values.values(), self.mode)
 
     def _fail(self, live: _LiveTrial, error_type: str, message: str) -> None:
         self._tell(live, TrialState.FAIL, attrs={ERROR_TYPE_ATTR: error_type, ERROR_ATTR: message[:2000]})

@@ -33,10 +33,10 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.results.retrain import load_summaries
-from hpo.results.table import param_columns, ranked_trials, study_metric, study_mode, trials_frame
+from hpo.results.table import param_columns, ranked_trials, study_metric, trials_frame
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, PID, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 from hpo.study.records import epochs_of, worker_of
-from hpo.study.summary import Tally, format_params, format_seconds
+from hpo.study.summary import Tally, better, format_params, format_seconds, study_mode
 
 TOP = 10  # trials in the table of the best
 MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer complete trials say nothing about which parameter matters
@@ -189,7 +189,7 @@ def history_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure:
     best_x, best_y, best = [], [], None
     for t in sorted(trials, key=lambda t: t.number):
         if t.state == TrialState.COMPLETE and t.value is not None:
-            if best is None or (t.value > best if mode == "max" else t.value < best):
+            if better(t.value, best, mode):
                 best = t.value
         if best is not None:
             best_x.append(t.number)

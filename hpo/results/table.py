@@ -13,8 +13,8 @@ from rich.table import Table
 
 from hpo.errors import HpoError
 from hpo.study.keys import SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, WORKER_KEYS
-from hpo.study.records import epochs_of, error_of, worker_of
-from hpo.study.summary import Tally, format_params, format_seconds
+from hpo.study.records import FINISHED_STATES, epochs_of, error_of, worker_of
+from hpo.study.summary import Tally, format_params, format_seconds, ranked, study_mode
 
 TOP = 10
 TABLE_FORMATS = (".csv", ".parquet")
@@ -45,10 +45,6 @@ def param_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith("params.")]
 
 
-def study_mode(study: optuna.Study) -> str:
-    return "max" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "min"
-
-
 def study_metric(study: optuna.Study) -> str:
     """The metric the study optimises, as its spec names it (``value`` if unknown)."""
     return study.user_attrs.get(SEARCH_ATTR, {}).get("metric", "value")
@@ -56,8 +52,7 @@ def study_metric(study: optuna.Study) -> str:
 
 def ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
     """COMPLETE trials, best first (a pruned trial's value comes from fewer epochs)."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-    return sorted(complete, key=lambda t: (-t.value if study_mode(study) == "max" else t.value, t.number))
+    return ranked(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), study_mode(study))
 
 
 def check_table_path(path: Path) -> None:
@@ -96,12 +91,13 @@ def print_status(study: optuna.Study, console: Console) -> None:
     frame = trials_frame(study)
     if frame.empty:
         return
-    ranked = frame[frame.state.isin(["COMPLETE", "PRUNED"])].sort_values("value", ascending=mode == "min").head(TOP)
-    table = Table(title=f"top {min(TOP, len(ranked))} trials")
+    best = [t.number for t in ranked((t for t in trials if t.state in FINISHED_STATES), mode)[:TOP]]
+    top = frame.set_index("number").loc[best].reset_index()
+    table = Table(title=f"top {len(top)} trials")
     params = param_columns(frame)
     for column in ["number", "state", "value", "epochs", "seconds", *params]:
         table.add_column(column.removeprefix("params."))
-    for _, row in ranked.iterrows():
+    for _, row in top.iterrows():
         cells = [str(row.number), row.state, f"{row.value:.4f}", str(row.epochs), format_seconds(row.seconds)]
         cells += ["" if pd.isna(row[c]) else _cell(row[c]) for c in params]
         table.add_row(*cells)

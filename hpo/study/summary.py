@@ -1,13 +1,51 @@
-"""A study in numbers and words: counts by state, the best trial, durations and parameters
-as printed by the live panel, ``hpo status``, the report and the exports."""
+"""A study in numbers and words: which value is better, counts by state and the best
+trial, as the live panel, ``hpo status``, the report and the exports show them."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import optuna
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.study.records import state_counts
+
+
+def score(value: float, mode: str) -> float:
+    """``value`` turned so that higher is better: negated when ``mode`` is ``min``. NaN
+    is the worst of all."""
+    value = float(value)
+    if math.isnan(value):
+        return -math.inf
+    return value if mode == "max" else -value
+
+
+def better(value: float, than: float | None, mode: str) -> bool:
+    """Whether ``value`` beats ``than`` (None: nothing to beat yet); a tie does not."""
+    return than is None or score(value, mode) > score(than, mode)
+
+
+def best_of(values: Iterable[float], mode: str) -> float:
+    """The best of ``values``: the highest for ``max``, the lowest for ``min``."""
+    return max(values, key=lambda value: score(value, mode))
+
+
+def ranked(trials: Iterable[FrozenTrial], mode: str) -> list[FrozenTrial]:
+    """Trials that have a value, best first; of equal values the earlier trial first."""
+    return sorted((t for t in trials if t.value is not None), key=lambda t: (-score(t.value, mode), t.number))
+
+
+def direction_of(mode: str) -> StudyDirection:
+    """The Optuna direction of a spec's ``mode``."""
+    return StudyDirection.MAXIMIZE if mode == "max" else StudyDirection.MINIMIZE
+
+
+def study_mode(study: optuna.Study) -> str:
+    """The spec's ``mode`` of a study: ``max`` or ``min``."""
+    return "max" if study.direction == StudyDirection.MAXIMIZE else "min"
 
 
 @dataclass
@@ -49,7 +87,7 @@ class Tally:
     def _consider(self, trial: FrozenTrial) -> None:
         if trial.state != TrialState.COMPLETE or trial.value is None:
             return
-        if self.best is None or (trial.value > self.best.value if self.mode == "max" else trial.value < self.best.value):
+        if better(trial.value, None if self.best is None else self.best.value, self.mode):
             self.best = trial
 
     def summary(self) -> str:
