@@ -14,8 +14,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from hpo.format import format_params, format_seconds, format_value
 from hpo.study.records import epochs_of, error_of
-from hpo.study.summary import Tally, format_params, format_seconds
+from hpo.study.summary import Tally
 
 
 class StudyProgress:
@@ -48,7 +49,7 @@ class StudyProgress:
         self._tally.add(trial)
         if self._live is None:
             reason = f" ({error_of(trial)})" if trial.state == TrialState.FAIL else ""
-            value = f" value {trial.value:.4f}" if trial.value is not None else ""
+            value = f" value {format_value(trial.value)}" if trial.value is not None else ""
             self._console.print(
                 f"trial {trial.number} {trial.state.name}{value} after {epochs_of(trial)} epochs{reason} | "
                 f"{self._tally.summary()} | elapsed {format_seconds(self.elapsed)} eta {format_seconds(self.eta)}",
@@ -82,5 +83,9 @@ class StudyProgress:
             f"eta {format_seconds(self.eta)}",
         )
         best = tally.best
-        best_line = Text("best: -") if best is None else Text(f"best {best.value:.4f} (trial {best.number}): {format_params(best.params)}")
+        best_line = (
+            Text("best: -")
+            if best is None
+            else Text(f"best {format_value(best.value)} (trial {best.number}): {format_params(best.params)}")
+        )
         return Group(table, best_line)

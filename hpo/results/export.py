@@ -27,11 +27,12 @@ import yaml
 from optuna.trial import FrozenTrial
 
 from hpo.errors import HpoError
+from hpo.format import format_params
 from hpo.results.table import ranked_trials, study_metric
 from hpo.spec.sections import check_train_config, spec_from_text
 from hpo.study.keys import CONFIG_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 from hpo.study.records import state_counts
-from hpo.study.summary import format_params, study_mode
+from hpo.study.summary import study_mode
 
 _STUDY_LINE = re.compile(r"^#\s*study:\s*(?P<name>\S+)\s*$")
 

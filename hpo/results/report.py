@@ -32,11 +32,12 @@ import plotly.express as px
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.format import format_number, format_params, format_seconds, format_value
 from hpo.results.retrain import load_summaries
 from hpo.results.table import param_columns, ranked_trials, study_metric, trials_frame
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, PID, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 from hpo.study.records import epochs_of, worker_of
-from hpo.study.summary import Tally, better, format_params, format_seconds, study_mode
+from hpo.study.summary import Tally, better, study_mode
 
 TOP = 10  # trials in the table of the best
 MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer complete trials say nothing about which parameter matters
@@ -378,19 +379,17 @@ def _top_table(study: optuna.Study) -> str:
     top = frame.set_index("number").loc[ranked].reset_index()
     params = param_columns(top)
     shown = top[["number", "value", "epochs", "seconds", *params]].copy()
-    shown["seconds"] = shown["seconds"].map(lambda s: format_seconds(None if pd.isna(s) else s))
+    formats = {"value": format_value, "seconds": format_seconds}
+    for column in shown.columns:
+        show = formats.get(column, format_number)
+        shown[column] = [("" if pd.isna(v) else show(v)) for v in shown[column]]
     shown.columns = [c.removeprefix("params.") for c in shown.columns]
-    return shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
+    return shown.to_html(index=False, border=0)
 
 
 def _hover(trial: FrozenTrial) -> str:
-    value = f"{trial.value:.4f}" if trial.value is not None else "-"
-    params = "<br>".join(f"{k}={_short(v)}" for k, v in trial.params.items())
-    return f"trial {trial.number} ({trial.state.name.lower()}, {value})<br>{html.escape(params, quote=False)}"
-
-
-def _short(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    params = "<br>".join(f"{k}={format_number(v)}" for k, v in trial.params.items())
+    return f"trial {trial.number} ({trial.state.name.lower()}, {format_value(trial.value)})<br>{html.escape(params, quote=False)}"
 
 
 # ----------------------------------------------------------------------------- retrained models
@@ -398,12 +397,12 @@ def _short(value: object) -> str:
 
 def _retrained(page: _Page, run_dir: Path, summary: dict[str, Any]) -> str:
     split = summary["split"]
-    seeds = "".join(f"<tr><td>{s}</td><td>{a:.4f}</td></tr>" for s, a in zip(summary["seeds"], summary["acc"]))
+    seeds = "".join(f"<tr><td>{s}</td><td>{format_value(a)}</td></tr>" for s, a in zip(summary["seeds"], summary["acc"]))
     table = (
         f"<p>{html.escape(summary.get('config_file', ''))} retrained in {html.escape(str(run_dir))}, "
         f"evaluated on the {split} split.</p>"
         f"<table><tr><th>seed</th><th>{split}_acc</th></tr>{seeds}"
-        f"<tr><th>mean ± std</th><th>{summary['mean']:.4f} ± {summary['std']:.4f}</th></tr></table>"
+        f"<tr><th>mean ± std</th><th>{format_value(summary['mean'])} ± {format_value(summary['std'])}</th></tr></table>"
     )
     parts = [table, page.figure(per_class_figure(summary)), page.figure(confusion_figure(summary))]
     parts.append(_optional(page, lambda: tsne_figure(run_dir, summary)))

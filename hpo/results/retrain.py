@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hpo.errors import HpoError
+from hpo.format import format_number
 from hpo.spec.sections import check_train_config
 from hpo.spec.yamlfile import read_yaml
 from hpo.study.keys import HISTORY_KEYS
@@ -120,7 +121,7 @@ def _print_epoch(console: Console, metrics: dict[str, Any]) -> None:
         value = metrics.get(key)
         if value is None:
             continue
-        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+        parts.append(f"{key} {format_number(value)}")
     console.print("  " + "  ".join(parts))
 
 

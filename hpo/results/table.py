@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from hpo.errors import HpoError
+from hpo.format import format_number, format_params, format_seconds, format_value
 from hpo.study.keys import SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, WORKER_KEYS
 from hpo.study.records import FINISHED_STATES, epochs_of, error_of, worker_of
-from hpo.study.summary import Tally, format_params, format_seconds, ranked, study_mode
+from hpo.study.summary import Tally, ranked, study_mode
 
 TOP = 10
 TABLE_FORMATS = (".csv", ".parquet")
@@ -98,8 +99,8 @@ def print_status(study: optuna.Study, console: Console) -> None:
     for column in ["number", "state", "value", "epochs", "seconds", *params]:
         table.add_column(column.removeprefix("params."))
     for _, row in top.iterrows():
-        cells = [str(row.number), row.state, f"{row.value:.4f}", str(row.epochs), format_seconds(row.seconds)]
-        cells += ["" if pd.isna(row[c]) else _cell(row[c]) for c in params]
+        cells = [str(row.number), row.state, format_value(row.value), format_number(row.epochs), format_seconds(row.seconds)]
+        cells += ["" if pd.isna(row[c]) else format_number(row[c]) for c in params]
         table.add_row(*cells)
     console.print(table)
     failed = frame[frame.state == "FAIL"]
@@ -114,7 +115,3 @@ def _target(study: optuna.Study) -> int:
     if text:
         return int(yaml.safe_load(text).get("study", {}).get("trials", 0))
     return len(study.trials)
-
-
-def _cell(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -11,6 +11,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.format import format_value
 from hpo.study.records import state_counts
 
 
@@ -96,22 +97,5 @@ class Tally:
             f"{len(self.running)} running, {self.failed} failed"
         )
         if self.best is not None:
-            line += f"; best {self.best.value:.4f} (trial {self.best.number})"
+            line += f"; best {format_value(self.best.value)} (trial {self.best.number})"
         return line
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def format_params(params: dict) -> str:
-    return ", ".join(f"{k}={_short(v)}" for k, v in params.items())
-
-
-def _short(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
