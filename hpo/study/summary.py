@@ -15,13 +15,12 @@ from hpo.format import format_value
 from hpo.study.records import state_counts
 
 
-def score(value: float, mode: str) -> float:
-    """``value`` turned so that higher is better: negated when ``mode`` is ``min``. NaN
-    is the worst of all."""
-    value = float(value)
-    if math.isnan(value):
+def score(value: float | None, mode: str) -> float:
+    """``value`` turned so that higher is better: negated when ``mode`` is ``min``. No
+    value, or NaN, is the worst of all."""
+    if value is None or math.isnan(value):
         return -math.inf
-    return value if mode == "max" else -value
+    return float(value) if mode == "max" else -float(value)
 
 
 def better(value: float, than: float | None, mode: str) -> bool:
