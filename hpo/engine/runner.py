@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -38,6 +38,11 @@ from hpo.study.records import INTERRUPTED, beat, recover_orphans
 from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
 from hpo.study.summary import Tally
 from hpo.study.versions import open_study_for_spec
+
+if TYPE_CHECKING:
+    from ray.tune.schedulers import TrialScheduler
+
+    from hpo.engine.searcher import StudySearcher
 
 HEARTBEAT_INTERVAL_S = 30.0
 
@@ -133,51 +138,17 @@ def _tune(
     """Run Ray Tune until the searcher says the study is done; returns (interrupted,
     budget_spent, the study's trials at the end)."""
     from ray import tune
-    from ray.tune.schedulers import FIFOScheduler
 
-    from hpo.engine.callbacks import TrialErrorCallback, TrialTimeoutWatchdog
-    from hpo.engine.schedulers import StudyASHAScheduler
-    from hpo.engine.searcher import StudySearcher
     from hpo.engine.trainable import run_trial
 
-    sampler = study.sampler
-    searcher = StudySearcher(
-        study,
-        storage,
-        spec.space,
-        spec.train,
-        metric=spec.study.metric,
-        mode=spec.study.mode,
-        objective=spec.study.objective,
-        target=target,
-        time_budget_s=spec.study.time_budget,
-        observer=progress,
-        grid=sampler if isinstance(sampler, ConditionalGridSampler) else None,
-        failures=failures,
-    )
-    if spec.scheduler.type == "asha":
-        scheduler = StudyASHAScheduler(
-            study,
-            metric=spec.study.metric,
-            mode=spec.study.mode,
-            max_t=spec.epochs,
-            grace_period=spec.scheduler.grace_period,
-            reduction_factor=spec.scheduler.reduction_factor,
-            recheck_rung_below=spec.scheduler.recheck_rung_below,
-        )
-    else:
-        scheduler = FIFOScheduler()
+    searcher = _searcher(spec, study, storage, target, progress, failures)
     resources = spec.resources
-    errors = TrialErrorCallback(searcher)
-    callbacks: list[Any] = [errors]
-    if spec.study.trial_timeout:
-        callbacks.append(TrialTimeoutWatchdog(errors, spec.study.trial_timeout))
     tuner = tune.Tuner(
         tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
         param_space={"trainer": trainer, "trial_timeout_s": spec.study.trial_timeout, "workdir": os.getcwd()},
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=scheduler,
+            scheduler=_scheduler(spec, study),
             num_samples=-1,  # the searcher decides when the study is done
             max_concurrent_trials=_max_concurrent(spec),
             reuse_actors=True,  # one worker runs trial after trial: no torch import per trial
@@ -188,7 +159,7 @@ def _tune(
             name=study.study_name,
             storage_path=str((STUDIES_DIR / study.study_name / "ray").resolve()),
             verbose=0,
-            callbacks=callbacks,
+            callbacks=_callbacks(spec, searcher),
             failure_config=tune.FailureConfig(max_failures=spec.study.retries),
         ),
     )
@@ -202,6 +173,62 @@ def _tune(
         stop_beating()
         searcher.fail_unfinished("Interrupted", INTERRUPTED)
     return interrupted, searcher.budget_spent, searcher.study_trials()
+
+
+def _searcher(
+    spec: Spec,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    target: int,
+    progress: StudyProgress,
+    failures: FailureStreak,
+) -> StudySearcher:
+    from hpo.engine.searcher import StudySearcher
+
+    sampler = study.sampler
+    return StudySearcher(
+        study,
+        storage,
+        spec.space,
+        spec.train,
+        metric=spec.study.metric,
+        mode=spec.study.mode,
+        objective=spec.study.objective,
+        target=target,
+        time_budget_s=spec.study.time_budget,
+        observer=progress,
+        grid=sampler if isinstance(sampler, ConditionalGridSampler) else None,
+        failures=failures,
+    )
+
+
+def _scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
+    """ASHA over the study's trials, or every trial to its last epoch."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    from hpo.engine.schedulers import StudyASHAScheduler
+
+    if spec.scheduler.type != "asha":
+        return FIFOScheduler()
+    return StudyASHAScheduler(
+        study,
+        metric=spec.study.metric,
+        mode=spec.study.mode,
+        max_t=spec.epochs,
+        grace_period=spec.scheduler.grace_period,
+        reduction_factor=spec.scheduler.reduction_factor,
+        recheck_rung_below=spec.scheduler.recheck_rung_below,
+    )
+
+
+def _callbacks(spec: Spec, searcher: StudySearcher) -> list[Any]:
+    """The callbacks that hand Ray's errors to the searcher, and enforce study.trial_timeout."""
+    from hpo.engine.callbacks import TrialErrorCallback, TrialTimeoutWatchdog
+
+    errors = TrialErrorCallback(searcher)
+    if not spec.study.trial_timeout:
+        return [errors]
+    return [errors, TrialTimeoutWatchdog(errors, spec.study.trial_timeout)]
 
 
 def _trial_name(trial: Any) -> str:
