@@ -277,6 +277,22 @@ def _heartbeat(storage: optuna.storages.BaseStorage, study_id: int):
 RAY_CONNECT_TIMEOUT_S = 10.0  # a head that takes longer to accept a TCP connection is taken as unreachable
 
 
+def set_ray_environment(*, local: bool) -> None:
+    """Set what Ray reads as it is imported: :data:`_RAY_ENV`, and for a ``local``
+    instance, loopback only."""
+    import sys
+
+    imported = "ray" in sys.modules  # e.g. by the trainer's module: Ray has read its settings
+    for key, value in _RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    if local:
+        # Else a local instance advertises the machine's outward address and listens on
+        # every interface.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        if not imported:  # else Ray turns it on itself, in its settings and the environment alike
+            os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
+
+
 @contextmanager
 def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
     """Join a cluster, use a Ray already started in this process, or start a local one;
@@ -288,18 +304,8 @@ def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
     cluster that happens to run on this machine. Ray's log lines go to ``log_dir/ray.log``,
     not the console.
     """
-    import sys
-
     address = address or os.environ.get("RAY_ADDRESS") or "local"
-    imported = "ray" in sys.modules  # e.g. by the trainer's module: Ray has read its settings
-    for key, value in _RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    if address == "local":
-        # Seen with Ray 2.60 on Linux: a local instance otherwise advertises the machine's
-        # outward address and listens on every interface. Ray reads this at import.
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-        if not imported:  # else Ray turns it on itself, in its settings and the environment alike
-            os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
+    set_ray_environment(local=address == "local")
     import ray
 
     log_dir.mkdir(parents=True, exist_ok=True)
