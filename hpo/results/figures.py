@@ -28,7 +28,7 @@ from hpo.study.records import epochs_of, worker_of
 from hpo.study.summary import better, study_mode
 
 MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer complete trials say nothing about which parameter matters
-TSNE_POINTS = 500  # at most this many feature vectors go into t-SNE: it stays a matter of seconds
+TSNE_POINTS = 500  # at most this many feature vectors go into t-SNE: enough for a map, and the report stays quick
 STATE_COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728", "RUNNING": "#2ca02c", "WAITING": "#7f7f7f"}
 
 
@@ -266,7 +266,7 @@ def tsne_figure(run_dir: Path, summary: dict[str, Any]) -> go.Figure:
         raise CannotPlot(f"Too few feature vectors in {path} for t-SNE ({len(features)}).")
     perplexity = min(30.0, (len(features) - 1) / 3)
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0)
-    # one OpenMP thread: on a busy machine its threads spin against each other (20x slower)
+    # one OpenMP thread: on a machine that trains at the same time, more spin against each other
     with threadpool_limits(limits=1, user_api="openmp"):
         points = tsne.fit_transform(features.reshape(len(features), -1))
     classes = [str(c) for c in summary["classes"]]

@@ -6,7 +6,9 @@ the trial, so that a run knows which RUNNING trials were orphaned by a driver th
 and which belong to another driver still at work on the same study. Study system
 attributes: each driver's heartbeat, for drivers on other machines.
 
-Everything here is read and written through Optuna's public storage API.
+Everything here is read and written through Optuna's public storage API, under the
+names in :mod:`hpo.study.keys`; a trial's records are read through :func:`worker_of`,
+:func:`error_of` and :func:`epochs_of`.
 """
 
 from __future__ import annotations
