@@ -34,7 +34,7 @@ from hpo.engine.trainable import DEFAULT_TRAINER, load_trainer
 from hpo.errors import HpoError
 from hpo.spec.preflight import preflight
 from hpo.spec.sections import Spec
-from hpo.study.records import INTERRUPTED, beat, recover_orphans
+from hpo.study.records import INTERRUPTED, INTERRUPTED_TYPE, beat, recover_orphans
 from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
 from hpo.study.summary import Tally
 from hpo.study.versions import open_study_for_spec
@@ -171,7 +171,7 @@ def _tune(
         interrupted = True
     finally:
         stop_beating()
-        searcher.fail_unfinished("Interrupted", INTERRUPTED)
+        searcher.fail_unfinished(INTERRUPTED_TYPE, INTERRUPTED)
     return interrupted, searcher.budget_spent, searcher.study_trials()
 
 

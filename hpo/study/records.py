@@ -41,7 +41,7 @@ from hpo.study.keys import (
 )
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-INTERRUPTED = "interrupted"
+INTERRUPTED_TYPE, INTERRUPTED = "Interrupted", "interrupted"  # the error of a trial hpo itself ended
 
 HEARTBEAT_STALE_S = 120.0  # a driver silent this long, where its process cannot be looked at, is dead
 
@@ -183,7 +183,7 @@ def recover_orphans(study: optuna.Study, storage: optuna.storages.BaseStorage, c
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         try:
-            storage.set_trial_user_attr(trial_id, ERROR_TYPE_ATTR, "Interrupted")
+            storage.set_trial_user_attr(trial_id, ERROR_TYPE_ATTR, INTERRUPTED_TYPE)
             storage.set_trial_user_attr(trial_id, ERROR_ATTR, INTERRUPTED)
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
         except UpdateFinishedTrialError:
