@@ -182,7 +182,7 @@ def timeline_figure(trials: list[FrozenTrial]) -> go.Figure:
         hover_name="trial",
         hover_data={"epochs": True, "start": True, "end": True, "worker": False},
     )
-    fig.update_yaxes(autorange="reversed", title="worker (host, process)")
+    fig.update_yaxes(autorange="reversed", title="worker (host, process, device)")
     fig.update_layout(title="trials over time", height=max(250, 80 + 40 * frame.worker.nunique()))
     return fig
 

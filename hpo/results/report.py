@@ -7,7 +7,7 @@ with ``hpo train``, from ``studies/<study>/retrain/``. The page holds, top to bo
 - optimization history with the best value so far;
 - learning curves of every trial (the metric per epoch); pruned trials dashed, ending in x;
 - parallel coordinates, hyperparameter importances and one slice plot per parameter;
-- a timeline of trials per worker (host and process) and the top trials as a table;
+- a timeline of trials per worker (host, process, device) and the top trials as a table;
 - per retrained run: accuracy per seed, per-class accuracy, the confusion matrix summed
   over seeds and a t-SNE map of the penultimate-layer features.
 
