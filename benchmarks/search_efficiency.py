@@ -135,10 +135,12 @@ def epoch_ends(trial) -> list[tuple[float, float | None]]:
     seconds starting up (an epoch of digits takes hundredths) would be placed too early."""
     from optuna.trial import TrialState
 
+    from hpo.study.keys import HISTORY_ATTR
+
     if trial.datetime_complete is None:
         return []
     values: list[float | None] = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
-    lengths = [epoch["seconds"] for epoch in trial.user_attrs.get("history", [])]
+    lengths = [epoch["seconds"] for epoch in trial.user_attrs.get(HISTORY_ATTR, [])]
     if trial.state == TrialState.FAIL:
         values.append(None)
         lengths.append(0.0)  # its length is not recorded: the epoch before ends with it
