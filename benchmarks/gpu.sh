@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What one GPU gives a study: report 003's CNN (conv 32/64/128, kernel 3, batch norm, 2x2
+# What one GPU gives a study: a CIFAR-sized CNN (conv 32/64/128, kernel 3, batch norm, 2x2
 # average pooling, FC 512/128) on CIFAR-shaped synthetic data (3x32x32, 10 classes, 45000
 # training images per epoch, batch 64, crop+flip), trained by the trainers' own loop, which
 # on CUDA uses bf16 autocast and channels_last.

@@ -20,12 +20,9 @@ from typing import Any
 def local_ray(workdir: str | None, prefix: str, num_cpus: int, **init_kwargs: Any) -> Iterator[Path]:
     """Start Ray on loopback with hpo's settings, in ``workdir`` (or a temporary folder
     named ``prefix...``); yield the folder; shut Ray down and remove a temporary folder."""
-    from hpo.engine.runner import _RAY_ENV
+    from hpo.engine.runner import set_ray_environment
 
-    for key, value in _RAY_ENV.items():  # what hpo sets for Ray
-        os.environ.setdefault(key, value)
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray reads it at import: loopback only
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
+    set_ray_environment(local=True)
     import ray
 
     folder = Path(workdir or tempfile.mkdtemp(prefix=prefix)).resolve()

@@ -4,7 +4,7 @@
     ours     trainers' pipeline: uint8 images on the device, batched per-sample augmentation
     classic  the usual torchvision way: PIL transforms per image in DataLoader workers
 
-Model: report 003's CNN (conv 32/64/128, kernel 3, batch norm, 2x2 average pooling, FC
+Model: a CIFAR-sized CNN (conv 32/64/128, kernel 3, batch norm, 2x2 average pooling, FC
 512/128), batch 128, CIFAR-shaped synthetic data, augmentation random crop (padding 4) +
 horizontal flip + colour jitter (brightness, contrast, saturation 0.2). The three are measured
 in interleaved rounds (rotating their order) so machine noise hits them alike.
@@ -146,7 +146,7 @@ def main() -> None:
         "classic": Classic(data.train_x, data.train_y, batch, args.workers),
     }
     print(
-        f"report 003 CNN, batch {batch}, 32x32x3, crop+flip+jitter; torch threads {torch.get_num_threads()}, "
+        f"CNN conv 32/64/128, batch {batch}, 32x32x3, crop+flip+jitter; torch threads {torch.get_num_threads()}, "
         f"classic workers {args.workers}; {args.rounds} rounds x {args.steps} steps each"
     )
     for method in methods.values():  # warm-up: allocator, kernels, worker start-up code paths

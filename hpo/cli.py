@@ -62,8 +62,9 @@ def run(
     import yaml
 
     from hpo.engine.runner import run_study
+    from hpo.format import format_params, format_value
     from hpo.spec.sections import load_spec
-    from hpo.study.summary import format_params
+    from hpo.study.keys import CONFIG_ATTR
 
     spec = load_spec(spec_file)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -75,9 +76,9 @@ def run(
     if outcome.budget_spent:
         console.print("the time budget was spent: no new trials were started after it")
     if tally.best is not None:
-        console.print(f"best {spec.study.metric}: {tally.best.value:.4f} (trial {tally.best.number})")
+        console.print(f"best {spec.study.metric}: {format_value(tally.best.value)} (trial {tally.best.number})")
         console.print(f"best params: {format_params(tally.best.params)}")
-        console.print("best config:\n" + yaml.safe_dump(tally.best.user_attrs.get("config"), sort_keys=False).rstrip())
+        console.print("best config:\n" + yaml.safe_dump(tally.best.user_attrs.get(CONFIG_ATTR), sort_keys=False).rstrip())
     console.print(f"study {outcome.study_name} stored in {outcome.storage_url}")
     if outcome.interrupted:
         raise typer.Exit(130)
@@ -95,7 +96,8 @@ def validate(spec_file: SpecArg) -> None:
     """Check a spec, then dry-run the corners of its space (no data needed)."""
     from rich.table import Table
 
-    from hpo.spec.dryrun import dry_run, format_bytes, missing_weights
+    from hpo.format import format_bytes, format_params
+    from hpo.spec.dryrun import dry_run, missing_weights
     from hpo.spec.sections import load_spec
 
     spec = load_spec(spec_file)
@@ -106,7 +108,7 @@ def validate(spec_file: SpecArg) -> None:
     for column in ("parameters", "output", "memory / trial", "fits"):
         table.add_column(column, overflow="fold", ratio=1)
     for result in results:
-        corner = ", ".join(f"{k}={v}" for k, v in result.params.items()) or "train: as written"
+        corner = format_params(result.params) or "train: as written"
         if result.error:
             table.add_row(corner, "-", "-", "-", f"[red]FAILS: {result.error}[/red]")
         else:
@@ -123,10 +125,9 @@ def validate(spec_file: SpecArg) -> None:
     failed = [r for r in results if r.error]
     if failed:
         first = failed[0]
-        combination = ", ".join(f"{k}={v}" for k, v in first.params.items())
         raise HpoError(
             f"{spec_file}: {len(failed)} of {len(results)} corners of the space fail before any trial runs; "
-            f"e.g. {combination}: {first.error}"
+            f"e.g. {format_params(first.params)}: {first.error}"
         )
 
 
@@ -167,6 +168,7 @@ def export(
     storage: StorageOpt = None,
 ) -> None:
     """Write the best trial (or --top K) as complete training configs that `hpo train` runs."""
+    from hpo.format import format_value
     from hpo.results.export import export_best
     from hpo.results.table import check_table_path, trials_frame, write_table
     from hpo.study.locate import load_existing_study
@@ -177,7 +179,7 @@ def export(
     loaded = load_existing_study(study, storage)
     written = export_best(loaded, output or study_dir(loaded.study_name) / "best.yaml", top)
     for path, trial in written:
-        console.print(f"trial {trial.number} (value {trial.value:.4f}) -> {path}")
+        console.print(f"trial {trial.number} (value {format_value(trial.value)}) -> {path}")
     if len(written) < top:
         console.print(f"the study has only {len(written)} complete trial(s), not {top}")
     if table is not None:

@@ -7,6 +7,8 @@ in a file counts, also one inside a function: a lazy import still ties the parts
 - ``hpo/results/`` reads the stored study and never imports the engine;
 - ``hpo/spec/`` is the language: it imports no Optuna, and nothing of the study, engine
   or results;
+- ``hpo/format.py`` (how numbers print) imports nothing of hpo and nothing heavy: every
+  part uses it, the spec included;
 - ``trainers/`` knows nothing of the search: of hpo it imports the contract only, and
   neither Optuna nor Ray.
 """
@@ -27,6 +29,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "hpo/engine": ("hpo.results", "hpo.cli"),
     "hpo/errors.py": ("optuna", "ray", "torch", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results"),
     "hpo/contract.py": ("optuna", "ray", "torch", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results"),
+    "hpo/format.py": ("optuna", "ray", "torch", "numpy", "pandas", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli"),
     "trainers": ("optuna", "ray", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli", "hpo.errors"),
 }
 

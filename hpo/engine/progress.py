@@ -14,7 +14,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from hpo.study.summary import Tally, format_params, format_seconds
+from hpo.format import format_params, format_seconds, format_value
+from hpo.study.records import epochs_of, error_of
+from hpo.study.summary import Tally
 
 
 class StudyProgress:
@@ -46,10 +48,10 @@ class StudyProgress:
     def trial_finished(self, trial: FrozenTrial) -> None:
         self._tally.add(trial)
         if self._live is None:
-            reason = f" ({trial.user_attrs.get('error_type')}: {trial.user_attrs.get('error')})" if trial.state == TrialState.FAIL else ""
-            value = f" value {trial.value:.4f}" if trial.value is not None else ""
+            reason = f" ({error_of(trial)})" if trial.state == TrialState.FAIL else ""
+            value = f" value {format_value(trial.value)}" if trial.value is not None else ""
             self._console.print(
-                f"trial {trial.number} {trial.state.name}{value} after {trial.user_attrs.get('epochs', 0)} epochs{reason} | "
+                f"trial {trial.number} {trial.state.name}{value} after {epochs_of(trial)} epochs{reason} | "
                 f"{self._tally.summary()} | elapsed {format_seconds(self.elapsed)} eta {format_seconds(self.eta)}",
                 highlight=False,
                 soft_wrap=True,
@@ -81,5 +83,9 @@ class StudyProgress:
             f"eta {format_seconds(self.eta)}",
         )
         best = tally.best
-        best_line = Text("best: -") if best is None else Text(f"best {best.value:.4f} (trial {best.number}): {format_params(best.params)}")
+        best_line = (
+            Text("best: -")
+            if best is None
+            else Text(f"best {format_value(best.value)} (trial {best.number}): {format_params(best.params)}")
+        )
         return Group(table, best_line)

@@ -37,6 +37,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.study.keys import FIXED_PARAMS_ATTR
 from hpo.study.records import driver_mark
 
 TAKEN_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # and the queue's WAITING
@@ -47,14 +48,20 @@ _log = logging.getLogger(__name__)
 
 @dataclass
 class _Written:
-    """What the study holds of one of this driver's trials, to write only what changed."""
+    """What a storage holds of a trial, so that only what changed is written to it: the
+    study's copy of this driver's trials, the replica's of the others'."""
 
-    trial_id: int  # in the study's storage
+    trial_id: int  # in that storage
     params: set[str] = field(default_factory=set)
     steps: dict[int, float] = field(default_factory=dict)
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
     ended_elsewhere: bool = False
+
+    @classmethod
+    def of(cls, trial_id: int, trial: FrozenTrial) -> _Written:
+        """What the storage holds when trial ``trial_id`` there is ``trial``."""
+        return cls(trial_id, set(trial.params), dict(trial.intermediate_values), dict(trial.user_attrs), dict(trial.system_attrs))
 
 
 class StudyReplica:
@@ -198,14 +205,7 @@ class StudyReplica:
         current = self._memory.get_trial(memory_id)
         if current.state.is_finished():
             return
-        for name, value in newer.params.items():
-            if name not in current.params:
-                distribution = newer.distributions[name]
-                self._memory.set_trial_param(memory_id, name, distribution.to_internal_repr(value), distribution)
-        for step, value in newer.intermediate_values.items():
-            self._memory.set_trial_intermediate_value(memory_id, step, value)
-        _write_changed(newer.user_attrs, dict(current.user_attrs), partial(self._memory.set_trial_user_attr, memory_id))
-        _write_changed(newer.system_attrs, dict(current.system_attrs), partial(self._memory.set_trial_system_attr, memory_id))
+        _write_trial(newer, _Written.of(memory_id, current), self._memory)
         if newer.state != current.state:
             self._memory.set_trial_state_values(memory_id, newer.state, newer.values)
 
@@ -228,11 +228,9 @@ class StudyReplica:
                 self._synced_at = -math.inf  # another driver took it: read the study again
                 return None
             queued = self._storage.get_trial(trial_id)
-            self.study.enqueue_trial({**queued.system_attrs.get("fixed_params", {}), **queued.params}, user_attrs=queued.user_attrs)
+            self.study.enqueue_trial({**queued.system_attrs.get(FIXED_PARAMS_ATTR, {}), **queued.params}, user_attrs=queued.user_attrs)
             trial = self.study.ask()
-            written = _Written(trial_id, set(queued.params), dict(queued.intermediate_values))
-            written.user_attrs, written.system_attrs = dict(queued.user_attrs), dict(queued.system_attrs)
-            self._adopt(trial, written)
+            self._adopt(trial, _Written.of(trial_id, queued))
             self._numbers[trial.number] = number
             return trial
         if len(taken) >= target:
@@ -278,12 +276,7 @@ class StudyReplica:
             intermediate_values={},
             trial_id=0,
         )
-        written = _Written(
-            self._storage.create_new_trial(self._study_id, template_trial=template),
-            params=set(frozen.params),
-            user_attrs=dict(template.user_attrs),
-            system_attrs=dict(template.system_attrs),
-        )
+        written = _Written.of(self._storage.create_new_trial(self._study_id, template_trial=template), template)
         self._adopt(trial, written)
         self._take_in_new()  # reads this trial's number and every trial before it
         number = self._numbers[trial.number]
@@ -364,18 +357,7 @@ class StudyReplica:
         return self._memory.get_trial(memory_id)
 
     def _write_changes(self, trial: optuna.Trial, written: _Written) -> None:
-        now = self._frozen(trial)
-        for name, value in now.params.items():
-            if name not in written.params:
-                distribution = now.distributions[name]
-                self._storage.set_trial_param(written.trial_id, name, distribution.to_internal_repr(value), distribution)
-                written.params.add(name)
-        for step, value in now.intermediate_values.items():
-            if step not in written.steps or not _same(written.steps[step], value):
-                self._storage.set_trial_intermediate_value(written.trial_id, step, value)
-                written.steps[step] = value
-        _write_changed(now.user_attrs, written.user_attrs, partial(self._storage.set_trial_user_attr, written.trial_id))
-        _write_changed(now.system_attrs, written.system_attrs, partial(self._storage.set_trial_system_attr, written.trial_id))
+        _write_trial(self._frozen(trial), written, self._storage)
         _write_changed(
             self._memory.get_study_system_attrs(self._memory_study_id),
             self._study_attrs,
@@ -390,6 +372,22 @@ class StudyReplica:
 
     def _trial_id(self, number: int) -> int:
         return self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+
+
+def _write_trial(now: FrozenTrial, written: _Written, storage: optuna.storages.BaseStorage) -> None:
+    """Write to ``storage`` what ``now`` holds beyond ``written`` (what the storage holds
+    of that trial): parameters, intermediate values, attributes; and note it there."""
+    for name, value in now.params.items():
+        if name not in written.params:
+            distribution = now.distributions[name]
+            storage.set_trial_param(written.trial_id, name, distribution.to_internal_repr(value), distribution)
+            written.params.add(name)
+    for step, value in now.intermediate_values.items():
+        if step not in written.steps or not _same(written.steps[step], value):
+            storage.set_trial_intermediate_value(written.trial_id, step, value)
+            written.steps[step] = value
+    _write_changed(now.user_attrs, written.user_attrs, partial(storage.set_trial_user_attr, written.trial_id))
+    _write_changed(now.system_attrs, written.system_attrs, partial(storage.set_trial_system_attr, written.trial_id))
 
 
 def _write_changed(now: Mapping[str, Any], written: dict[str, Any], write: Callable[[str, Any], None]) -> None:

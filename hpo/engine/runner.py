@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -34,10 +34,15 @@ from hpo.engine.trainable import DEFAULT_TRAINER, load_trainer
 from hpo.errors import HpoError
 from hpo.spec.preflight import preflight
 from hpo.spec.sections import Spec
-from hpo.study.records import INTERRUPTED, beat, recover_orphans
+from hpo.study.records import INTERRUPTED, INTERRUPTED_TYPE, beat, recover_orphans
 from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
 from hpo.study.summary import Tally
 from hpo.study.versions import open_study_for_spec
+
+if TYPE_CHECKING:
+    from ray.tune.schedulers import TrialScheduler
+
+    from hpo.engine.searcher import StudySearcher
 
 HEARTBEAT_INTERVAL_S = 30.0
 
@@ -133,15 +138,55 @@ def _tune(
     """Run Ray Tune until the searcher says the study is done; returns (interrupted,
     budget_spent, the study's trials at the end)."""
     from ray import tune
-    from ray.tune.schedulers import FIFOScheduler
 
-    from hpo.engine.callbacks import TrialErrorCallback, TrialTimeoutWatchdog
-    from hpo.engine.schedulers import StudyASHAScheduler
-    from hpo.engine.searcher import StudySearcher
     from hpo.engine.trainable import run_trial
 
+    searcher = _searcher(spec, study, storage, target, progress, failures)
+    resources = spec.resources
+    tuner = tune.Tuner(
+        tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
+        param_space={"trainer": trainer, "trial_timeout_s": spec.study.trial_timeout, "workdir": os.getcwd()},
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=_scheduler(spec, study),
+            num_samples=-1,  # the searcher decides when the study is done
+            max_concurrent_trials=_max_concurrent(spec),
+            reuse_actors=True,  # one worker runs trial after trial: no torch import per trial
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=study.study_name,
+            storage_path=str((STUDIES_DIR / study.study_name / "ray").resolve()),
+            verbose=0,
+            callbacks=_callbacks(spec, searcher),
+            failure_config=tune.FailureConfig(max_failures=spec.study.retries),
+        ),
+    )
+    stop_beating = _heartbeat(storage, storage.get_study_id_from_name(study.study_name))
+    interrupted = False
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        stop_beating()
+        searcher.fail_unfinished(INTERRUPTED_TYPE, INTERRUPTED)
+    return interrupted, searcher.budget_spent, searcher.study_trials()
+
+
+def _searcher(
+    spec: Spec,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    target: int,
+    progress: StudyProgress,
+    failures: FailureStreak,
+) -> StudySearcher:
+    from hpo.engine.searcher import StudySearcher
+
     sampler = study.sampler
-    searcher = StudySearcher(
+    return StudySearcher(
         study,
         storage,
         spec.space,
@@ -155,53 +200,35 @@ def _tune(
         grid=sampler if isinstance(sampler, ConditionalGridSampler) else None,
         failures=failures,
     )
-    if spec.scheduler.type == "asha":
-        scheduler = StudyASHAScheduler(
-            study,
-            metric=spec.study.metric,
-            mode=spec.study.mode,
-            max_t=spec.epochs,
-            grace_period=spec.scheduler.grace_period,
-            reduction_factor=spec.scheduler.reduction_factor,
-            recheck_rung_below=spec.scheduler.recheck_rung_below,
-        )
-    else:
-        scheduler = FIFOScheduler()
-    resources = spec.resources
-    errors = TrialErrorCallback(searcher)
-    callbacks: list[Any] = [errors]
-    if spec.study.trial_timeout:
-        callbacks.append(TrialTimeoutWatchdog(errors, spec.study.trial_timeout))
-    tuner = tune.Tuner(
-        tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
-        param_space={"trainer": trainer, "trial_timeout_s": spec.study.trial_timeout, "workdir": os.getcwd()},
-        tune_config=tune.TuneConfig(
-            search_alg=searcher,
-            scheduler=scheduler,
-            num_samples=-1,  # the searcher decides when the study is done
-            max_concurrent_trials=_max_concurrent(spec),
-            reuse_actors=True,  # one worker runs trial after trial: no torch import per trial
-            trial_name_creator=_trial_name,
-            trial_dirname_creator=_trial_name,
-        ),
-        run_config=tune.RunConfig(
-            name=study.study_name,
-            storage_path=str((STUDIES_DIR / study.study_name / "ray").resolve()),
-            verbose=0,
-            callbacks=callbacks,
-            failure_config=tune.FailureConfig(max_failures=spec.study.retries),
-        ),
+
+
+def _scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
+    """ASHA over the study's trials, or every trial to its last epoch."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    from hpo.engine.schedulers import StudyASHAScheduler
+
+    if spec.scheduler.type != "asha":
+        return FIFOScheduler()
+    return StudyASHAScheduler(
+        study,
+        metric=spec.study.metric,
+        mode=spec.study.mode,
+        max_t=spec.epochs,
+        grace_period=spec.scheduler.grace_period,
+        reduction_factor=spec.scheduler.reduction_factor,
+        recheck_rung_below=spec.scheduler.recheck_rung_below,
     )
-    stop_beating = _heartbeat(storage, storage.get_study_id_from_name(study.study_name))
-    interrupted = False
-    try:
-        tuner.fit()
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        stop_beating()
-        searcher.fail_unfinished("Interrupted", INTERRUPTED)
-    return interrupted, searcher.budget_spent, searcher.study_trials()
+
+
+def _callbacks(spec: Spec, searcher: StudySearcher) -> list[Any]:
+    """The callbacks that hand Ray's errors to the searcher, and enforce study.trial_timeout."""
+    from hpo.engine.callbacks import TrialErrorCallback, TrialTimeoutWatchdog
+
+    errors = TrialErrorCallback(searcher)
+    if not spec.study.trial_timeout:
+        return [errors]
+    return [errors, TrialTimeoutWatchdog(errors, spec.study.trial_timeout)]
 
 
 def _trial_name(trial: Any) -> str:
@@ -250,6 +277,22 @@ def _heartbeat(storage: optuna.storages.BaseStorage, study_id: int):
 RAY_CONNECT_TIMEOUT_S = 10.0  # a head that takes longer to accept a TCP connection is taken as unreachable
 
 
+def set_ray_environment(*, local: bool) -> None:
+    """Set what Ray reads as it is imported: :data:`_RAY_ENV`, and for a ``local``
+    instance, loopback only."""
+    import sys
+
+    imported = "ray" in sys.modules  # e.g. by the trainer's module: Ray has read its settings
+    for key, value in _RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    if local:
+        # Else a local instance advertises the machine's outward address and listens on
+        # every interface.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        if not imported:  # else Ray turns it on itself, in its settings and the environment alike
+            os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
+
+
 @contextmanager
 def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
     """Join a cluster, use a Ray already started in this process, or start a local one;
@@ -261,18 +304,8 @@ def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
     cluster that happens to run on this machine. Ray's log lines go to ``log_dir/ray.log``,
     not the console.
     """
-    import sys
-
     address = address or os.environ.get("RAY_ADDRESS") or "local"
-    imported = "ray" in sys.modules  # e.g. by the trainer's module: Ray has read its settings
-    for key, value in _RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    if address == "local":
-        # Seen with Ray 2.60 on Linux: a local instance otherwise advertises the machine's
-        # outward address and listens on every interface. Ray reads this at import.
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-        if not imported:  # else Ray turns it on itself, in its settings and the environment alike
-            os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's default, said explicitly: no notice
+    set_ray_environment(local=address == "local")
     import ray
 
     log_dir.mkdir(parents=True, exist_ok=True)

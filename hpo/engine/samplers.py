@@ -19,12 +19,10 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
 from hpo.spec.space import assignments
+from hpo.study.keys import FIXED_PARAMS_ATTR, GRID_POINT_ATTR, OLD_GRID_POINT_ATTR
 
 if TYPE_CHECKING:
     from hpo.spec.sections import Spec
-
-GRID_POINT_ATTR = "grid_point"  # a trial's user attribute: the index of the grid point it holds
-_OLD_GRID_ATTR = "hpo:grid_index"  # the same, as a system attribute, in studies of earlier versions
 
 
 class ConditionalGridSampler(optuna.samplers.BaseSampler):
@@ -63,7 +61,7 @@ class ConditionalGridSampler(optuna.samplers.BaseSampler):
         return {}
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        fixed = trial.system_attrs.get("fixed_params")
+        fixed = trial.system_attrs.get(FIXED_PARAMS_ATTR)
         if fixed is not None:
             index = next((i for i, point in enumerate(self._grid) if point == fixed), None)
         else:
@@ -75,7 +73,7 @@ class ConditionalGridSampler(optuna.samplers.BaseSampler):
     def _held(self, trials: list[FrozenTrial]) -> set[int]:
         held = set(self._claims.values())
         for trial in trials:
-            point = trial.user_attrs.get(GRID_POINT_ATTR, trial.system_attrs.get(_OLD_GRID_ATTR))
+            point = trial.user_attrs.get(GRID_POINT_ATTR, trial.system_attrs.get(OLD_GRID_POINT_ATTR))
             if point is not None:
                 held.add(point)
         return held

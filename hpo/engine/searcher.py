@@ -32,12 +32,27 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
+from hpo.contract import EPOCH, FINISHED
 from hpo.engine.failures import FailureStreak
 from hpo.engine.replica import StudyReplica
-from hpo.engine.samplers import GRID_POINT_ATTR, ConditionalGridSampler
+from hpo.engine.samplers import ConditionalGridSampler
 from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY, reported_epoch
 from hpo.spec.space import Space, sample
-from hpo.study.records import FINISHED_STATES, WORKER_ATTR, WORKER_KEYS, recover_orphans
+from hpo.study.keys import (
+    CONFIG_ATTR,
+    EPOCHS_ATTR,
+    ERROR_ATTR,
+    ERROR_TYPE_ATTR,
+    GRID_POINT_ATTR,
+    HISTORY_ATTR,
+    HISTORY_KEYS,
+    RAY_TRIAL_ID,
+    SECONDS_ATTR,
+    WORKER_ATTR,
+    WORKER_KEYS,
+)
+from hpo.study.records import FINISHED_STATES, recover_orphans
+from hpo.study.summary import best_of
 
 RECOVERY_INTERVAL_S = 5.0  # while waiting for running trials, look for orphans this often
 WRITE_INTERVAL_S = 1.0  # an epoch this soon after a trial's last write waits for its next one
@@ -61,9 +76,6 @@ class _LiveTrial:
     written_at: float = field(default_factory=time.monotonic)  # created in the database: a write
     history: list[dict[str, Any]] = field(default_factory=list)
     last: Mapping[str, Any] = field(default_factory=dict)
-
-
-_HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
 
 
 class StudySearcher(Searcher):
@@ -152,7 +164,7 @@ class StudySearcher(Searcher):
             config = sample(trial, self._space, self._base)
         except Exception as exc:  # a space that passed validation should never get here
             raise RuntimeError(f"sampling a trial failed: {exc}") from exc
-        trial.set_user_attr("config", config)
+        trial.set_user_attr(CONFIG_ATTR, config)
         point = self._grid.point_of(trial.number) if self._grid is not None else None
         if point is not None:
             trial.set_user_attr(GRID_POINT_ATTR, point)
@@ -183,7 +195,7 @@ class StudySearcher(Searcher):
             self._fail(live, str(result[ERROR_TYPE_KEY]), str(result.get(ERROR_KEY, "")))
         elif not live.values:
             self._fail(live, "NoFiniteValue", f"no finite {self.metric} was reported")
-        elif result and result.get("finished"):
+        elif result and result.get(FINISHED):
             self._tell(live, TrialState.COMPLETE, self._final_value(live))
         else:
             self._tell(live, TrialState.PRUNED)
@@ -239,13 +251,13 @@ class StudySearcher(Searcher):
             return
         epoch = reported_epoch(result)
         epoch = len(live.history) + 1 if epoch is None else epoch
-        if live.history and epoch <= live.history[-1]["epoch"]:
+        if live.history and epoch <= live.history[-1][EPOCH]:
             # Ray retried the trial after its worker died: the new attempt's epochs
             # replace the first attempt's from here on.
-            live.history = [h for h in live.history if h["epoch"] < epoch]
+            live.history = [h for h in live.history if h[EPOCH] < epoch]
             live.values = {e: v for e, v in live.values.items() if e < epoch}
         value = float(result[self.metric])
-        live.history.append({"epoch": epoch, **{k: result[k] for k in _HISTORY_KEYS if k in result}})
+        live.history.append({EPOCH: epoch, **{k: result[k] for k in HISTORY_KEYS if k in result}})
         if math.isfinite(value):
             live.values[epoch] = value
             self._replica.report(live.trial, epoch, value)
@@ -259,24 +271,24 @@ class StudySearcher(Searcher):
     def _final_value(self, live: _LiveTrial) -> float:
         if self._objective == "last":
             return live.values[max(live.values)]
-        return max(live.values.values()) if self.mode == "max" else min(live.values.values())
+        return best_of(live.values.values(), self.mode)
 
     def _fail(self, live: _LiveTrial, error_type: str, message: str) -> None:
-        self._tell(live, TrialState.FAIL, attrs={"error_type": error_type, "error": message[:2000]})
+        self._tell(live, TrialState.FAIL, attrs={ERROR_TYPE_ATTR: error_type, ERROR_ATTR: message[:2000]})
 
     def _tell(self, live: _LiveTrial, state: TrialState, value: float | None = None, attrs: Mapping[str, Any] | None = None) -> None:
         last = live.last
         user = {
             **(attrs or {}),
-            "epochs": len(live.history),
-            "seconds": round(time.time() - live.started, 3),
-            "history": live.history,
-            WORKER_ATTR: {"ray_trial_id": live.ray_trial_id, **{key: last[key] for key in WORKER_KEYS if key in last}},
+            EPOCHS_ATTR: len(live.history),
+            SECONDS_ATTR: round(time.time() - live.started, 3),
+            HISTORY_ATTR: live.history,
+            WORKER_ATTR: {RAY_TRIAL_ID: live.ray_trial_id, **{key: last[key] for key in WORKER_KEYS if key in last}},
         }
         for key, attr in user.items():
             live.trial.set_user_attr(key, attr)
         frozen = self._replica.tell(live.trial, state, value if state == TrialState.COMPLETE else None)
         if self._failures is not None:
-            self._failures.record(state, user.get("error_type"), user.get("error"))
+            self._failures.record(state, user.get(ERROR_TYPE_ATTR), user.get(ERROR_ATTR))
         if self._observer:
             self._observer.trial_finished(frozen)

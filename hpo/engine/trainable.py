@@ -1,6 +1,6 @@
 """The function every Ray trial runs: the trainer's ``train(config, report)``.
 
-It adds where the trial ran (node, host, process) to each report, and turns an
+It adds where the trial ran (node, host, process, device) to each report, and turns an
 exception from the trainer (a bug, a NaN loss, out of memory, a timeout) into a last
 report carrying the error's class and message, so the searcher records the trial as
 FAIL with its reason and the study goes on. Ray's own error path is left for what
@@ -16,7 +16,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from hpo.contract import FINISHED
 from hpo.errors import HpoError
+from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, NODE_IP, PID
 
 ERROR_TYPE_KEY = "hpo_error_type"  # in a trial's last report: the trainer raised this
 ERROR_KEY = "hpo_error"
@@ -47,7 +49,6 @@ class TrialTimeoutError(TimeoutError):
 
 def run_trial(ray_config: dict[str, Any]) -> None:
     """Ray Tune function trainable: one trial of one config."""
-    import ray
     from ray import tune
 
     train = load_trainer(ray_config["trainer"])
@@ -58,17 +59,12 @@ def run_trial(ray_config: dict[str, Any]) -> None:
     if os.path.isdir(ray_config.get("workdir") or ""):
         os.chdir(ray_config["workdir"])
     timeout_s = ray_config.get("trial_timeout_s")
-    where = {
-        "node_id": ray.get_runtime_context().get_node_id(),
-        "node_ip": ray.util.get_node_ip_address(),
-        "hostname": socket.gethostname(),
-        "pid": os.getpid(),
-    }
+    where = _where()
     started = time.monotonic()
 
     def report(metrics: dict[str, Any]) -> None:
         tune.report({**metrics, **where})
-        if timeout_s is not None and time.monotonic() - started > timeout_s and not metrics.get("finished"):
+        if timeout_s is not None and time.monotonic() - started > timeout_s and not metrics.get(FINISHED):
             raise TrialTimeoutError(f"timeout: the trial ran longer than {timeout_s:g} s (study.trial_timeout)")
 
     try:
@@ -76,6 +72,21 @@ def run_trial(ray_config: dict[str, Any]) -> None:
     except Exception as exc:  # every trainer failure is recorded, none stops the study
         tune.report({ERROR_TYPE_KEY: type(exc).__name__, ERROR_KEY: str(exc) or repr(exc), **where})
         _release_device_memory()
+
+
+def _where() -> dict[str, Any]:
+    """Where this trial runs: Ray's node, the host, this process, and the GPUs Ray gave it."""
+    import ray
+
+    context = ray.get_runtime_context()
+    gpus = context.get_accelerator_ids().get("GPU", [])
+    return {
+        NODE_ID: context.get_node_id(),
+        NODE_IP: ray.util.get_node_ip_address(),
+        HOSTNAME: socket.gethostname(),
+        PID: os.getpid(),
+        DEVICE: f"gpu {','.join(gpus)}" if gpus else "cpu",
+    }
 
 
 def _release_device_memory() -> None:

@@ -1,8 +1,8 @@
 """``hpo dashboard``: optuna-dashboard on a study's storage, read live while a run writes.
 
 optuna-dashboard shows what hpo stores natively: each trial's user attributes (config,
-epochs, seconds, history, node, pid, device, error) and the study's (the spec it
-searched, its search hash). It is served here by a small threaded WSGI server bound to
+epochs, seconds, history, where it ran, error) and the study's (the spec it searched,
+its search hash); hpo.study.keys names them all. It is served here by a small threaded WSGI server bound to
 127.0.0.1 unless ``--host`` says otherwise. optuna-dashboard has no authentication and
 can edit and delete studies, so binding any other address prints a warning.
 """

@@ -27,11 +27,12 @@ import yaml
 from optuna.trial import FrozenTrial
 
 from hpo.errors import HpoError
-from hpo.results.table import ranked_trials, study_metric, study_mode
+from hpo.format import format_params
+from hpo.results.table import ranked_trials, study_metric
 from hpo.spec.sections import check_train_config, spec_from_text
+from hpo.study.keys import CONFIG_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 from hpo.study.records import state_counts
-from hpo.study.summary import format_params
-from hpo.study.versions import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
+from hpo.study.summary import study_mode
 
 _STUDY_LINE = re.compile(r"^#\s*study:\s*(?P<name>\S+)\s*$")
 
@@ -53,7 +54,7 @@ def best_trials(study: optuna.Study, top: int = 1) -> list[FrozenTrial]:
 
 def trial_config(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     """The training config the trial ran: as stored with it, else rebuilt from the spec."""
-    config = trial.user_attrs.get("config")
+    config = trial.user_attrs.get(CONFIG_ATTR)
     source = f"study {study.study_name}, trial {trial.number}"
     if config is None:
         text = study.user_attrs.get(SPEC_TEXT_ATTR)

@@ -7,10 +7,11 @@ with ``hpo train``, from ``studies/<study>/retrain/``. The page holds, top to bo
 - optimization history with the best value so far;
 - learning curves of every trial (the metric per epoch); pruned trials dashed, ending in x;
 - parallel coordinates, hyperparameter importances and one slice plot per parameter;
-- a timeline of trials per worker (host and process) and the top trials as a table;
+- a timeline of trials per worker (host, process, device) and the top trials as a table;
 - per retrained run: accuracy per seed, per-class accuracy, the confusion matrix summed
   over seeds and a t-SNE map of the penultimate-layer features.
 
+The figures are drawn by :mod:`hpo.results.figures`; this module puts them on the page.
 plotly.js is embedded once, with the first figure; every other figure reuses it. Where a
 plot cannot be drawn (too few trials for importances, no retrained model), the page says
 so in its place.
@@ -20,28 +21,33 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
+from hpo.format import format_number, format_params, format_seconds, format_value
+from hpo.results.figures import (
+    CannotPlot,
+    confusion_figure,
+    history_figure,
+    importance_figure,
+    learning_curves_figure,
+    param_importances,
+    per_class_figure,
+    timeline_figure,
+    tsne_figure,
+)
 from hpo.results.retrain import load_summaries
-from hpo.results.table import param_columns, ranked_trials, study_metric, study_mode, trials_frame
-from hpo.study.records import worker_of
-from hpo.study.summary import Tally, format_params, format_seconds
-from hpo.study.versions import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
+from hpo.results.table import param_columns, ranked_trials, study_metric, trials_frame
+from hpo.study.keys import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
+from hpo.study.summary import Tally, study_mode
 
 TOP = 10  # trials in the table of the best
-MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer complete trials say nothing about which parameter matters
-TSNE_POINTS = 500  # at most this many feature vectors go into t-SNE: a few seconds on one core
-STATE_COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728", "RUNNING": "#2ca02c", "WAITING": "#7f7f7f"}
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
@@ -144,10 +150,6 @@ def _optional(page: _Page, make: Callable[[], go.Figure | str]) -> str:
     return made if isinstance(made, str) else page.figure(made)
 
 
-class CannotPlot(Exception):
-    """Why a plot is left out of the page (said in its place)."""
-
-
 # ----------------------------------------------------------------------------- the study
 
 
@@ -169,126 +171,10 @@ def _overview(study: optuna.Study, trials: list[FrozenTrial]) -> str:
     return f'<table class="overview">{table}</table>{spec_html}'
 
 
-def history_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure:
-    """Each finished trial's value by trial number, and the best COMPLETE value so far."""
-    metric, mode = study_metric(study), study_mode(study)
-    fig = go.Figure()
-    for state in ("COMPLETE", "PRUNED"):
-        chosen = [t for t in trials if t.state.name == state and t.value is not None]
-        fig.add_trace(
-            go.Scatter(
-                x=[t.number for t in chosen],
-                y=[t.value for t in chosen],
-                mode="markers",
-                name=state.lower(),
-                marker={"color": STATE_COLORS[state], "symbol": "circle" if state == "COMPLETE" else "x"},
-                text=[_hover(t) for t in chosen],
-                hoverinfo="text",
-            )
-        )
-    best_x, best_y, best = [], [], None
-    for t in sorted(trials, key=lambda t: t.number):
-        if t.state == TrialState.COMPLETE and t.value is not None:
-            if best is None or (t.value > best if mode == "max" else t.value < best):
-                best = t.value
-        if best is not None:
-            best_x.append(t.number)
-            best_y.append(best)
-    fig.add_trace(go.Scatter(x=best_x, y=best_y, mode="lines", name="best so far", line={"shape": "hv", "color": "#444"}))
-    fig.update_layout(title=f"{metric} per trial (pruned: value at the epoch it was stopped)", xaxis_title="trial", yaxis_title=metric)
-    return _whole_ticks(fig, max(t.number for t in trials))
-
-
-def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure:
-    """The metric per epoch of every trial, one trace per state (trials split by gaps).
-
-    Complete trials are solid, pruned ones dashed and ending in an x where ASHA stopped
-    them, failed and running ones dotted.
-    """
-    fig = go.Figure()
-    styles = {"COMPLETE": "solid", "PRUNED": "dash", "FAIL": "dot", "RUNNING": "dot"}
-    for state, dash in styles.items():
-        chosen = [t for t in trials if t.state.name == state and t.intermediate_values]
-        if not chosen:
-            continue
-        xs: list[Any] = []
-        ys: list[Any] = []
-        texts: list[Any] = []
-        for t in chosen:
-            steps = sorted(t.intermediate_values)
-            xs += [*steps, None]
-            ys += [t.intermediate_values[s] for s in steps] + [None]
-            texts += [_hover(t)] * len(steps) + [None]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                name=state.lower(),
-                text=texts,
-                hoverinfo="text+x+y",
-                line={"color": STATE_COLORS[state], "dash": dash, "width": 1.5},
-                connectgaps=False,
-            )
-        )
-        if state == "PRUNED":
-            ends = [(max(t.intermediate_values), t) for t in chosen]
-            fig.add_trace(
-                go.Scatter(
-                    x=[step for step, _ in ends],
-                    y=[t.intermediate_values[step] for step, t in ends],
-                    mode="markers",
-                    name="pruned here",
-                    marker={"symbol": "x", "size": 9, "color": STATE_COLORS[state]},
-                    text=[_hover(t) for _, t in ends],
-                    hoverinfo="text",
-                )
-            )
-    metric = study_metric(study)
-    fig.update_layout(title=f"{metric} per epoch", xaxis_title="epoch", yaxis_title=metric)
-    if not fig.data:
-        return _say(fig, "no trial has reported an epoch yet")
-    return _whole_ticks(fig, max(max(t.intermediate_values, default=1) for t in trials))
-
-
 def _parallel_coordinates(study: optuna.Study) -> go.Figure:
     if len(ranked_trials(study)) < 2:
         raise CannotPlot("Parallel coordinates need at least 2 complete trials.")
     return optuna.visualization.plot_parallel_coordinate(study)
-
-
-def param_importances(study: optuna.Study) -> tuple[dict[str, float], list[str]]:
-    """PED-ANOVA importances of the complete trials and Optuna's caveats about them.
-
-    Raises :class:`CannotPlot` (with the reason) when they cannot be computed or would
-    be meaningless: too few complete trials, or Optuna falling back to equal importances.
-    """
-    complete = ranked_trials(study)
-    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
-        raise CannotPlot(f"Importances need at least {MIN_TRIALS_FOR_IMPORTANCE} complete trials; the study has {len(complete)}.")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            importances = optuna.importance.get_param_importances(study)
-        except (RuntimeError, ValueError) as exc:
-            raise CannotPlot(f"Importances cannot be computed for this study: {exc}") from None
-    caveats = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    equal = [c for c in caveats if "will be equal" in c]
-    if equal:
-        raise CannotPlot(f"Importances cannot be computed from these {len(complete)} complete trials: {equal[0]}")
-    if not importances:
-        raise CannotPlot("The study has no searched parameter.")
-    return importances, caveats
-
-
-def importance_figure(importances: dict[str, float], conditional: set[str]) -> go.Figure:
-    names = list(importances)[::-1]
-    fig = go.Figure(go.Bar(x=[importances[n] for n in names], y=names, orientation="h", marker_color=STATE_COLORS["COMPLETE"]))
-    title = "PED-ANOVA importance (how much each parameter sets the best trials apart)"
-    if conditional:
-        title += f"<br><sub>conditional, measured on the trials that sampled them: {', '.join(sorted(conditional))}</sub>"
-    fig.update_layout(title=title, xaxis_title="importance", height=max(250, 80 + 35 * len(names)))
-    return fig
 
 
 def _importances(page: _Page, study: optuna.Study) -> str:
@@ -315,61 +201,6 @@ def _slices(page: _Page, study: optuna.Study) -> str:
     return "\n".join(figures)
 
 
-def timeline_figure(trials: list[FrozenTrial]) -> go.Figure:
-    """One bar per trial, from start to end, on the row of the worker that ran it."""
-    now = dt.datetime.now()
-    rows = []
-    for t in trials:
-        if t.datetime_start is None:
-            continue
-        rows.append(
-            {
-                "worker": _worker(t),
-                "start": t.datetime_start,
-                "end": t.datetime_complete or now,
-                "state": t.state.name,
-                "trial": f"trial {t.number}",
-                "epochs": t.user_attrs.get("epochs", len(t.intermediate_values)),
-            }
-        )
-    if not rows:
-        return _say(go.Figure(), "no trial has started yet")
-    frame = pd.DataFrame(rows)
-    fig = px.timeline(
-        frame,
-        x_start="start",
-        x_end="end",
-        y="worker",
-        color="state",
-        color_discrete_map=STATE_COLORS,
-        hover_name="trial",
-        hover_data={"epochs": True, "start": True, "end": True, "worker": False},
-    )
-    fig.update_yaxes(autorange="reversed", title="worker (host, process)")
-    fig.update_layout(title="trials over time", height=max(250, 80 + 40 * frame.worker.nunique()))
-    return fig
-
-
-def _whole_ticks(fig: go.Figure, largest: int) -> go.Figure:
-    """Trial numbers and epochs are whole: no tick at 1.5 on a short axis."""
-    if largest <= 20:
-        fig.update_xaxes(tick0=0, dtick=1)
-    return fig
-
-
-def _say(fig: go.Figure, text: str) -> go.Figure:
-    """An empty figure that says why it is empty."""
-    fig.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
-    return fig
-
-
-def _worker(trial: FrozenTrial) -> str:
-    attrs = worker_of(trial)
-    host = attrs.get("hostname") or (attrs.get("node_id") or "")[:8] or "?"
-    where = f"{host} pid {attrs['pid']}" if "pid" in attrs else host
-    return f"{where} ({attrs['device']})" if attrs.get("device") else where
-
-
 def _top_table(study: optuna.Study) -> str:
     frame = trials_frame(study)
     ranked = [t.number for t in ranked_trials(study)][:TOP]
@@ -378,19 +209,12 @@ def _top_table(study: optuna.Study) -> str:
     top = frame.set_index("number").loc[ranked].reset_index()
     params = param_columns(top)
     shown = top[["number", "value", "epochs", "seconds", *params]].copy()
-    shown["seconds"] = shown["seconds"].map(lambda s: format_seconds(None if pd.isna(s) else s))
+    formats = {"value": format_value, "seconds": format_seconds}
+    for column in shown.columns:
+        show = formats.get(column, format_number)
+        shown[column] = [("" if pd.isna(v) else show(v)) for v in shown[column]]
     shown.columns = [c.removeprefix("params.") for c in shown.columns]
-    return shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
-
-
-def _hover(trial: FrozenTrial) -> str:
-    value = f"{trial.value:.4f}" if trial.value is not None else "-"
-    params = "<br>".join(f"{k}={_short(v)}" for k, v in trial.params.items())
-    return f"trial {trial.number} ({trial.state.name.lower()}, {value})<br>{html.escape(params, quote=False)}"
-
-
-def _short(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return shown.to_html(index=False, border=0)
 
 
 # ----------------------------------------------------------------------------- retrained models
@@ -398,84 +222,13 @@ def _short(value: object) -> str:
 
 def _retrained(page: _Page, run_dir: Path, summary: dict[str, Any]) -> str:
     split = summary["split"]
-    seeds = "".join(f"<tr><td>{s}</td><td>{a:.4f}</td></tr>" for s, a in zip(summary["seeds"], summary["acc"]))
+    seeds = "".join(f"<tr><td>{s}</td><td>{format_value(a)}</td></tr>" for s, a in zip(summary["seeds"], summary["acc"]))
     table = (
         f"<p>{html.escape(summary.get('config_file', ''))} retrained in {html.escape(str(run_dir))}, "
         f"evaluated on the {split} split.</p>"
         f"<table><tr><th>seed</th><th>{split}_acc</th></tr>{seeds}"
-        f"<tr><th>mean ± std</th><th>{summary['mean']:.4f} ± {summary['std']:.4f}</th></tr></table>"
+        f"<tr><th>mean ± std</th><th>{format_value(summary['mean'])} ± {format_value(summary['std'])}</th></tr></table>"
     )
     parts = [table, page.figure(per_class_figure(summary)), page.figure(confusion_figure(summary))]
     parts.append(_optional(page, lambda: tsne_figure(run_dir, summary)))
     return "\n".join(parts)
-
-
-def per_class_figure(summary: dict[str, Any]) -> go.Figure:
-    classes = [str(c) for c in summary["classes"]]
-    fig = go.Figure(
-        go.Bar(
-            x=classes,
-            y=summary["per_class_acc_mean"],
-            error_y={"type": "data", "array": summary["per_class_acc_std"]},
-            marker_color=STATE_COLORS["COMPLETE"],
-        )
-    )
-    fig.update_layout(
-        title=f"per-class {summary['split']} accuracy (mean ± std over {len(summary['seeds'])} seeds)",
-        xaxis_title="class",
-        yaxis_title="accuracy",
-        xaxis_type="category",
-        yaxis_range=[0, 1.05],
-    )
-    return fig
-
-
-def confusion_figure(summary: dict[str, Any]) -> go.Figure:
-    classes = [str(c) for c in summary["classes"]]
-    fig = px.imshow(
-        np.array(summary["confusion"]),
-        x=classes,
-        y=classes,
-        text_auto=True,
-        color_continuous_scale="Blues",
-        labels={"x": "predicted", "y": "true", "color": "images"},
-    )
-    fig.update_layout(title=f"{summary['split']} confusion matrix, summed over seeds", height=max(400, 30 * len(classes) + 150))
-    fig.update_xaxes(type="category", side="bottom")
-    fig.update_yaxes(type="category")
-    return fig
-
-
-def tsne_figure(run_dir: Path, summary: dict[str, Any]) -> go.Figure:
-    """t-SNE of the first seed's penultimate-layer features, coloured by true class."""
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
-
-    seed = summary["seeds"][0]
-    path = run_dir / f"seed{seed}" / "features.npz"
-    if not path.is_file():
-        raise CannotPlot(f"No features to map: {path} is missing.")
-    with np.load(path) as saved:
-        features, labels = saved["features"], saved["labels"]
-    if len(features) > TSNE_POINTS:
-        keep = np.random.default_rng(0).choice(len(features), TSNE_POINTS, replace=False)
-        features, labels = features[keep], labels[keep]
-    if len(features) < 5:
-        raise CannotPlot(f"Too few feature vectors in {path} for t-SNE ({len(features)}).")
-    perplexity = min(30.0, (len(features) - 1) / 3)
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=0)
-    # one OpenMP thread: on a busy machine its threads spin against each other (20x slower)
-    with threadpool_limits(limits=1, user_api="openmp"):
-        points = tsne.fit_transform(features.reshape(len(features), -1))
-    classes = [str(c) for c in summary["classes"]]
-    names = [classes[int(label)] if int(label) < len(classes) else str(label) for label in labels]
-    fig = px.scatter(
-        x=points[:, 0],
-        y=points[:, 1],
-        color=names,
-        category_orders={"color": classes},
-        labels={"x": "t-SNE 1", "y": "t-SNE 2", "color": "class"},
-    )
-    fig.update_traces(marker={"size": 5, "opacity": 0.8})
-    fig.update_layout(title=f"t-SNE of penultimate-layer features ({summary['split']} images, seed {seed})", height=550)
-    return fig

@@ -30,11 +30,12 @@ from rich.console import Console
 from rich.table import Table
 
 from hpo.errors import HpoError
+from hpo.format import format_number
 from hpo.spec.sections import check_train_config
 from hpo.spec.yamlfile import read_yaml
+from hpo.study.keys import HISTORY_KEYS
 from hpo.study.storage import STUDIES_DIR, study_dir
 
-_EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
 RETRAIN_DIR = "retrain"
 SUMMARY_FILE = "summary.json"
 
@@ -116,11 +117,11 @@ def train_seeds(
 
 def _print_epoch(console: Console, metrics: dict[str, Any]) -> None:
     parts = []
-    for key in _EPOCH_COLUMNS:
+    for key in HISTORY_KEYS:
         value = metrics.get(key)
         if value is None:
             continue
-        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+        parts.append(f"{key} {format_number(value)}")
     console.print("  " + "  ".join(parts))
 
 

@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from hpo.errors import HpoError
-from hpo.study.records import worker_of
-from hpo.study.summary import Tally, format_params, format_seconds
-from hpo.study.versions import SPEC_TEXT_ATTR
+from hpo.format import format_number, format_params, format_seconds, format_value
+from hpo.study.keys import SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, WORKER_KEYS
+from hpo.study.records import FINISHED_STATES, epochs_of, error_of, worker_of
+from hpo.study.summary import Tally, ranked, study_mode
 
 TOP = 10
 TABLE_FORMATS = (".csv", ".parquet")
@@ -29,12 +30,12 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
                 "number": t.number,
                 "state": t.state.name,
                 "value": t.value,
-                "epochs": t.user_attrs.get("epochs"),
-                "seconds": t.user_attrs.get("seconds"),
+                "epochs": epochs_of(t),
+                "seconds": t.user_attrs.get(SECONDS_ATTR),
                 "datetime_start": t.datetime_start,
                 "datetime_complete": t.datetime_complete,
-                **{key: worker_of(t).get(key) for key in ("node_id", "hostname", "pid", "device")},
-                "error": _error(t),
+                **{key: worker_of(t).get(key) for key in WORKER_KEYS},
+                "error": error_of(t),
                 **{f"params.{k}": v for k, v in t.params.items()},
             }
         )
@@ -45,19 +46,14 @@ def param_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith("params.")]
 
 
-def study_mode(study: optuna.Study) -> str:
-    return "max" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "min"
-
-
 def study_metric(study: optuna.Study) -> str:
     """The metric the study optimises, as its spec names it (``value`` if unknown)."""
-    return study.user_attrs.get("search_definition", {}).get("metric", "value")
+    return study.user_attrs.get(SEARCH_ATTR, {}).get("metric", "value")
 
 
 def ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
     """COMPLETE trials, best first (a pruned trial's value comes from fewer epochs)."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-    return sorted(complete, key=lambda t: (-t.value if study_mode(study) == "max" else t.value, t.number))
+    return ranked(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), study_mode(study))
 
 
 def check_table_path(path: Path) -> None:
@@ -84,12 +80,6 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
     frame.astype({c: "string" for c in mixed}).to_parquet(path, index=False)
 
 
-def _error(trial: FrozenTrial) -> str | None:
-    if "error_type" not in trial.user_attrs:
-        return None
-    return f"{trial.user_attrs['error_type']}: {trial.user_attrs.get('error', '')}"
-
-
 def print_status(study: optuna.Study, console: Console) -> None:
     """Summary (done/running/pruned/failed, best) and the top trials."""
     trials = study.get_trials(deepcopy=False)
@@ -102,14 +92,15 @@ def print_status(study: optuna.Study, console: Console) -> None:
     frame = trials_frame(study)
     if frame.empty:
         return
-    ranked = frame[frame.state.isin(["COMPLETE", "PRUNED"])].sort_values("value", ascending=mode == "min").head(TOP)
-    table = Table(title=f"top {min(TOP, len(ranked))} trials")
+    best = [t.number for t in ranked((t for t in trials if t.state in FINISHED_STATES), mode)[:TOP]]
+    top = frame.set_index("number").loc[best].reset_index()
+    table = Table(title=f"top {len(top)} trials")
     params = param_columns(frame)
     for column in ["number", "state", "value", "epochs", "seconds", *params]:
         table.add_column(column.removeprefix("params."))
-    for _, row in ranked.iterrows():
-        cells = [str(row.number), row.state, f"{row.value:.4f}", str(row.epochs), format_seconds(row.seconds)]
-        cells += ["" if pd.isna(row[c]) else _cell(row[c]) for c in params]
+    for _, row in top.iterrows():
+        cells = [str(row.number), row.state, format_value(row.value), format_number(row.epochs), format_seconds(row.seconds)]
+        cells += ["" if pd.isna(row[c]) else format_number(row[c]) for c in params]
         table.add_row(*cells)
     console.print(table)
     failed = frame[frame.state == "FAIL"]
@@ -124,7 +115,3 @@ def _target(study: optuna.Study) -> int:
     if text:
         return int(yaml.safe_load(text).get("study", {}).get("trials", 0))
     return len(study.trials)
-
-
-def _cell(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

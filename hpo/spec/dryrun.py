@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from hpo.format import format_bytes
 from hpo.spec.sections import Spec
 from hpo.spec.space import fill_partial, variants
 
@@ -103,12 +104,3 @@ def _fits(needed: int, budget: tuple[str, int | None]) -> str:
         if needed <= available
         else f"NO (needs {format_bytes(needed)}, has {format_bytes(available)} {device})"
     )
-
-
-def format_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"

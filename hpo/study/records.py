@@ -6,7 +6,9 @@ the trial, so that a run knows which RUNNING trials were orphaned by a driver th
 and which belong to another driver still at work on the same study. Study system
 attributes: each driver's heartbeat, for drivers on other machines.
 
-Everything here is read and written through Optuna's public storage API.
+Everything here is read and written through Optuna's public storage API, under the
+names in :mod:`hpo.study.keys`; a trial's records are read through :func:`worker_of`,
+:func:`error_of` and :func:`epochs_of`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,22 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-INTERRUPTED = "interrupted"
+from hpo.study.keys import (
+    DRIVER_ATTR,
+    EPOCHS_ATTR,
+    ERROR_ATTR,
+    ERROR_TYPE_ATTR,
+    FIXED_PARAMS_ATTR,
+    HEARTBEAT_PREFIX,
+    RAY_TRIAL_ID,
+    REQUEUED_FROM_ATTR,
+    WORKER_ATTR,
+    WORKER_KEYS,
+)
 
-DRIVER_ATTR = "hpo:driver"
-HEARTBEAT_PREFIX = "hpo:heartbeat:"
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+INTERRUPTED_TYPE, INTERRUPTED = "Interrupted", "interrupted"  # the error of a trial hpo itself ended
+
 HEARTBEAT_STALE_S = 120.0  # a driver silent this long, where its process cannot be looked at, is dead
 
 _log = logging.getLogger(__name__)
@@ -80,11 +93,11 @@ class Driver:
 
     @classmethod
     def from_attr(cls, value: Any) -> Driver | None:
-        """The driver a trial's attribute names (also the ``host:pid:token`` form of
-        studies written by earlier versions), or None if it names none."""
+        """The driver a trial's attribute names (a dict, or the ``host:pid:token`` string
+        some stored studies hold), or None if it names none."""
         if isinstance(value, Mapping):
             try:
-                return cls(**{key: value.get(key) for key in ("host", "pid", "token", "namespace", "started")})
+                return cls(**{f.name: value.get(f.name) for f in fields(cls)})
             except TypeError:
                 return None
         if isinstance(value, str) and value.count(":") >= 2:
@@ -170,32 +183,42 @@ def recover_orphans(study: optuna.Study, storage: optuna.storages.BaseStorage, c
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         try:
-            storage.set_trial_user_attr(trial_id, "error_type", "Interrupted")
-            storage.set_trial_user_attr(trial_id, "error", INTERRUPTED)
+            storage.set_trial_user_attr(trial_id, ERROR_TYPE_ATTR, INTERRUPTED_TYPE)
+            storage.set_trial_user_attr(trial_id, ERROR_ATTR, INTERRUPTED)
             storage.set_trial_state_values(trial_id, TrialState.FAIL)
         except UpdateFinishedTrialError:
             continue  # its driver told it after all, or another driver claimed it first
         # a requeued trial killed before it was sampled holds its parameters only as the
         # ones it was enqueued with
-        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+        params = {**trial.system_attrs.get(FIXED_PARAMS_ATTR, {}), **trial.params}
         if params:
-            study.enqueue_trial(params, user_attrs={"requeued_from": trial.number})
+            study.enqueue_trial(params, user_attrs={REQUEUED_FROM_ATTR: trial.number})
         _log.info("trial %d was orphaned by a driver that is gone; its parameters run again", trial.number)
         recovered.append(trial.number)
     return recovered
 
 
-WORKER_ATTR = "worker"  # a trial's user attribute: where it ran, one dict
-WORKER_KEYS = ("node_id", "node_ip", "hostname", "pid", "device")  # what a report says of its worker
-
-
 def worker_of(trial: FrozenTrial) -> dict[str, Any]:
-    """Where ``trial`` ran: its Ray trial id, node, host, process and device (in studies
-    of earlier versions, each was a user attribute of its own)."""
+    """Where ``trial`` ran: its Ray trial id, node, host, process and device (a study may
+    also hold each as a user attribute of its own)."""
     worker = trial.user_attrs.get(WORKER_ATTR)
     if isinstance(worker, Mapping):
         return dict(worker)
-    return {key: trial.user_attrs[key] for key in ("ray_trial_id", *WORKER_KEYS) if key in trial.user_attrs}
+    return {key: trial.user_attrs[key] for key in (RAY_TRIAL_ID, *WORKER_KEYS) if key in trial.user_attrs}
+
+
+def error_of(trial: FrozenTrial) -> str | None:
+    """``ErrorType: message`` of a trial that failed with a reason, else None."""
+    if ERROR_TYPE_ATTR not in trial.user_attrs:
+        return None
+    return f"{trial.user_attrs[ERROR_TYPE_ATTR]}: {trial.user_attrs.get(ERROR_ATTR, '')}"
+
+
+def epochs_of(trial: FrozenTrial) -> int:
+    """The epochs ``trial`` reported: as recorded at its end, or while it runs, the
+    epochs written so far."""
+    recorded = trial.user_attrs.get(EPOCHS_ATTR)
+    return len(trial.intermediate_values) if recorded is None else int(recorded)
 
 
 def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:

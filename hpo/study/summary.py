@@ -1,13 +1,51 @@
-"""A study in numbers and words: counts by state, the best trial, durations and parameters
-as printed by the live panel, ``hpo status``, the report and the exports."""
+"""A study in numbers and words: which value is better, counts by state and the best
+trial, as the live panel, ``hpo status``, the report and the exports show them."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import optuna
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.format import format_value
 from hpo.study.records import state_counts
+
+
+def score(value: float | None, mode: str) -> float:
+    """``value`` turned so that higher is better: negated when ``mode`` is ``min``. No
+    value, or NaN, is the worst of all."""
+    if value is None or math.isnan(value):
+        return -math.inf
+    return float(value) if mode == "max" else -float(value)
+
+
+def better(value: float, than: float | None, mode: str) -> bool:
+    """Whether ``value`` beats ``than`` (None: nothing to beat yet); a tie does not."""
+    return than is None or score(value, mode) > score(than, mode)
+
+
+def best_of(values: Iterable[float], mode: str) -> float:
+    """The best of ``values``: the highest for ``max``, the lowest for ``min``."""
+    return max(values, key=lambda value: score(value, mode))
+
+
+def ranked(trials: Iterable[FrozenTrial], mode: str) -> list[FrozenTrial]:
+    """Trials that have a value, best first; of equal values the earlier trial first."""
+    return sorted((t for t in trials if t.value is not None), key=lambda t: (-score(t.value, mode), t.number))
+
+
+def direction_of(mode: str) -> StudyDirection:
+    """The Optuna direction of a spec's ``mode``."""
+    return StudyDirection.MAXIMIZE if mode == "max" else StudyDirection.MINIMIZE
+
+
+def study_mode(study: optuna.Study) -> str:
+    """The spec's ``mode`` of a study: ``max`` or ``min``."""
+    return "max" if study.direction == StudyDirection.MAXIMIZE else "min"
 
 
 @dataclass
@@ -49,7 +87,7 @@ class Tally:
     def _consider(self, trial: FrozenTrial) -> None:
         if trial.state != TrialState.COMPLETE or trial.value is None:
             return
-        if self.best is None or (trial.value > self.best.value if self.mode == "max" else trial.value < self.best.value):
+        if better(trial.value, None if self.best is None else self.best.value, self.mode):
             self.best = trial
 
     def summary(self) -> str:
@@ -58,22 +96,5 @@ class Tally:
             f"{len(self.running)} running, {self.failed} failed"
         )
         if self.best is not None:
-            line += f"; best {self.best.value:.4f} (trial {self.best.number})"
+            line += f"; best {format_value(self.best.value)} (trial {self.best.number})"
         return line
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def format_params(params: dict) -> str:
-    return ", ".join(f"{k}={_short(v)}" for k, v in params.items())
-
-
-def _short(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -18,11 +18,8 @@ from rich.console import Console
 
 from hpo.errors import HpoError
 from hpo.spec.sections import Spec
-
-SPEC_TEXT_ATTR = "spec_yaml"
-SPEC_SOURCE_ATTR = "spec_file"
-SEARCH_HASH_ATTR = "search_hash"
-SEARCH_ATTR = "search_definition"
+from hpo.study.keys import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
+from hpo.study.summary import direction_of
 
 
 def open_study_for_spec(
@@ -52,9 +49,10 @@ def open_study_for_spec(
             )
         version += 1
         name = f"{spec.study.name}-v{version}"
-    direction = "maximize" if spec.study.mode == "max" else "minimize"
     # load_if_exists: another driver on a shared database may create it at the same moment
-    study = existing or optuna.create_study(study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True)
+    study = existing or optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, direction=direction_of(spec.study.mode), load_if_exists=True
+    )
     if SEARCH_HASH_ATTR not in study.user_attrs:
         console.print(f"created study {name} in {_url(storage)}", highlight=False)
         study.set_user_attr(SEARCH_ATTR, spec.search_definition())

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import hpo_env, shortened_quickstart, write_spec
+from tests.e2e.conftest import hpo_env, shortened_quickstart, write_spec
 
 pytestmark = pytest.mark.slow
 

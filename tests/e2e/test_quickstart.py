@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import exited, hpo, hpo_env, load_study, shortened_quickstart, wait_for, write_spec
+from tests.conftest import exited, wait_for
+from tests.e2e.conftest import hpo, hpo_env, load_study, shortened_quickstart, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +92,7 @@ def test_quickstart_records_pruned_and_complete_trials_and_listens_on_loopback(w
         assert trial.user_attrs["config"]["data"]["name"] == "digits"
         assert {"seconds", "worker"} <= set(trial.user_attrs)
         assert {"node_id", "hostname", "pid", "ray_trial_id"} <= set(trial.user_attrs["worker"])
+        assert trial.user_attrs["worker"]["device"] == "cpu"  # the quickstart asks for no GPU
 
     status = hpo("status", "quickstart", cwd=workdir)
     assert status.returncode == 0, status.stderr

@@ -18,7 +18,8 @@ import sys
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import exited, hpo, hpo_env, load_study, shortened_quickstart, wait_for, write_spec
+from tests.conftest import exited, wait_for
+from tests.e2e.conftest import hpo, hpo_env, load_study, shortened_quickstart, write_spec
 
 from .held_trainer import HELD_TRAINER, Hold
 from .test_quickstart import descendants

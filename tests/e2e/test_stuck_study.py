@@ -10,7 +10,7 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import hpo, load_study, shortened_quickstart, write_spec
+from tests.e2e.conftest import hpo, load_study, shortened_quickstart, write_spec
 from tests.e2e.failing_trainer import MESSAGE
 
 CIFAR10_FILES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]

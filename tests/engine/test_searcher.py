@@ -1,7 +1,7 @@
 """The searcher's records, driven through Ray's Searcher interface with a real study.
 
 Ray calls suggest / on_trial_result / on_trial_complete from its controller; here the
-test plays the controller, so each rule of DESIGN.md's "Engine rules" is checked
+test plays the controller, so each rule of hpo.engine.searcher's module doc is checked
 directly: epochs become intermediate values, the result passed only to
 on_trial_complete is stored, finished -> COMPLETE, stopped -> PRUNED, raised -> FAIL.
 """
@@ -219,7 +219,8 @@ def test_a_dead_drivers_trial_is_recovered_while_the_searcher_waits(make, monkey
     import sys
     from dataclasses import replace
 
-    from hpo.study.records import DRIVER_ATTR, THIS_DRIVER
+    from hpo.study.keys import DRIVER_ATTR
+    from hpo.study.records import THIS_DRIVER
 
     study, searcher = make(target=2)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -12,7 +12,8 @@ from dataclasses import replace
 import optuna
 from optuna.trial import TrialState
 
-from hpo.study.records import DRIVER_ATTR, THIS_DRIVER
+from hpo.study.keys import DRIVER_ATTR
+from hpo.study.records import THIS_DRIVER
 from hpo.study.storage import open_storage
 from tests.reliability.conftest import figure
 

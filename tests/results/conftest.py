@@ -27,8 +27,8 @@ import pytest
 
 from hpo.spec.sections import spec_from_text
 from hpo.spec.space import sample
+from hpo.study.keys import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 from hpo.study.storage import open_storage
-from hpo.study.versions import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 from tests.conftest import wait_for
 from tests.e2e.held_trainer import HELD_TRAINER, Hold
 

@@ -11,9 +11,8 @@ import numpy as np
 import optuna
 import pytest
 
-from hpo.results.report import (
+from hpo.results.figures import (
     CannotPlot,
-    build_report,
     history_figure,
     importance_figure,
     learning_curves_figure,
@@ -21,6 +20,7 @@ from hpo.results.report import (
     timeline_figure,
     tsne_figure,
 )
+from hpo.results.report import build_report
 from hpo.results.retrain import summarize
 from tests.results.conftest import cli, make_study
 

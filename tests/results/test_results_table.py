@@ -10,7 +10,8 @@ import pytest
 from rich.console import Console
 
 from hpo.errors import HpoError
-from hpo.results.table import check_table_path, print_status, ranked_trials, study_metric, study_mode, trials_frame, write_table
+from hpo.results.table import check_table_path, print_status, ranked_trials, study_metric, trials_frame, write_table
+from hpo.study.summary import study_mode
 
 
 def test_frame_has_one_row_per_trial_with_states_params_and_workers(fake_study):

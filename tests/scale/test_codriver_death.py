@@ -17,7 +17,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo.study.records import DRIVER_ATTR
+from hpo.study.keys import DRIVER_ATTR
 from hpo.study.storage import open_storage
 from tests.conftest import exited, wait_for
 from tests.scale.conftest import communicate, hpo_command, hpo_env, small_spec, write_spec

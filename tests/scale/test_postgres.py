@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo.study.records import DRIVER_ATTR
+from hpo.study.keys import DRIVER_ATTR
 from tests.conftest import exited, wait_for
 from tests.e2e.conftest import dashboard
 from tests.e2e.held_trainer import HELD_TRAINER, Hold

@@ -13,7 +13,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo.study.records import DRIVER_ATTR, HEARTBEAT_PREFIX, THIS_DRIVER, Driver, _process_start, driver_alive, recover_orphans
+from hpo.study.keys import DRIVER_ATTR, HEARTBEAT_PREFIX
+from hpo.study.records import THIS_DRIVER, Driver, _process_start, driver_alive, epochs_of, error_of, recover_orphans, worker_of
 
 
 @pytest.fixture
@@ -158,3 +159,21 @@ def test_a_pid_of_another_user_is_judged_by_the_heartbeat(monkeypatch):
     old_format = Driver.from_attr(f"{THIS_DRIVER.host}:4242:tok")
     assert not driver_alive(old_format, heartbeats={})
     assert driver_alive(old_format, heartbeats={HEARTBEAT_PREFIX + old_format.token: time.time()})
+
+
+def test_a_trial_is_read_through_one_helper_per_record(study):
+    running_trial = study.ask()
+    running_trial.report(0.5, step=1)
+    running_trial.report(0.6, step=2)
+    failed = study.ask()
+    failed.set_user_attr("epochs", 1)
+    failed.set_user_attr("error_type", "NonFiniteLossError")
+    failed.set_user_attr("error", "loss is nan")
+    failed.set_user_attr("worker", {"ray_trial_id": "t1", "hostname": "h", "pid": 7, "device": "gpu 0"})
+    study.tell(failed, state=TrialState.FAIL)
+    old = study.ask()
+    old.set_user_attr("hostname", "h2")  # where it ran, one user attribute per key
+    running_now, failed_now, old_now = study.get_trials()
+    assert (epochs_of(running_now), epochs_of(failed_now)) == (2, 1)
+    assert (error_of(running_now), error_of(failed_now)) == (None, "NonFiniteLossError: loss is nan")
+    assert worker_of(failed_now)["device"] == "gpu 0" and worker_of(old_now) == {"hostname": "h2"}

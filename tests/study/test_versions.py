@@ -8,7 +8,8 @@ from rich.console import Console
 
 from hpo.errors import HpoError
 from hpo.spec.sections import spec_from_text
-from hpo.study.versions import SEARCH_HASH_ATTR, open_study_for_spec
+from hpo.study.keys import SEARCH_HASH_ATTR
+from hpo.study.versions import open_study_for_spec
 from tests.conftest import VALID_SPEC
 
 

@@ -1,0 +1,44 @@
+"""hpo.format: one way to print each kind of number."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hpo.format import format_bytes, format_number, format_params, format_seconds, format_value
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.93124, "0.9312"), (1.0, "1.0000"), (3, "3"), (np.int64(7), "7"), (None, "-"), (math.nan, "-"), (np.float64(0.5), "0.5000")],
+)
+def test_a_metric_value_has_four_decimals_and_an_integer_none(value, text):
+    assert format_value(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (3.16227766e-4, "0.0003162"),
+        (1e-5, "1e-05"),
+        (12.5, "12.5"),
+        (3.0, "3"),
+        (123456, "123456"),
+        (True, "True"),
+        ("adam", "adam"),
+        (None, "None"),
+    ],
+)
+def test_a_parameter_has_four_significant_digits_and_an_integer_all_its_digits(value, text):
+    assert format_number(value) == text
+
+
+def test_params_durations_and_sizes():
+    assert (
+        format_params({"optimizer.lr": 0.001, "batch_size": 64, "optimizer.name": "sgd"})
+        == "optimizer.lr=0.001, batch_size=64, optimizer.name=sgd"
+    )
+    assert [format_seconds(s) for s in (None, math.nan, 59.6, 61, 3723)] == ["-", "-", "1:00", "1:01", "1:02:03"]
+    assert [format_bytes(n) for n in (512, 1536, 12 * 2**20, 3 * 2**30)] == ["512 B", "1.5 KiB", "12.0 MiB", "3.0 GiB"]
