@@ -115,8 +115,8 @@ def validate(spec_file: SpecArg) -> None:
             table.add_row(
                 corner,
                 f"{result.parameters:,}",
-                "x".join(map(str, result.output_shape)),
-                format_bytes(result.memory_bytes),
+                "x".join(map(str, result.output_shape or ())),
+                format_bytes(result.memory_bytes or 0),
                 result.fits,
             )
     console.print(table)

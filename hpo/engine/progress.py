@@ -7,6 +7,7 @@ finished trial. ``hpo status`` prints the same summary from the database.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console, Group
@@ -38,7 +39,7 @@ class StudyProgress:
             self._console.print(f"study {self._name}: {self._tally.summary()}", highlight=False)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self._live is not None:
             self._live.__exit__(*exc)
 

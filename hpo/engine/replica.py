@@ -180,9 +180,9 @@ class StudyReplica:
             assert trial_id is not None  # read by id: the replica tracks it
             self._waiting[trial_id] = trial.number
             if self._open_elsewhere.pop(trial_id, None) is not None:  # given back by its driver
-                replica_number = self._others.pop(trial_id)
-                del self._numbers[replica_number]
-                self._memory.set_trial_state_values(self._memory_id(replica_number), TrialState.FAIL)
+                given_back = self._others.pop(trial_id)
+                del self._numbers[given_back]
+                self._memory.set_trial_state_values(self._memory_id(given_back), TrialState.FAIL)
             return
         if trial_id is not None:
             self._waiting.pop(trial_id, None)

@@ -312,7 +312,7 @@ def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
     _send_ray_logs_to(log_dir / "ray.log")  # after the import: importing ray sets up its loggers
     started = False
     if not ray.is_initialized():
-        common = {"log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
+        common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
         try:
             if address == "local":  # said explicitly, or Ray joins the last `ray start` on this machine
                 ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, **common)

@@ -12,6 +12,7 @@ crosses every parameter with every other, so a conditional parameter (momentum u
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -106,7 +107,7 @@ def _independent_fallback(kind: str, seed: int) -> dict[str, Any]:
     return {"independent_sampler": fallback, "warn_independent_sampling": False}
 
 
-SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
     "random": optuna.samplers.RandomSampler,
     "grid": ConditionalGridSampler,

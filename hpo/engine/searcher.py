@@ -142,7 +142,8 @@ class StudySearcher(Searcher):
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # metric and mode come from the spec, never from Ray
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    # Ray's annotation omits the Searcher.FINISHED string its own docs say to return
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self.budget_spent = True
             return Searcher.FINISHED

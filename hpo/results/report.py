@@ -185,7 +185,7 @@ def _importances(page: _Page, study: optuna.Study) -> str:
 
 def _conditional_params(trials: list[FrozenTrial]) -> set[str]:
     names = [set(t.params) for t in trials]
-    return set.union(*names) - set.intersection(*names) if names else set()
+    return set().union(*names) - names[0].intersection(*names[1:]) if names else set()
 
 
 def _slices(page: _Page, study: optuna.Study) -> str:

@@ -97,7 +97,8 @@ class Driver:
         some stored studies hold), or None if it names none."""
         if isinstance(value, Mapping):
             try:
-                return cls(**{f.name: value.get(f.name) for f in fields(cls)})
+                named: dict[str, Any] = {f.name: value.get(f.name) for f in fields(cls)}
+                return cls(**named)
             except TypeError:
                 return None
         if isinstance(value, str) and value.count(":") >= 2:

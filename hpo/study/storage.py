@@ -157,7 +157,7 @@ def _open_rdb(url: str, *, create: bool) -> optuna.storages.RDBStorage:
     return storage
 
 
-def _refused(url: str, exc: Exception) -> str:
+def _refused(url: str, exc: BaseException) -> str:
     """One paragraph for a database that will not hold a study: unreachable, or refusing
     hpo's work (no right to create tables, a read-only replica)."""
     orig = getattr(exc, "orig", None) or exc
