@@ -37,15 +37,19 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import pydantic
 from pydantic import model_validator
+
+if TYPE_CHECKING:
+    from pydantic_core import InitErrorDetails
 
 __all__ = [
     "EPOCH",
     "FINISHED",
     "Contract",
+    "Mode",
     "Report",
     "StrictModel",
     "Trainer",
@@ -181,13 +185,13 @@ def validate_strict(model: type[pydantic.BaseModel], data: Any) -> Any:
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as error:
-        errors = []
+        errors: list[InitErrorDetails] = []
         for e in error.errors(include_url=False):
             loc = _input_loc(e["loc"], data, e["type"] == "missing")
             cause = e.get("ctx", {}).get("error")
             if isinstance(cause, UnknownKeyError):
                 loc += (cause.key,)
-            line = {"type": e["type"], "loc": loc, "input": e["input"]}
+            line: InitErrorDetails = {"type": e["type"], "loc": loc, "input": e["input"]}
             if "ctx" in e:
                 line["ctx"] = e["ctx"]
             errors.append(line)

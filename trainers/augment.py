@@ -20,6 +20,7 @@ turns the batch into float on the 0..255 scale. `Pipeline` finally normalises to
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Annotated, ClassVar
 
 import pydantic
@@ -360,7 +361,7 @@ class Resize(Op):
 class Pipeline:
     """The config's augmentation list plus normalisation: uint8 in, normalised float out."""
 
-    def __init__(self, ops: list[tuple[str, object]], mean, std, device):
+    def __init__(self, ops: Sequence[tuple[str, object]], mean, std, device):
         self.ops = [get_augment(name, params) for name, params in ops]
         std_t = torch.tensor(std, device=device).view(1, -1, 1, 1)
         self.scale = 1 / (255 * std_t)

@@ -23,7 +23,7 @@ whose error locations are key paths into the input (`model.channels`, `augment.0
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Union, cast
 
 import pydantic
 from pydantic import Discriminator, Field, Tag, field_validator
@@ -104,7 +104,8 @@ def _augment_shorthand(value: Any) -> Any:
 def _augment_union() -> Any:
     """One op of the augmentation list: a one-key model {op name: the op's parameters}."""
     items = {
-        name: pydantic.create_model(f"{name}_item", __base__=StrictModel, **{name: (params, ...)})
+        # the field's name is the op's, known only at run time: the stubs cannot match it
+        name: pydantic.create_model(f"{name}_item", __base__=StrictModel, **{name: (params, ...)})  # type: ignore[call-overload]
         for name, params in AUGMENTS.configs().items()
     }
     return Annotated[
@@ -128,7 +129,7 @@ def augment_ops(config: TrainConfig) -> list[tuple[str, AugmentParams]]:
 
 def _default(registry: Registry) -> Any:
     """The config of a registry's default entry, with every field at its default."""
-    return registry.config(registry.default)()
+    return registry.config(cast(str, registry.default))()  # every registry passed here has one
 
 
 class EarlyStopping(StrictModel):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hpo.contract import trainer
+from hpo.contract import Mode, trainer
 from trainers.augment import Pipeline
 from trainers.config import TrainConfig, augment_ops, validate_train_config
 from trainers.data import check_data, load_data
@@ -31,7 +31,7 @@ from trainers.weights import check_pretrained
 
 __all__ = ["NonFiniteLossError", "check", "evaluate", "pick_device", "seed_everything", "train"]
 
-METRICS = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min"}
+METRICS: dict[str, Mode] = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min"}
 FEATURE_SAMPLES = 2000  # evaluation images whose penultimate features go to features.npz
 
 
@@ -68,8 +68,8 @@ def evaluate(model, pipeline: Pipeline, x: torch.Tensor, y: torch.Tensor, batch_
             logits = model(pipeline.eval(x[i : i + batch_size]))
         loss += F.cross_entropy(logits.float(), y[i : i + batch_size], reduction="sum")
         preds.append(logits.argmax(1))
-    preds = torch.cat(preds)
-    return loss.item() / len(y), (preds == y).float().mean().item(), preds
+    predictions = torch.cat(preds)
+    return loss.item() / len(y), (predictions == y).float().mean().item(), predictions
 
 
 def check(config: dict) -> None:
@@ -120,7 +120,7 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
     data = load_data(cfg.data, cfg.seed, device, final)
     pipeline = Pipeline(augment_ops(cfg), data.mean, data.std, device)
     in_shape = pipeline.output_shape(*data.train_x.shape[1:])
-    model = create_model(cfg.model, in_shape, len(data.classes)).to(device, memory_format=memory_format)
+    model = create_model(cfg.model, in_shape, len(data.classes)).to(device).to(memory_format=memory_format)
     optimizer = create_optimizer(model, cfg.optimizer)
     schedule = create_schedule(cfg.schedule, cfg.epochs)
     generator = torch.Generator(device).manual_seed(cfg.seed)  # shuffling and augmentation
@@ -158,9 +158,9 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
             correct += (logits.argmax(1) == y).sum()
         bad_steps = (~torch.isfinite(losses)).nonzero()
         if len(bad_steps):
-            step = bad_steps[0].item()
+            bad_step = int(bad_steps[0].item())
             raise NonFiniteLossError(
-                f"training loss is {losses[step].item()} at epoch {epoch}, step {step + 1} of {steps} "
+                f"training loss is {losses[bad_step].item()} at epoch {epoch}, step {bad_step + 1} of {steps} "
                 f"(lr {optimizer.param_groups[0]['lr']:.3g}); try a lower learning rate or grad_clip"
             )
         train_seconds = time.perf_counter() - start

@@ -24,7 +24,7 @@ from torch import nn
 
 from hpo.contract import StrictModel
 from trainers.registry import Registry, variant
-from trainers.weights import PretrainedWeightsError, check_pretrained, freeze_until, load_pretrained
+from trainers.weights import PretrainedWeightsError, check_pretrained, freeze_until, head_name, load_pretrained
 
 __all__ = [
     "MODELS",
@@ -34,6 +34,7 @@ __all__ = [
     "create_model",
     "features",
     "head",
+    "head_name",
     "list_models",
     "register_model",
 ]
@@ -54,7 +55,7 @@ class ModelBase(StrictModel):
 
 def head(model: nn.Module) -> nn.Module:
     """The classification head (last module) of a model built here."""
-    return model.get_submodule(model.head_name)
+    return model.get_submodule(head_name(model))
 
 
 def features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,7 +145,7 @@ def conv_block(
     """conv -> [batch norm] -> relu -> [pool] -> [Dropout2d]; 'same' padding by default."""
     if padding is None:
         padding = dilation * (k - 1) // 2
-    layers = [nn.Conv2d(c_in, c_out, k, stride, padding, dilation, bias=not batch_norm)]
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, k, stride, padding, dilation, bias=not batch_norm)]
     if batch_norm:
         layers.append(nn.BatchNorm2d(c_out))
     layers += [nn.ReLU(inplace=True), _pool(pool)]
@@ -187,7 +188,8 @@ def cnn(config, in_shape, num_classes) -> nn.Module:
     kernels = config.kernel_sizes or [3] * n
     strides = config.strides or [1] * n
     dilations = config.dilations or [1] * n
-    blocks, c_in = [], in_shape[0]
+    blocks: list[nn.Module] = []
+    c_in = in_shape[0]
     for c, k, s, d in zip(config.channels, kernels, strides, dilations):
         blocks.append(conv_block(c_in, c, k, s, d, config.batch_norm, config.pool, dropout=config.conv_dropout))
         c_in = c
@@ -210,7 +212,7 @@ def lenet5(config, in_shape, num_classes) -> nn.Module:
     act = {"relu": nn.ReLU, "tanh": nn.Tanh}[config.activation]
     pool = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}[config.pool]
     pad = max(0, (32 - min(in_shape[1:])) // 2)
-    layers = []
+    layers: list[nn.Module] = []
     for c_in, c_out, p in ((in_shape[0], 6, pad), (6, 16, 0)):
         layers.append(nn.Conv2d(c_in, c_out, 5, padding=p))
         if config.batch_norm:
@@ -277,7 +279,8 @@ class VggModel(ModelBase):
 @register_model("vgg", config=VggModel)
 def vgg(config, in_shape, num_classes) -> nn.Module:
     pool_after = config.pool_after or [True] * (len(config.stages) - 1) + [False]
-    blocks, c_in = [], in_shape[0]
+    blocks: list[nn.Module] = []
+    c_in = in_shape[0]
     for c, pool in zip(config.stages, pool_after):
         for i in range(config.convs_per_stage):
             last = i == config.convs_per_stage - 1

@@ -22,6 +22,7 @@ from torch import nn
 
 from hpo.contract import StrictModel
 from trainers.registry import Registry
+from trainers.weights import head_name
 
 __all__ = [
     "OPTIMIZERS",
@@ -118,7 +119,7 @@ def param_groups(model: nn.Module, config) -> list[dict]:
     trainable = [p for p in model.parameters() if p.requires_grad]
     if config.head_lr is None:
         return [{"params": trainable, "lr": config.lr, "base_lr": config.lr}]
-    head_ids = {id(p) for p in model.get_submodule(model.head_name).parameters()}
+    head_ids = {id(p) for p in model.get_submodule(head_name(model)).parameters()}
     body = [p for p in trainable if id(p) not in head_ids]
     head = [p for p in trainable if id(p) in head_ids]
     groups = [{"params": head, "lr": config.head_lr, "base_lr": config.head_lr}]

@@ -44,7 +44,8 @@ def probe(config: dict, batch_size: int | None = None) -> dict:
     g = torch.Generator().manual_seed(cfg.seed)
     pipeline = Pipeline(augment_ops(cfg), mean=(0.5,) * c, std=(0.25,) * c, device="cpu")
     x = pipeline.train(torch.randint(0, 256, (b, c, h, w), dtype=torch.uint8, generator=g), g)
-    model = create_model(cfg.model, tuple(x.shape[1:]), num_classes).train()
+    _, c_in, h_in, w_in = x.shape
+    model = create_model(cfg.model, (c_in, h_in, w_in), num_classes).train()
 
     total = 0
 

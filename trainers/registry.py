@@ -130,7 +130,7 @@ def variant(base: type[StrictModel], name: str, doc: str = "") -> type[StrictMod
         "".join(part.title() for part in name.split("_")) + base.__name__.lstrip("_").replace("Base", ""),
         __base__=base,
         __doc__=doc or None,
-        name=(Literal[name], name),
+        name=(Literal[name], name),  # type: ignore[arg-type]  # a Literal of a run-time value
     )
     cls.__module__ = base.__module__
     return cls

@@ -8,13 +8,21 @@ prefix of the wrapped network's keys and module names: files and names may leave
 from __future__ import annotations
 
 import os
+from typing import cast
 
 import torch
 from torch import nn
 
 from hpo.contract import did_you_mean
 
-__all__ = ["PretrainedWeightsError", "check_pretrained", "freeze_until", "load_pretrained"]
+__all__ = ["PretrainedWeightsError", "check_pretrained", "freeze_until", "head_name", "load_pretrained"]
+
+
+def head_name(model: nn.Module) -> str:
+    """The dotted module path of a model's classification head, from its `head_name` attribute
+    ("classifier.head", "fc", "net.classifier.6"...), which every model of trainers/models.py
+    sets. It lives here, below models.py, so that `load_pretrained` can skip the head."""
+    return cast(str, model.head_name)
 
 
 class PretrainedWeightsError(ValueError):
@@ -59,7 +67,7 @@ def load_pretrained(model: nn.Module, path: str) -> None:
         state = {prefix + k: v for k, v in state.items()}  # the wrapped network's own key names
     own = model.state_dict()
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    head_prefix = model.head_name + "."
+    head_prefix = head_name(model) + "."
     missing = [k for k in own if k not in fitting and not k.startswith(head_prefix)]
     extra = [k for k in state if k not in own and not k.startswith(head_prefix)]
     if missing or extra:
