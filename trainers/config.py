@@ -31,6 +31,7 @@ __all__ = [
     "AUGMENT_PARAMS",
     "AUGMENT_POLICIES",
     "DATASET_SHAPES",
+    "METRICS",
     "DataConfig",
     "ModelConfig",
     "OptimizerConfig",
@@ -611,6 +612,11 @@ class TrainConfig(StrictModel):
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
             raise ValueError(f"device '{value}' must be auto, cpu, cuda or cuda:N")
         return value
+
+
+METRICS = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min"}
+"""What `trainers.loop.train` reports each epoch, with the direction that is better; the first
+is a spec's default `study.metric`."""
 
 
 def validate_train_config(config: dict) -> TrainConfig:
