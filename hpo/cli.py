@@ -38,6 +38,14 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="Show traceback
 SpecArg = Annotated[Path, typer.Argument(help="Search-space spec (YAML).", show_default=False)]
 StudyArg = Annotated[str, typer.Argument(help="Study name, or its spec file.", show_default=False)]
 StorageOpt = Annotated[str | None, typer.Option("--storage", help="SQLAlchemy URL of the study's storage.")]
+TrainerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--trainer",
+        help="The train(config, report) to call, as module:function [default: the trainer the spec or exported config names].",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -47,9 +55,7 @@ def run(
     new_version: Annotated[
         bool, typer.Option("--new-version", help="If the stored study searched another space, start NAME-v2 beside it.")
     ] = False,
-    trainer: Annotated[
-        str, typer.Option("--trainer", help="The train(config, report) every trial calls, as module:function.")
-    ] = "trainers.loop:train",
+    trainer: TrainerOpt = None,
 ) -> None:
     """Run (or resume) the study a spec describes.
 
@@ -65,9 +71,9 @@ def run(
     from hpo.spec.sections import load_spec
     from hpo.study.summary import format_params
 
-    spec = load_spec(spec_file)
+    spec = load_spec(spec_file, trainer)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    outcome = run_study(spec, address=address, new_version=new_version, console=console, trainer=trainer)
+    outcome = run_study(spec, address=address, new_version=new_version, console=console)
     tally = outcome.tally
     console.print(tally.summary())
     if outcome.interrupted:
@@ -91,16 +97,36 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 
 @app.command()
-def validate(spec_file: SpecArg) -> None:
+def validate(spec_file: SpecArg, trainer: TrainerOpt = None) -> None:
     """Check a spec, then dry-run the corners of its space (no data needed)."""
-    from rich.table import Table
-
-    from hpo.spec.dryrun import dry_run, format_bytes, missing_weights
+    from hpo.spec.dryrun import dry_run, missing_weights
     from hpo.spec.sections import load_spec
 
-    spec = load_spec(spec_file)
-    console.print(f"{spec_file}: valid ({len(spec.space)} top-level parameters, search hash {spec.search_hash()})")
+    spec = load_spec(spec_file, trainer)
+    console.print(f"{spec_file}: valid for {spec.trainer} ({len(spec.space)} top-level parameters, search hash {spec.search_hash()})")
     results = dry_run(spec)
+    if spec.contract.probe is None:
+        console.print(f"no dry run: {spec.trainer} declares no probe")
+    else:
+        _print_dry_run(results)
+    for path in missing_weights(spec):
+        console.print(f"warning: pretrained weights {path} are not on disk; trials will fail until they are")
+    failed = [r for r in results if r.error]
+    if failed:
+        first = failed[0]
+        combination = ", ".join(f"{k}={v}" for k, v in first.params.items())
+        raise HpoError(
+            f"{spec_file}: {len(failed)} of {len(results)} corners of the space fail before any trial runs; "
+            f"e.g. {combination}: {first.error}"
+        )
+
+
+def _print_dry_run(results: list) -> None:
+    """The table of probed corners, failing ones in red."""
+    from rich.table import Table
+
+    from hpo.spec.dryrun import format_bytes
+
     table = Table(title="dry run: one forward and backward pass per corner of the space")
     table.add_column("corner (searched values that shape the model)", overflow="fold", ratio=3)
     for column in ("parameters", "output", "memory / trial", "fits"):
@@ -118,16 +144,6 @@ def validate(spec_file: SpecArg) -> None:
                 result.fits,
             )
     console.print(table)
-    for path in missing_weights(spec):
-        console.print(f"warning: pretrained weights {path} are not on disk; trials will fail until they are")
-    failed = [r for r in results if r.error]
-    if failed:
-        first = failed[0]
-        combination = ", ".join(f"{k}={v}" for k, v in first.params.items())
-        raise HpoError(
-            f"{spec_file}: {len(failed)} of {len(results)} corners of the space fail before any trial runs; "
-            f"e.g. {combination}: {first.error}"
-        )
 
 
 @app.command()

@@ -30,7 +30,6 @@ from rich.console import Console
 from hpo.engine.failures import FailureStreak
 from hpo.engine.progress import StudyProgress
 from hpo.engine.samplers import ConditionalGridSampler, build_sampler
-from hpo.engine.trainable import DEFAULT_TRAINER, load_trainer
 from hpo.errors import HpoError
 from hpo.spec.preflight import preflight
 from hpo.spec.sections import Spec
@@ -72,15 +71,14 @@ def run_study(
     address: str | None = None,
     new_version: bool = False,
     console: Console | None = None,
-    trainer: str = DEFAULT_TRAINER,
 ) -> RunOutcome:
     """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials.
 
-    ``trainer`` is the ``module:function`` every trial calls as ``train(config, report)``;
-    a Ray instance already initialised in this process is used as it is (and left running).
+    Every trial calls the spec's trainer (``spec.trainer``, imported when the spec loaded)
+    as ``train(config, report)``; a Ray instance already initialised in this process is
+    used as it is (and left running).
     """
-    load_trainer(trainer)  # fail now, in the driver, not once per trial
-    preflight(spec, trainer)  # before the study is opened: a study no trial can run gets none
+    preflight(spec)  # before the study is opened: a study no trial can run gets none
     console = console or Console()
     _quiet_optuna()
     storage_url = spec.study.storage or default_storage_url(spec.study.name)
@@ -107,7 +105,7 @@ def run_study(
     log_dir = STUDIES_DIR / study.study_name
     failures = FailureStreak(spec.study.max_failures)
     with _ray(address, log_dir), StudyProgress(study.study_name, tally, console) as progress:
-        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, storage, target, progress, trainer, failures)
+        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, storage, target, progress, failures)
     outcome.tally = Tally.from_trials(trials, target, spec.study.mode)
     if failures.stop and not outcome.interrupted:  # Ctrl-C's own failures say nothing of the trainer
         outcome.failures = failures.summary()
@@ -127,7 +125,6 @@ def _tune(
     storage: optuna.storages.BaseStorage,
     target: int,
     progress: StudyProgress,
-    trainer: str,
     failures: FailureStreak,
 ) -> tuple[bool, bool, list[FrozenTrial]]:
     """Run Ray Tune until the searcher says the study is done; returns (interrupted,
@@ -174,7 +171,7 @@ def _tune(
         callbacks.append(TrialTimeoutWatchdog(errors, spec.study.trial_timeout))
     tuner = tune.Tuner(
         tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
-        param_space={"trainer": trainer, "trial_timeout_s": spec.study.trial_timeout, "workdir": os.getcwd()},
+        param_space={"trainer": spec.trainer, "trial_timeout_s": spec.study.trial_timeout, "workdir": os.getcwd()},
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,

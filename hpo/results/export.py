@@ -28,7 +28,8 @@ from optuna.trial import FrozenTrial
 
 from hpo.errors import HpoError
 from hpo.results.table import ranked_trials, study_metric, study_mode
-from hpo.spec.sections import check_train_config, spec_from_text
+from hpo.spec.sections import spec_from_text
+from hpo.spec.trainer import DEFAULT_TRAINER, check_train_config, load_trainer
 from hpo.study.records import state_counts
 from hpo.study.summary import format_params
 from hpo.study.versions import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
@@ -66,7 +67,8 @@ def trial_config(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
             config = replay(spec.space, spec.train, trial.params)
         except KeyError as exc:
             raise HpoError(f"{source}: its parameters do not fit the stored spec (no value for {exc.args[0]})") from None
-    check_train_config(config, source, "")
+    _, contract = load_trainer(DEFAULT_TRAINER, source)
+    check_train_config(config, contract, source, "")
     return config
 
 

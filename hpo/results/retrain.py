@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hpo.errors import HpoError
-from hpo.spec.sections import check_train_config
+from hpo.spec.trainer import DEFAULT_TRAINER, check_train_config, load_trainer
 from hpo.spec.yamlfile import read_yaml
 from hpo.study.storage import STUDIES_DIR, study_dir
 
@@ -45,7 +45,8 @@ def load_train_config(path: Path) -> dict[str, Any]:
     prefix = ""
     if isinstance(raw, dict) and "train" in raw and ("space" in raw or "study" in raw):
         raw, prefix = raw["train"], "train"
-    check_train_config(raw, str(path), prefix)
+    _, contract = load_trainer(DEFAULT_TRAINER, str(path))
+    check_train_config(raw, contract, str(path), prefix)
     return raw
 
 

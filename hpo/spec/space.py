@@ -13,6 +13,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from hpo.contract import did_you_mean
 from hpo.spec.params import ChoiceParam, FloatParam, IntParam, Param, Scalar, Space, Trial, kind_of, parse_space, same, walk
 
 __all__ = [
@@ -44,25 +45,25 @@ KEEP = object()
 """Returned by a picker to leave a parameter at its ``train:`` value (and skip its branch)."""
 
 
-def fill(space: Space, base: Mapping[str, Any], pick: Picker) -> dict[str, Any]:
+def fill(space: Space, base: Mapping[str, Any], pick: Picker, *, create: bool = True) -> dict[str, Any]:
     """Return a copy of ``base`` with the picked parameters written in.
 
     ``pick`` returns the label for a parameter: ``lambda p: p.suggest(trial)`` samples
     define-by-run, ``lambda p: params[p.path]`` replays stored parameters, and
-    :data:`KEEP` leaves the ``train:`` value in place.
+    :data:`KEEP` leaves the ``train:`` value in place. ``create`` as in :func:`set_path`.
     """
     config = copy.deepcopy(dict(base))
-    _fill_level(space, config, pick)
+    _fill_level(space, config, pick, create)
     return config
 
 
-def _fill_level(space: Space, config: dict[str, Any], pick: Picker) -> None:
+def _fill_level(space: Space, config: dict[str, Any], pick: Picker, create: bool) -> None:
     for param in space:
         label = pick(param)
         if label is KEEP:
             continue
-        set_path(config, param.path, param.value_of(label))
-        _fill_level(_branch(param, label), config, pick)
+        set_path(config, param.path, param.value_of(label), create=create)
+        _fill_level(_branch(param, label), config, pick, create)
 
 
 def sample(trial: Trial, space: Space, base: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,12 +76,19 @@ def replay(space: Space, base: Mapping[str, Any], params: Mapping[str, Any]) -> 
     return fill(space, base, lambda param: params[param.path])
 
 
-def set_path(config: dict[str, Any], path: str, value: Any) -> None:
-    """Write ``value`` at dotted ``path``, creating missing mappings on the way."""
+def set_path(config: dict[str, Any], path: str, value: Any, *, create: bool = True) -> None:
+    """Write ``value`` at dotted ``path``, creating missing mappings on the way.
+
+    With ``create=False`` every key of the path must already be there: a config whose keys
+    no schema lists can only be judged by the keys it has (KeyError with a did-you-mean).
+    """
     keys = path.split(".")
     node: Any = config
     for depth, key in enumerate(keys):
         last = depth == len(keys) - 1
+        if not create and isinstance(node, dict) and key not in node:
+            where = ".".join(keys[:depth])
+            raise KeyError(f"{did_you_mean(key, [str(k) for k in node])}{f' in {where}' if where else ''}")
         if isinstance(node, list):
             if not key.isdigit() or int(key) >= len(node):
                 raise KeyError(f"{'.'.join(keys[:depth])} has {len(node)} items, no index {key}")
@@ -150,9 +158,9 @@ def _corner(space: Space, pick_last: bool) -> dict[str, Any]:
     return corner
 
 
-def fill_partial(space: Space, base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+def fill_partial(space: Space, base: Mapping[str, Any], params: Mapping[str, Any], *, create: bool = True) -> dict[str, Any]:
     """Like :func:`replay`, but parameters missing from ``params`` keep their ``train:`` value."""
-    return fill(space, base, lambda param: params.get(param.path, KEEP))
+    return fill(space, base, lambda param: params.get(param.path, KEEP), create=create)
 
 
 def _branch(param: Param, label: Any) -> Space:

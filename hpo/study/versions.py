@@ -1,7 +1,8 @@
 """Study versioning: a study remembers the spec it searched and refuses another search.
 
-The spec's text and the hash of what defines the search (train, space, metric, mode,
-objective) are stored as study user attributes. Running a spec whose search differs
+The spec's text, its trainer and the hash of what defines the search (trainer, train,
+space, metric, mode, objective; see :meth:`hpo.spec.sections.Spec.search_definition`)
+are stored as study user attributes. Running a spec whose search differs
 from the stored one under the same name is refused with the difference shown;
 ``--new-version`` opens ``name-v2`` (``-v3``, ...) beside it instead. Changing only
 ``study.trials``, the time budget, resources or the sampler resumes the same study.
@@ -23,6 +24,7 @@ SPEC_TEXT_ATTR = "spec_yaml"
 SPEC_SOURCE_ATTR = "spec_file"
 SEARCH_HASH_ATTR = "search_hash"
 SEARCH_ATTR = "search_definition"
+TRAINER_ATTR = "trainer"  # module:function the trials called: export and retrain call it too
 
 
 def open_study_for_spec(
@@ -63,6 +65,7 @@ def open_study_for_spec(
         console.print(f"resuming study {name} in {_url(storage)}", highlight=False)
     study.set_user_attr(SPEC_TEXT_ATTR, spec.text)
     study.set_user_attr(SPEC_SOURCE_ATTR, spec.source)
+    study.set_user_attr(TRAINER_ATTR, spec.trainer)
     return study
 
 
