@@ -161,12 +161,14 @@ def train(
             "[default: studies/<study in the config's header, else its name>/retrain/<config>[-final]].",
         ),
     ] = None,
+    trainer: TrainerOpt = None,
 ) -> None:
-    """Train one config once per seed: accuracy mean ± std, per class, confusion matrix."""
+    """Train one config once per seed with the trainer it names: its metric mean ± std (the
+    built-in trainer adds accuracy per class and the confusion matrix)."""
     from hpo.results.retrain import load_train_config, train_seeds
 
-    config = load_train_config(config_file)
-    train_seeds(config, config_file, seeds or [config.get("seed", 0)], final=final, output_dir=output_dir, console=console)
+    config = load_train_config(config_file, trainer)
+    train_seeds(config, config_file, seeds, final=final, output_dir=output_dir, console=console, trainer=trainer)
 
 
 @app.command()
@@ -183,7 +185,7 @@ def export(
     storage: StorageOpt = None,
 ) -> None:
     """Write the best trial (or --top K) as complete training configs that `hpo train` runs."""
-    from hpo.results.export import export_best
+    from hpo.results.export import export_best, retrain_command
     from hpo.results.table import check_table_path, trials_frame, write_table
     from hpo.study.locate import load_existing_study
     from hpo.study.storage import study_dir
@@ -199,7 +201,7 @@ def export(
     if table is not None:
         write_table(trials_frame(loaded), table)
         console.print(f"trials table -> {table}")
-    console.print(f"retrain: hpo train {written[0][0]} --seeds 0 1 2 --final")
+    console.print(f"retrain: {retrain_command(loaded, written[0][0])}")
 
 
 @app.command()
