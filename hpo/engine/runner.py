@@ -145,6 +145,7 @@ def _tune(
         spec.train,
         metric=spec.study.metric,
         mode=spec.study.mode,
+        reported=tuple(spec.contract.metrics),
         objective=spec.study.objective,
         target=target,
         time_budget_s=spec.study.time_budget,
