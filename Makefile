@@ -24,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 check: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
 test: check oldest

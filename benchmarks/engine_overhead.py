@@ -94,6 +94,7 @@ def _raw_trial(config: dict[str, Any]) -> None:
 
 
 SPEC = f"""
+trainer: {TRAINER}
 study: {{name: NAME, metric: val_acc, mode: max, trials: TRIALS, seed: 0}}
 sampler:   {{type: tpe, n_startup_trials: 5, multivariate: true, constant_liar: true}}
 scheduler: {{type: asha, grace_period: 1, reduction_factor: 2}}
@@ -127,7 +128,7 @@ def run_hpo(name: str, trials: int) -> tuple[float, int, str]:
 
     spec = make_spec(name, trials)
     start = time.perf_counter()
-    outcome = run_study(spec, console=Console(file=io.StringIO()), trainer=TRAINER)
+    outcome = run_study(spec, console=Console(file=io.StringIO()))
     seconds = time.perf_counter() - start
     tally = outcome.tally
     if tally.finished != trials or tally.failed:

@@ -148,7 +148,7 @@ def run(name, trials, gpus_per_trial):
     log = os.path.join(work, "trials.jsonl")
     if os.path.exists(log):
         os.remove(log)
-    outcome = run_study(load_spec(f"{name}.yaml"), trainer="gpu_sh_trainer:train")
+    outcome = run_study(load_spec(f"{name}.yaml", trainer="gpu_sh_trainer:train"))
     records = [json.loads(line) for line in open(log)] if os.path.exists(log) else []
     if outcome.tally.finished != trials or len(records) != trials:
         sys.exit(f"gpu.sh: study {name} finished {outcome.tally.finished} of {trials} trials; see {work}/studies")

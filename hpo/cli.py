@@ -38,6 +38,14 @@ def _options(debug: Annotated[bool, typer.Option("--debug", help="Show traceback
 SpecArg = Annotated[Path, typer.Argument(help="Search-space spec (YAML).", show_default=False)]
 StudyArg = Annotated[str, typer.Argument(help="Study name, or its spec file.", show_default=False)]
 StorageOpt = Annotated[str | None, typer.Option("--storage", help="SQLAlchemy URL of the study's storage.")]
+TrainerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--trainer",
+        help="The train(config, report) to call, as module:function [default: the trainer the spec or exported config names].",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -47,9 +55,7 @@ def run(
     new_version: Annotated[
         bool, typer.Option("--new-version", help="If the stored study searched another space, start NAME-v2 beside it.")
     ] = False,
-    trainer: Annotated[
-        str, typer.Option("--trainer", help="The train(config, report) every trial calls, as module:function.")
-    ] = "trainers.loop:train",
+    trainer: TrainerOpt = None,
 ) -> None:
     """Run (or resume) the study a spec describes.
 
@@ -66,9 +72,9 @@ def run(
     from hpo.spec.sections import load_spec
     from hpo.study.keys import CONFIG_ATTR
 
-    spec = load_spec(spec_file)
+    spec = load_spec(spec_file, trainer)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    outcome = run_study(spec, address=address, new_version=new_version, console=console, trainer=trainer)
+    outcome = run_study(spec, address=address, new_version=new_version, console=console)
     tally = outcome.tally
     console.print(tally.summary())
     if outcome.interrupted:
@@ -76,7 +82,7 @@ def run(
     if outcome.budget_spent:
         console.print("the time budget was spent: no new trials were started after it")
     if tally.best is not None:
-        console.print(f"best {spec.study.metric}: {format_value(tally.best.value)} (trial {tally.best.number})")
+        console.print(f"best {spec.metric}: {format_value(tally.best.value)} (trial {tally.best.number})")
         console.print(f"best params: {format_params(tally.best.params)}")
         console.print("best config:\n" + yaml.safe_dump(tally.best.user_attrs.get(CONFIG_ATTR), sort_keys=False).rstrip())
     console.print(f"study {outcome.study_name} stored in {outcome.storage_url}")
@@ -92,17 +98,36 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 
 @app.command()
-def validate(spec_file: SpecArg) -> None:
+def validate(spec_file: SpecArg, trainer: TrainerOpt = None) -> None:
     """Check a spec, then dry-run the corners of its space (no data needed)."""
-    from rich.table import Table
-
-    from hpo.format import format_bytes, format_params
+    from hpo.format import format_params
     from hpo.spec.dryrun import dry_run, missing_weights
     from hpo.spec.sections import load_spec
 
-    spec = load_spec(spec_file)
-    console.print(f"{spec_file}: valid ({len(spec.space)} top-level parameters, search hash {spec.search_hash()})")
+    spec = load_spec(spec_file, trainer)
+    console.print(f"{spec_file}: valid for {spec.trainer} ({len(spec.space)} top-level parameters, search hash {spec.search_hash()})")
     results = dry_run(spec)
+    if spec.contract.probe is None:
+        console.print(f"no dry run: {spec.trainer} declares no probe")
+    else:
+        _print_dry_run(results)
+    for path in missing_weights(spec):
+        console.print(f"warning: pretrained weights {path} are not on disk; trials will fail until they are")
+    failed = [r for r in results if r.error]
+    if failed:
+        first = failed[0]
+        raise HpoError(
+            f"{spec_file}: {len(failed)} of {len(results)} corners of the space fail before any trial runs; "
+            f"e.g. {format_params(first.params)}: {first.error}"
+        )
+
+
+def _print_dry_run(results: list) -> None:
+    """The table of probed corners, failing ones in red."""
+    from rich.table import Table
+
+    from hpo.format import format_bytes, format_params
+
     table = Table(title="dry run: one forward and backward pass per corner of the space")
     table.add_column("corner (searched values that shape the model)", overflow="fold", ratio=3)
     for column in ("parameters", "output", "memory / trial", "fits"):
@@ -120,15 +145,6 @@ def validate(spec_file: SpecArg) -> None:
                 result.fits,
             )
     console.print(table)
-    for path in missing_weights(spec):
-        console.print(f"warning: pretrained weights {path} are not on disk; trials will fail until they are")
-    failed = [r for r in results if r.error]
-    if failed:
-        first = failed[0]
-        raise HpoError(
-            f"{spec_file}: {len(failed)} of {len(results)} corners of the space fail before any trial runs; "
-            f"e.g. {format_params(first.params)}: {first.error}"
-        )
 
 
 @app.command()
@@ -146,12 +162,14 @@ def train(
             "[default: studies/<study in the config's header, else its name>/retrain/<config>[-final]].",
         ),
     ] = None,
+    trainer: TrainerOpt = None,
 ) -> None:
-    """Train one config once per seed: accuracy mean ± std, per class, confusion matrix."""
+    """Train one config once per seed with the trainer it names: its metric mean ± std (the
+    built-in trainer adds accuracy per class and the confusion matrix)."""
     from hpo.results.retrain import load_train_config, train_seeds
 
-    config = load_train_config(config_file)
-    train_seeds(config, config_file, seeds or [config.get("seed", 0)], final=final, output_dir=output_dir, console=console)
+    config = load_train_config(config_file, trainer)
+    train_seeds(config, config_file, seeds, final=final, output_dir=output_dir, console=console, trainer=trainer)
 
 
 @app.command()
@@ -169,7 +187,7 @@ def export(
 ) -> None:
     """Write the best trial (or --top K) as complete training configs that `hpo train` runs."""
     from hpo.format import format_value
-    from hpo.results.export import export_best
+    from hpo.results.export import export_best, retrain_command
     from hpo.results.table import check_table_path, trials_frame, write_table
     from hpo.study.locate import load_existing_study
     from hpo.study.storage import study_dir
@@ -185,7 +203,7 @@ def export(
     if table is not None:
         write_table(trials_frame(loaded), table)
         console.print(f"trials table -> {table}")
-    console.print(f"retrain: hpo train {written[0][0]} --seeds 0 1 2 --final")
+    console.print(f"retrain: {retrain_command(loaded, written[0][0])}")
 
 
 @app.command()

@@ -1,19 +1,24 @@
 """The contract between hpo and a trainer: what a trainer is given, what it reports, and
 what it may declare about itself.
 
-A trainer is a function ``train(config, report)``. hpo calls it once per trial with a
-complete training config (the spec's ``train:`` block with the trial's values filled in)
-and a ``report`` callable. The trainer calls ``report`` once per epoch with a mapping that
-holds at least
+A trainer is a function ``train(config, report)``; a spec names it with its top-level key
+``trainer: module:function``. hpo calls it once per trial with a complete training config
+(the spec's ``train:`` block with the trial's values filled in, always holding ``epochs``,
+a positive integer: the most epochs the trial runs) and a ``report`` callable. The trainer
+calls ``report`` once per epoch with a mapping that holds at least
 
 - ``epoch``: the epoch just finished, counting from 1;
 - the metric the spec optimises (``study.metric``), as a finite number;
 - ``finished: True`` on its last report, whether it ran all ``train.epochs`` or stopped
   early on its own.
 
-Any other numbers it reports are stored with the trial's history. An exception, a NaN or
-an out-of-memory error inside ``train`` fails that trial only, with the error recorded.
-A trainer may also stop when ``report`` raises: that is hpo stopping the trial.
+The metric and the other metrics a trainer declares are stored, per epoch, with the
+trial's history. An exception, a NaN or an out-of-memory error inside ``train`` fails
+that trial only, with the error recorded. A trainer may also stop when ``report`` raises:
+that is hpo stopping the trial. ``hpo train`` retrains a config over seeds with the same
+function (setting ``seed`` in its config); a trainer that also takes the keywords
+``final`` and ``output_dir`` is called with them (train on train+val and evaluate on
+test; save the model there).
 
 What a trainer declares, all optional, with :func:`trainer`:
 
@@ -28,6 +33,10 @@ What a trainer declares, all optional, with :func:`trainer`:
 - ``check``: ``check(config)`` raising ``ValueError`` (or ``FileNotFoundError``,
   ``ImportError``) for a config that cannot run on this machine (data missing, weights
   absent). hpo calls it on the spec's corners before the study opens.
+- ``probe``: ``probe(config, batch_size)`` building the config's model and running one
+  forward and backward pass on a random batch, with no data on disk; it returns
+  ``parameters``, ``output_shape`` and ``activation_bytes``. ``hpo validate`` calls it
+  on the spec's corners (its dry run), so a shape error shows before any trial.
 
 This module imports only pydantic, so a trainer can depend on it and on nothing else of hpo.
 """
@@ -80,6 +89,7 @@ class Contract:
     schema: type[pydantic.BaseModel] | None = None
     metrics: Mapping[str, Mode] = field(default_factory=dict)
     check: Callable[[dict[str, Any]], None] | None = None
+    probe: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None
 
 
 _CONTRACT_ATTR = "__hpo_contract__"
@@ -91,6 +101,7 @@ def trainer(
     schema: type[pydantic.BaseModel] | None = None,
     metrics: Mapping[str, Mode] | None = None,
     check: Callable[[dict[str, Any]], None] | None = None,
+    probe: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None,
 ) -> Callable[[F], F]:
     """Declare what a trainer function validates, reports and checks; returns it unchanged.
 
@@ -102,7 +113,7 @@ def trainer(
     for name, mode in (metrics or {}).items():
         if mode not in ("max", "min"):
             raise ValueError(f"metric {name!r}: direction must be 'max' or 'min', got {mode!r}")
-    contract = Contract(schema=schema, metrics=dict(metrics or {}), check=check)
+    contract = Contract(schema=schema, metrics=dict(metrics or {}), check=check, probe=probe)
 
     def declare(function: F) -> F:
         setattr(function, _CONTRACT_ATTR, contract)

@@ -8,6 +8,10 @@ traceback.
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 
 class HpoError(Exception):
     """An error caused by user input, printed without a traceback (exit code 2)."""
@@ -27,4 +31,9 @@ class SpecError(HpoError):
         self.path = path
         self.message = message
         where = f"{source}: {path}" if path else source
-        super().__init__(f"{where}: {message}")
+        super().__init__(_one_line(f"{where}: {message}"))
+
+
+def _one_line(text: str) -> str:
+    """A control character (a key of ``"\\n"`` in a spec) shown escaped: the error stays one line."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)

@@ -28,7 +28,7 @@ from typing import Annotated, Any, Union, cast
 import pydantic
 from pydantic import Discriminator, Field, Tag, field_validator
 
-from hpo.contract import StrictModel, did_you_mean, validate_strict
+from hpo.contract import Mode, StrictModel, did_you_mean, validate_strict
 from trainers.augment import AUGMENTS, AugmentParams
 from trainers.data import DATASETS, DataBase
 from trainers.models import MODELS, ModelBase
@@ -38,6 +38,7 @@ from trainers.registry import Registered, Registry
 __all__ = [
     "AUGMENT_POLICIES",
     "AugmentOp",
+    "METRICS",
     "DataConfig",
     "EarlyStopping",
     "ModelConfig",
@@ -177,6 +178,11 @@ def _rebuild() -> None:
 
 for registry in (DATASETS, MODELS, OPTIMIZERS, SCHEDULES, AUGMENTS):
     registry.watch(_rebuild)  # an entry registered after this module still validates
+
+
+METRICS: dict[str, Mode] = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min"}
+"""What `trainers.loop.train` reports each epoch, with the direction that is better; the first
+is a spec's default `study.metric`."""
 
 
 def validate_train_config(config: dict) -> TrainConfig:

@@ -1,5 +1,5 @@
-"""The training loop: `train(config, report)`, the whole contract between hpo and trainers,
-and `check(config)`, which hpo calls before a study's first trial when a trainer offers it.
+"""The training loop: `train(config, report)`, the trainer hpo runs unless a spec names another,
+and `check(config)`, which it declares (hpo.contract) for hpo to call before a study's first trial.
 
     metrics = train(config, report=print)          # report(metrics) once per epoch
     metrics = train(config, report, final=True, output_dir="runs/best")   # train+val -> test
@@ -21,17 +21,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hpo.contract import Mode, trainer
+from hpo.contract import trainer
 from trainers.augment import Pipeline
-from trainers.config import TrainConfig, augment_ops, validate_train_config
+from trainers.config import METRICS, TrainConfig, augment_ops, validate_train_config
 from trainers.data import check_data, load_data
 from trainers.models import create_model, features
 from trainers.optim import create_optimizer, create_schedule
+from trainers.probe import probe
 from trainers.weights import check_pretrained
 
 __all__ = ["NonFiniteLossError", "check", "evaluate", "pick_device", "seed_everything", "train"]
 
-METRICS: dict[str, Mode] = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min"}
 FEATURE_SAMPLES = 2000  # evaluation images whose penultimate features go to features.npz
 
 
@@ -87,7 +87,7 @@ def check(config: dict) -> None:
     check_pretrained(cfg.model)
 
 
-@trainer(schema=TrainConfig, metrics=METRICS, check=check)
+@trainer(schema=TrainConfig, metrics=METRICS, check=check, probe=probe)
 def train(config: dict, report: Callable[[dict], None], *, final: bool = False, output_dir: str | None = None) -> dict:
     """Train the config; report(metrics) after every epoch; return the last metrics.
 

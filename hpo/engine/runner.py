@@ -30,7 +30,6 @@ from rich.console import Console
 from hpo.engine.failures import FailureStreak
 from hpo.engine.progress import StudyProgress
 from hpo.engine.samplers import ConditionalGridSampler, build_sampler
-from hpo.engine.trainable import DEFAULT_TRAINER, load_trainer
 from hpo.errors import HpoError
 from hpo.spec.preflight import preflight
 from hpo.spec.sections import Spec
@@ -77,15 +76,14 @@ def run_study(
     address: str | None = None,
     new_version: bool = False,
     console: Console | None = None,
-    trainer: str = DEFAULT_TRAINER,
 ) -> RunOutcome:
     """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials.
 
-    ``trainer`` is the ``module:function`` every trial calls as ``train(config, report)``;
-    a Ray instance already initialised in this process is used as it is (and left running).
+    Every trial calls the spec's trainer (``spec.trainer``, imported when the spec loaded)
+    as ``train(config, report)``; a Ray instance already initialised in this process is
+    used as it is (and left running).
     """
-    load_trainer(trainer)  # fail now, in the driver, not once per trial
-    preflight(spec, trainer)  # before the study is opened: a study no trial can run gets none
+    preflight(spec)  # before the study is opened: a study no trial can run gets none
     console = console or Console()
     _quiet_optuna()
     storage_url = spec.study.storage or default_storage_url(spec.study.name)
@@ -104,7 +102,7 @@ def run_study(
     if isinstance(sampler, ConditionalGridSampler) and sampler.size < target:
         console.print(f"the grid has {sampler.size} points: running {sampler.size} trials, not {target}", highlight=False)
         target = sampler.size
-    tally = Tally.from_trials(trials, target, spec.study.mode)
+    tally = Tally.from_trials(trials, target, spec.mode)
     outcome = RunOutcome(study.study_name, storage_url, tally, False, False, recovered)
     if tally.finished >= target:
         console.print(f"study {study.study_name} already has {tally.finished} finished trials (target {target})", highlight=False)
@@ -112,8 +110,8 @@ def run_study(
     log_dir = STUDIES_DIR / study.study_name
     failures = FailureStreak(spec.study.max_failures)
     with _ray(address, log_dir), StudyProgress(study.study_name, tally, console) as progress:
-        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, storage, target, progress, trainer, failures)
-    outcome.tally = Tally.from_trials(trials, target, spec.study.mode)
+        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, storage, target, progress, failures)
+    outcome.tally = Tally.from_trials(trials, target, spec.mode)
     if failures.stop and not outcome.interrupted:  # Ctrl-C's own failures say nothing of the trainer
         outcome.failures = failures.summary()
     return outcome
@@ -132,7 +130,6 @@ def _tune(
     storage: optuna.storages.BaseStorage,
     target: int,
     progress: StudyProgress,
-    trainer: str,
     failures: FailureStreak,
 ) -> tuple[bool, bool, list[FrozenTrial]]:
     """Run Ray Tune until the searcher says the study is done; returns (interrupted,
@@ -145,7 +142,7 @@ def _tune(
     resources = spec.resources
     tuner = tune.Tuner(
         tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
-        param_space={"trainer": trainer, "trial_timeout_s": spec.study.trial_timeout, "workdir": os.getcwd()},
+        param_space={"trainer": spec.trainer, "trial_timeout_s": spec.study.trial_timeout, "workdir": os.getcwd()},
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=_scheduler(spec, study),
@@ -191,8 +188,9 @@ def _searcher(
         storage,
         spec.space,
         spec.train,
-        metric=spec.study.metric,
-        mode=spec.study.mode,
+        metric=spec.metric,
+        mode=spec.mode,
+        reported=tuple(spec.contract.metrics),
         objective=spec.study.objective,
         target=target,
         time_budget_s=spec.study.time_budget,
@@ -212,8 +210,8 @@ def _scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
         return FIFOScheduler()
     return StudyASHAScheduler(
         study,
-        metric=spec.study.metric,
-        mode=spec.study.mode,
+        metric=spec.metric,
+        mode=spec.mode,
         max_t=spec.epochs,
         grace_period=spec.scheduler.grace_period,
         reduction_factor=spec.scheduler.reduction_factor,

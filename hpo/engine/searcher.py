@@ -87,6 +87,8 @@ class StudySearcher(Searcher):
         space: The parsed search space.
         base_config: The spec's ``train:`` block, copied and filled for each trial.
         metric, mode: The per-epoch key to optimise and its direction.
+        reported: The other names the trainer declares it reports (hpo.contract): kept in
+            each epoch's history with the metric.
         objective: ``best`` or ``last`` epoch as a complete trial's value.
         target: Finished trials (COMPLETE + PRUNED) the study must reach.
         time_budget_s: Stop proposing trials after this many seconds (running ones finish).
@@ -105,6 +107,7 @@ class StudySearcher(Searcher):
         *,
         metric: str,
         mode: str,
+        reported: tuple[str, ...] = (),
         objective: str,
         target: int,
         time_budget_s: float | None = None,
@@ -118,6 +121,7 @@ class StudySearcher(Searcher):
         self._replica = StudyReplica(study, storage)
         self._space = space
         self._base = dict(base_config)
+        self._history_keys = tuple(dict.fromkeys((*HISTORY_KEYS, metric, *reported)))
         self._objective = objective
         self._target = target
         self._deadline = time.monotonic() + time_budget_s if time_budget_s else None
@@ -258,7 +262,7 @@ class StudySearcher(Searcher):
             live.history = [h for h in live.history if h[EPOCH] < epoch]
             live.values = {e: v for e, v in live.values.items() if e < epoch}
         value = float(result[self.metric])
-        live.history.append({EPOCH: epoch, **{k: result[k] for k in HISTORY_KEYS if k in result}})
+        live.history.append({EPOCH: epoch, **{k: result[k] for k in self._history_keys if k in result}})
         if math.isfinite(value):
             live.values[epoch] = value
             self._replica.report(live.trial, epoch, value)

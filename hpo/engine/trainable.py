@@ -9,22 +9,18 @@ this function cannot catch: the worker process dying.
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from hpo.contract import FINISHED
-from hpo.errors import HpoError
+from hpo.spec.trainer import load_trainer
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, NODE_IP, PID
 
 ERROR_TYPE_KEY = "hpo_error_type"  # in a trial's last report: the trainer raised this
 ERROR_KEY = "hpo_error"
-
-
-DEFAULT_TRAINER = "trainers.loop:train"
 
 
 def reported_epoch(result: Mapping[str, Any]) -> int | None:
@@ -32,15 +28,6 @@ def reported_epoch(result: Mapping[str, Any]) -> int | None:
     count of reports; None for a result that carries neither."""
     epoch = result.get("epoch", result.get("training_iteration"))
     return None if epoch is None else int(epoch)
-
-
-def load_trainer(path: str) -> Callable[..., Any]:
-    """Import ``module:function``, the ``train(config, report)`` every trial calls."""
-    module_name, _, function = path.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), function)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise HpoError(f"trainer {path!r}: cannot import it ({exc}); expected module:function") from None
 
 
 class TrialTimeoutError(TimeoutError):
@@ -51,7 +38,7 @@ def run_trial(ray_config: dict[str, Any]) -> None:
     """Ray Tune function trainable: one trial of one config."""
     from ray import tune
 
-    train = load_trainer(ray_config["trainer"])
+    train, _ = load_trainer(ray_config["trainer"], "the trial's worker")
     config = ray_config["config"]
     # Ray starts each trial in a working directory of its own; relative paths in the config
     # (data.root, weights) name files under the directory `hpo run` ran in, as for `hpo train`.

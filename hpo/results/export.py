@@ -3,22 +3,22 @@
 A trial is the spec's ``train:`` block with the holes filled, so exporting it writes that
 block with the winning values in, under a comment header saying where it came from::
 
-    # study: quickstart
-    # trial: 7 (rank 1 of 12 complete trials)
-    # val_acc: 0.9756 (max)
+    # study: sklearn_digits
+    # trainer: examples.sklearn_trainer:train
+    # trial: 6 (rank 1 of 3 complete trials)
+    # val_acc: 0.955556 (max)
     ...
     seed: 0
-    data: {name: digits, val_fraction: 0.2}
+    epochs: 5
     ...
 
-``hpo train`` runs the file unchanged; it reads the ``study:`` line of the header to put
-its results under ``studies/<study>/retrain/``.
+``hpo train`` runs the file unchanged (hpo.results.header): it calls the trainer the
+header names, summarises its metric, and puts its results under ``studies/<study>/retrain/``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,14 @@ from optuna.trial import FrozenTrial
 
 from hpo.errors import HpoError
 from hpo.format import format_params
+from hpo.results.header import header_text, read_header
 from hpo.results.table import ranked_trials, study_metric
-from hpo.spec.sections import check_train_config, spec_from_text
-from hpo.study.keys import CONFIG_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
+from hpo.spec.sections import spec_from_text
+from hpo.spec.trainer import DEFAULT_TRAINER, check_train_config, load_trainer
+from hpo.spec.yamlfile import parse_yaml
+from hpo.study.keys import CONFIG_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR, TRAINER_ATTR
 from hpo.study.records import state_counts
 from hpo.study.summary import study_mode
-
-_STUDY_LINE = re.compile(r"^#\s*study:\s*(?P<name>\S+)\s*$")
 
 
 def best_trials(study: optuna.Study, top: int = 1) -> list[FrozenTrial]:
@@ -52,42 +53,67 @@ def best_trials(study: optuna.Study, top: int = 1) -> list[FrozenTrial]:
     return ranked[:top]
 
 
+def study_trainer(study: optuna.Study) -> str:
+    """The ``module:function`` the study's trials called: as recorded with the study, else
+    the ``trainer:`` of its stored spec, else the default."""
+    recorded = study.user_attrs.get(TRAINER_ATTR)
+    if recorded:
+        return str(recorded)
+    text = study.user_attrs.get(SPEC_TEXT_ATTR)
+    raw = parse_yaml(text, "stored spec") if text else None
+    named = raw.get("trainer") if isinstance(raw, dict) else None
+    return named if isinstance(named, str) and named else DEFAULT_TRAINER
+
+
 def trial_config(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
-    """The training config the trial ran: as stored with it, else rebuilt from the spec."""
+    """The training config the trial ran: as stored with it, else rebuilt from the spec;
+    checked with the study's trainer's schema, if it declares one."""
     config = trial.user_attrs.get(CONFIG_ATTR)
     source = f"study {study.study_name}, trial {trial.number}"
+    trainer = study_trainer(study)
     if config is None:
         text = study.user_attrs.get(SPEC_TEXT_ATTR)
         if not text:
             raise HpoError(f"{source}: the trial stores no config and the study no spec to rebuild it from")
         from hpo.spec.space import replay
 
-        spec = spec_from_text(text, study.user_attrs.get(SPEC_SOURCE_ATTR, "stored spec"))
+        spec = spec_from_text(text, study.user_attrs.get(SPEC_SOURCE_ATTR, "stored spec"), trainer)
         try:
             config = replay(spec.space, spec.train, trial.params)
         except KeyError as exc:
             raise HpoError(f"{source}: its parameters do not fit the stored spec (no value for {exc.args[0]})") from None
-    check_train_config(config, source, "")
+    _, contract = load_trainer(trainer, source)
+    check_train_config(config, contract, source, "")
     return config
 
 
 def export_text(study: optuna.Study, trial: FrozenTrial, rank: int, of: int, path: Path) -> str:
-    """The config file of ``trial``: a comment header, then the training config."""
+    """The config file of ``trial``: a comment header (hpo.results.header), then the training config."""
     config = trial_config(study, trial)
     finished = trial.datetime_complete.isoformat(sep=" ", timespec="seconds") if trial.datetime_complete else "-"
-    header = [
-        f"study: {study.study_name}",
-        f"trial: {trial.number} (rank {rank} of {of} complete trials)",
-        f"{study_metric(study)}: {trial.value:.6g} ({study_mode(study)})",
-        f"params: {format_params(trial.params)}",
-        f"trial finished: {finished}",
-        f"exported: {dt.datetime.now().isoformat(sep=' ', timespec='seconds')}",
-        f"search hash: {study.user_attrs.get(SEARCH_HASH_ATTR, '-')}",
-        f"spec: {study.user_attrs.get(SPEC_SOURCE_ATTR, '-')}",
-        f"retrain: hpo train {path} --seeds 0 1 2 --final",
-    ]
+    header = {
+        "study": study.study_name,
+        "trainer": study_trainer(study),
+        "trial": f"{trial.number} (rank {rank} of {of} complete trials)",
+        study_metric(study): f"{trial.value:.6g} ({study_mode(study)})",
+        "params": format_params(trial.params),
+        "trial finished": finished,
+        "exported": dt.datetime.now().isoformat(sep=" ", timespec="seconds"),
+        "search hash": study.user_attrs.get(SEARCH_HASH_ATTR, "-"),
+        "spec": study.user_attrs.get(SPEC_SOURCE_ATTR, "-"),
+        "retrain": retrain_command(study, path),
+    }
     body = yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=100)
-    return "".join(f"# {line}\n" for line in header) + "\n" + body
+    return header_text(header) + "\n" + body
+
+
+def retrain_command(study: optuna.Study, path: Path) -> str:
+    """``hpo train`` of an exported config over three seeds; on the test split when the
+    study's trainer can train on train+val (hpo.results.retrain)."""
+    from hpo.results.retrain import takes_run_options
+
+    function, _ = load_trainer(study_trainer(study), f"study {study.study_name}")
+    return f"hpo train {path} --seeds 0 1 2" + (" --final" if takes_run_options(function) else "")
 
 
 def export_paths(output: Path, count: int) -> list[Path]:
@@ -111,14 +137,5 @@ def export_best(study: optuna.Study, output: Path, top: int = 1) -> list[tuple[P
 
 def study_of_config(path: Path) -> str | None:
     """The study an exported config came from (its header's ``study:`` line), if any."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    for line in lines:
-        if not line.startswith("#"):
-            break
-        match = _STUDY_LINE.match(line)
-        if match:
-            return match.group("name")
-    return None
+    name = read_header(path).get("study", "")
+    return name if name and not any(c.isspace() for c in name) else None

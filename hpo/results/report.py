@@ -221,14 +221,19 @@ def _top_table(study: optuna.Study) -> str:
 
 
 def _retrained(page: _Page, run_dir: Path, summary: dict[str, Any]) -> str:
+    """The metric per seed; for an accuracy summary (hpo.results.retrain) also the per-class,
+    confusion and feature figures."""
     split = summary["split"]
-    seeds = "".join(f"<tr><td>{s}</td><td>{format_value(a)}</td></tr>" for s, a in zip(summary["seeds"], summary["acc"]))
+    values = summary.get("values") or summary["acc"]
+    seeds = "".join(f"<tr><td>{s}</td><td>{format_value(a)}</td></tr>" for s, a in zip(summary["seeds"], values))
     table = (
         f"<p>{html.escape(summary.get('config_file', ''))} retrained in {html.escape(str(run_dir))}, "
         f"evaluated on the {split} split.</p>"
-        f"<table><tr><th>seed</th><th>{split}_acc</th></tr>{seeds}"
+        f"<table><tr><th>seed</th><th>{html.escape(summary.get('metric') or split + '_acc')}</th></tr>{seeds}"
         f"<tr><th>mean ± std</th><th>{format_value(summary['mean'])} ± {format_value(summary['std'])}</th></tr></table>"
     )
+    if "confusion" not in summary:
+        return table
     parts = [table, page.figure(per_class_figure(summary)), page.figure(confusion_figure(summary))]
     parts.append(_optional(page, lambda: tsne_figure(run_dir, summary)))
     return "\n".join(parts)

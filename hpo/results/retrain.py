@@ -1,52 +1,97 @@
 """``hpo train``: run one training config, once per seed, and summarise across seeds.
 
 Accepts a plain training config (what ``hpo export`` writes) or a whole spec (its
-``train:`` block is used). Each seed prints its epochs as they finish; the run ends with
-the evaluated accuracy per seed and its mean ± std, the accuracy per class and the
-confusion matrix summed over seeds: the "3 seeds, mean ± std" people otherwise compute by
-hand. With ``--final`` each run trains on train+val and is evaluated on the held-out test
-split, which a search never touches.
+``train:`` block is used). It calls the trainer the file names: an exported config's
+``# trainer:`` header line (hpo.results.header) or a spec's ``trainer:`` key, else the
+default; ``--trainer`` overrides it. The config is validated with that trainer's schema
+and checked with its ``check`` (hpo.contract) before the first seed; ``--seeds`` sets the
+config's ``seed`` key for each run. Each seed prints its epochs as they finish.
+
+How a seed runs and what the summary holds depends on the trainer's signature:
+
+- a trainer that also takes the keywords ``final`` and ``output_dir`` (the built-in one)
+  is called with them and returns its last metrics with ``per_class_acc``, ``confusion``
+  and ``classes``: the summary is the evaluated accuracy (``val_acc``) per seed with its
+  mean ± std, the accuracy per class and the confusion matrix summed over seeds. With
+  ``--final`` each run trains on train+val and is evaluated on the held-out test split,
+  which a search never touches;
+- a plain ``train(config, report)``: the summary is the study's metric (the header's or the
+  spec's, else the trainer's first declared metric) per seed with its mean ± std, taken
+  from what ``train`` returns when that is a mapping holding it, else from its last
+  report. ``--final`` needs the first kind.
 
 Files, by default under ``studies/<study>/retrain/<config>[-final]/`` (the study named in
 an exported config's header or a spec, else the config file's name):
 
     config.yaml             the config file as given
     summary.json, summary.txt   the tables below
-    seed<N>/model.pt        state_dict (torch.load(..., weights_only=True) reads it)
-    seed<N>/config.yaml     the exact config that seed trained (defaults filled in)
-    seed<N>/metrics.json    last metrics, per-class accuracy, confusion, history
-    seed<N>/features.npz    penultimate-layer features of the evaluated images, and labels
+    seed<N>/...             what the trainer saves in output_dir (the built-in: model.pt,
+                            config.yaml, metrics.json, features.npz); for a plain trainer
+                            hpo writes config.yaml and metrics.json (last report, history)
 """
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
+from hpo.contract import Contract
 from hpo.errors import HpoError
 from hpo.format import format_number
-from hpo.spec.sections import check_train_config
+from hpo.results.header import header_metric, read_header
+from hpo.spec.trainer import DEFAULT_TRAINER, check_train_config, load_trainer
 from hpo.spec.yamlfile import read_yaml
-from hpo.study.keys import HISTORY_KEYS
+from hpo.study.keys import EPOCH, HISTORY_KEYS
 from hpo.study.storage import STUDIES_DIR, study_dir
 
+RUN_OPTIONS = ("final", "output_dir")  # keywords of a trainer that evaluates on test and saves its model
 RETRAIN_DIR = "retrain"
 SUMMARY_FILE = "summary.json"
 
 
-def load_train_config(path: Path) -> dict[str, Any]:
-    """Read a training config (or a spec, whose ``train:`` is taken) and validate it."""
+@dataclass(frozen=True)
+class Origin:
+    """What a config file says of where it came from (each part None when it does not)."""
+
+    study: str | None
+    trainer: str | None
+    metric: str | None
+
+
+def origin_of(path: Path) -> Origin:
+    """The study, trainer and metric an exported config's header or a spec names."""
+    raw = read_yaml(path)
+    if _is_spec(raw):
+        study = raw.get("study") if isinstance(raw.get("study"), dict) else {}
+        named = {"name": study.get("name"), "trainer": raw.get("trainer"), "metric": study.get("metric")}
+        return Origin(*(str(named[k]) if isinstance(named[k], str) else None for k in ("name", "trainer", "metric")))
+    header = read_header(path)
+    return Origin(header.get("study"), header.get("trainer"), header_metric(header))
+
+
+def _is_spec(raw: Any) -> bool:
+    return isinstance(raw, dict) and "train" in raw and ("space" in raw or "study" in raw)
+
+
+def load_train_config(path: Path, trainer: str | None = None) -> dict[str, Any]:
+    """Read a training config (or a spec, whose ``train:`` is taken) and validate it with
+    the schema of its trainer (``trainer`` overrides the one the file names)."""
     raw = read_yaml(path)
     prefix = ""
-    if isinstance(raw, dict) and "train" in raw and ("space" in raw or "study" in raw):
+    if _is_spec(raw):
         raw, prefix = raw["train"], "train"
-    check_train_config(raw, str(path), prefix)
+    _, contract = load_trainer(trainer or origin_of(path).trainer or DEFAULT_TRAINER, str(path))
+    check_train_config(raw, contract, str(path), prefix)
     return raw
 
 
@@ -58,13 +103,9 @@ def retrain_root(study_name: str) -> Path:
 def default_output_dir(config_file: Path, final: bool) -> Path:
     """``studies/<study>/retrain/<stem>[-final]``: the study an exported config's header
     names, or a spec's ``study.name``, else the file's stem."""
-    from hpo.results.export import study_of_config
-
-    raw = read_yaml(config_file)
-    spec_study = raw.get("study") if isinstance(raw, dict) else None
-    study = study_of_config(config_file) or (spec_study.get("name") if isinstance(spec_study, dict) else None)
+    study = origin_of(config_file).study
     if study is not None:
-        study_dir(str(study))  # a name from a header or an unchecked spec section: refuse ../x
+        study_dir(study)  # a name from a header or an unchecked spec section: refuse ../x
     return retrain_root(study or config_file.stem) / (config_file.stem + ("-final" if final else ""))
 
 
@@ -75,49 +116,129 @@ def check_seeds(seeds: list[int]) -> list[int]:
     return seeds
 
 
+def takes_run_options(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` accepts ``final`` and ``output_dir`` by keyword (see module doc)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # a callable without a signature Python can read: the plain contract
+        return False
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return all(name in parameters and parameters[name].kind in keyword for name in RUN_OPTIONS)
+
+
+@dataclass
+class Retrain:
+    """One ``hpo train``: the trainer, what to summarise, where to write."""
+
+    config_file: Path
+    reference: str
+    function: Callable[..., Any]
+    contract: Contract
+    metric: str | None
+    final: bool
+    root: Path
+
+    @property
+    def rich(self) -> bool:
+        return takes_run_options(self.function)
+
+
+def plan_retrain(config_file: Path, *, trainer: str | None, final: bool, output_dir: Path | None) -> Retrain:
+    """Resolve the trainer and the metric; refuse what cannot run before any seed trains."""
+    origin = origin_of(config_file)
+    reference = trainer or origin.trainer or DEFAULT_TRAINER
+    function, contract = load_trainer(reference, str(config_file))
+    metric = origin.metric or next(iter(contract.metrics), None)
+    job = Retrain(config_file, reference, function, contract, metric, final, output_dir or default_output_dir(config_file, final))
+    if final and not job.rich:
+        raise HpoError(f"--final: {reference} does not take the keywords final and output_dir, so it cannot train on train+val")
+    if not job.rich and metric is None:
+        raise HpoError(
+            f"{config_file}: no metric to summarise: the file names no study metric and {reference} declares none "
+            "(retrain an exported config or a spec)"
+        )
+    return job
+
+
 def train_seeds(
     config: dict[str, Any],
     config_file: Path,
-    seeds: list[int],
+    seeds: list[int] | None,
     *,
     final: bool,
     output_dir: Path | None,
     console: Console,
+    trainer: str | None = None,
 ) -> dict[str, Any]:
-    """Train ``config`` once per seed; print epochs and the summary; save runs and summary."""
-    from trainers.data import DatasetNotFoundError
-    from trainers.loop import train
-    from trainers.models import PretrainedWeightsError
-
-    root = output_dir or default_output_dir(config_file, final)
-    split = "test" if final else "val"
-    results = []
-    for seed in check_seeds(seeds):
-        run_dir = root / f"seed{seed}"
-        console.print(f"[bold]seed {seed}[/bold] ({'train+val, evaluated on test' if final else 'evaluated on val'})")
+    """Train ``config`` once per seed (once as written without seeds); print epochs and the
+    summary; save runs and summary."""
+    job = plan_retrain(config_file, trainer=trainer, final=final, output_dir=output_dir)
+    runs = [(seed, {**config, "seed": seed}) for seed in check_seeds(seeds)] if seeds else [(config.get("seed", 0), config)]
+    for _, seeded in runs:
+        check_train_config(seeded, job.contract, str(config_file), "")
+    if job.contract.check is not None:
         try:
-            result = train({**config, "seed": seed}, lambda m: _print_epoch(console, m), final=final, output_dir=str(run_dir))
-        except (DatasetNotFoundError, PretrainedWeightsError) as exc:
-            raise HpoError(f"{config_file}: {exc}") from None
-        result["seed"] = seed
-        results.append(result)
-        console.print(f"seed {seed}: {split}_acc {result['val_acc']:.4f}; saved to {run_dir}")
-    summary = summarize(results, split)
-    summary["config_file"] = str(config_file)
+            job.contract.check(runs[0][1])
+        except Exception as exc:  # the trainer's verdict on this machine, whatever its type: one line
+            raise HpoError(f"{config_file}: {str(exc).strip() or type(exc).__name__}") from exc
+    results = [_train_one(job, seed, seeded, console) for seed, seeded in runs]
+    rich = all(isinstance(r, Mapping) and {"val_acc", "per_class_acc", "confusion"} <= set(r) for r in results)
+    summary = summarize(results, "test" if final else "val") if rich else summarize_metric(results, job.metric or "val_acc")
+    summary.update(config_file=str(config_file), trainer=job.reference)
     tables = summary_tables(summary)
     for table in tables:
         console.print(table)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "config.yaml").write_text(config_file.read_text(encoding="utf-8"), encoding="utf-8")
-    (root / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
-    (root / "summary.txt").write_text(_plain_text(tables))
-    console.print(f"saved to {root}")
+    job.root.mkdir(parents=True, exist_ok=True)
+    (job.root / "config.yaml").write_text(config_file.read_text(encoding="utf-8"), encoding="utf-8")
+    (job.root / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+    (job.root / "summary.txt").write_text(_plain_text(tables))
+    console.print(f"saved to {job.root}")
     return summary
 
 
-def _print_epoch(console: Console, metrics: dict[str, Any]) -> None:
+def _train_one(job: Retrain, seed: int, config: dict[str, Any], console: Console) -> dict[str, Any]:
+    """One seed: the trainer's result, with ``seed`` and, for a plain trainer, its reports."""
+    run_dir = job.root / f"seed{seed}"
+    console.print(f"[bold]seed {seed}[/bold] ({'train+val, evaluated on test' if job.final else 'evaluated on val'})")
+    history: list[dict[str, Any]] = []
+
+    def report(metrics: Mapping[str, Any]) -> None:
+        history.append(dict(metrics))
+        _print_epoch(console, metrics, job.metric)
+
+    if job.rich:
+        returned = job.function(config, report, final=job.final, output_dir=str(run_dir))
+    else:
+        returned = job.function(config, report)
+    result = dict(returned) if isinstance(returned, Mapping) else {}
+    result["seed"] = seed
+    if not job.rich:
+        result = _plain_result(job, seed, config, result, history, run_dir)
+    shown = ("test_acc" if job.final else "val_acc") if job.rich else str(job.metric)
+    value = result.get("val_acc" if job.rich else shown)
+    scored = f"{shown} {value:.4f}; " if isinstance(value, (int, float)) else ""
+    console.print(f"seed {seed}: {scored}saved to {run_dir}")
+    return result
+
+
+def _plain_result(job: Retrain, seed: int, config: dict[str, Any], returned: dict[str, Any], history: list, run_dir: Path) -> dict:
+    """The metric from what ``train`` returned, else from its last report; config and
+    reports saved in ``run_dir``."""
+    metric = str(job.metric)
+    last = history[-1] if history else {}
+    value = returned.get(metric, last.get(metric))
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise HpoError(f"{job.config_file}: seed {seed}: {job.reference} returned and reported no number named {metric}")
+    result = {**last, **returned, metric: float(value), "epoch": returned.get("epoch", last.get("epoch", len(history)))}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (run_dir / "metrics.json").write_text(json.dumps({**result, "history": history}, indent=1, default=str))
+    return result
+
+
+def _print_epoch(console: Console, metrics: Mapping[str, Any], metric: str | None) -> None:
     parts = []
-    for key in HISTORY_KEYS:
+    for key in dict.fromkeys((*HISTORY_KEYS, metric or EPOCH)):
         value = metrics.get(key)
         if value is None:
             continue
@@ -144,21 +265,39 @@ def summarize(results: list[dict[str, Any]], split: str) -> dict[str, Any]:
     }
 
 
+def summarize_metric(results: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """A plain trainer's metric per seed with its mean ± std (see module doc)."""
+    values = [r[metric] for r in results]
+    return {
+        "split": "val",
+        "metric": metric,
+        "seeds": [r["seed"] for r in results],
+        "values": values,
+        "mean": statistics.fmean(values),
+        "std": _std(values),
+        "epochs": [r.get("epoch") for r in results],
+    }
+
+
 def _std(values) -> float:
     """Sample standard deviation (n - 1), 0 for a single value."""
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def summary_tables(summary: dict[str, Any]) -> list[Table]:
-    """The accuracy per seed, per class, and the confusion matrix, as rich tables."""
+    """The metric per seed with its mean ± std; for accuracy summaries also per class and
+    the confusion matrix; as rich tables."""
     split = summary["split"]
-    seeds = Table(title=f"{split} accuracy over {len(summary['seeds'])} seed(s)")
+    metric = summary.get("metric")
+    seeds = Table(title=f"{metric or split + ' accuracy'} over {len(summary['seeds'])} seed(s)")
     seeds.add_column("seed")
-    seeds.add_column(f"{split}_acc", justify="right")
+    seeds.add_column(metric or f"{split}_acc", justify="right")
     seeds.add_column("epochs", justify="right")
-    for seed, acc, epochs in zip(summary["seeds"], summary["acc"], summary["epochs"]):
-        seeds.add_row(str(seed), f"{acc:.4f}", str(epochs))
+    for seed, value, epochs in zip(summary["seeds"], summary.get("values") or summary["acc"], summary["epochs"]):
+        seeds.add_row(str(seed), f"{value:.4f}", str(epochs))
     seeds.add_row("mean ± std", f"{summary['mean']:.4f} ± {summary['std']:.4f}", "", style="bold")
+    if "confusion" not in summary:
+        return [seeds]
 
     per_class = Table(title=f"per-class {split} accuracy (mean ± std over seeds)")
     per_class.add_column("class")

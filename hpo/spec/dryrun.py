@@ -1,6 +1,7 @@
 """``hpo validate``'s dry run: build the model at the corners of the space, before any trial.
 
-Every parameter is put at each of its extremes (choices: every option), under the
+It runs for a trainer that declares a ``probe`` (:mod:`hpo.contract`); the built-in one
+does. Every parameter is put at each of its extremes (choices: every option), under the
 options it depends on, plus the all-lowest and all-highest corners. Corners that give
 the same model, input and batch are probed once: one forward and backward pass on a
 random batch of the data set's shape, on the CPU, with no data on disk. A corner that
@@ -20,7 +21,9 @@ from hpo.spec.sections import Spec
 from hpo.spec.space import fill_partial, variants
 
 PROBE_BATCH = 2  # probe with a tiny batch and scale: a CPU pass at batch 128 x 224px is slow
-_SHAPE_KEYS = ("data", "model", "augment", "batch_size")  # what changes shapes and memory
+# what changes shapes and memory in the built-in trainer's configs; a config with none of
+# them is probed whole, once per distinct config
+_SHAPE_KEYS = ("data", "model", "augment", "batch_size")
 
 
 @dataclass
@@ -36,27 +39,29 @@ class CornerResult:
 
 
 def dry_run(spec: Spec) -> list[CornerResult]:
-    """Probe each corner that gives a distinct model, input and batch (see module doc).
+    """Probe each corner that gives a distinct model, input and batch (see module doc);
+    nothing for a trainer that declares no probe.
 
     Pretrained weights are not loaded: shapes do not depend on them, and a dry run
     needs no file on disk (see :func:`missing_weights`).
     """
-    from trainers.probe import probe
-
+    probe = spec.contract.probe
+    if probe is None:
+        return []
     budget = _memory_budget(spec)
     results: dict[str, CornerResult] = {}
     for assignment in variants(spec.space) or [{}]:
         config = fill_partial(spec.space, spec.train, assignment)
-        config["model"] = {k: v for k, v in config.get("model", {}).items() if k != "pretrained"}
-        key = json.dumps({k: config.get(k) for k in _SHAPE_KEYS}, sort_keys=True, default=str)
-        shaping = {k: v for k, v in assignment.items() if k.split(".")[0] in _SHAPE_KEYS}
+        if isinstance(config.get("model"), dict):
+            config["model"] = {k: v for k, v in config["model"].items() if k != "pretrained"}
+        key, shaping = _shape_of(config, assignment)
         if key in results:
             if not results[key].params:  # name the corner by a searched value when one shapes it
                 results[key].params = shaping
             continue
         result = results[key] = CornerResult(params=shaping)
         try:
-            found = probe(config, batch_size=PROBE_BATCH)
+            found = probe(config, PROBE_BATCH)
         except Exception as exc:  # any failure of a corner is the finding, reported per corner
             result.error = f"{type(exc).__name__}: {exc}"
         else:
@@ -69,6 +74,13 @@ def dry_run(spec: Spec) -> list[CornerResult]:
     return list(results.values())
 
 
+def _shape_of(config: dict[str, Any], assignment: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(what makes two corners one probe, the searched values that shape it)."""
+    keys = [k for k in _SHAPE_KEYS if k in config] or list(config)
+    key = json.dumps({k: config.get(k) for k in keys}, sort_keys=True, default=str)
+    return key, {k: v for k, v in assignment.items() if k.split(".")[0] in keys}
+
+
 def missing_weights(spec: Spec) -> list[str]:
     """Pretrained-weight files the spec names that are not on disk (a trial would fail)."""
     paths = {str(p) for p in _pretrained_paths(spec.train)}
@@ -76,8 +88,9 @@ def missing_weights(spec: Spec) -> list[str]:
 
 
 def _pretrained_paths(train: dict[str, Any]) -> list[str]:
-    path = train.get("model", {}).get("pretrained")
-    return [path] if path else []
+    model = train.get("model")
+    path = model.get("pretrained") if isinstance(model, dict) else None
+    return [path] if isinstance(path, str) and path else []
 
 
 def _memory_budget(spec: Spec) -> tuple[str, int | None]:

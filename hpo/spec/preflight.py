@@ -3,8 +3,11 @@
 A trial that cannot find its data fails, a failed trial does not count toward
 ``study.trials``, and so a study whose every trial fails for want of a file would propose
 trial after trial. Only the trainer knows what its configs need on disk; only hpo knows
-which configs the space gives. So the module of the trainer's ``train`` function may
-define, beside it::
+which configs the space gives. So a trainer may declare, with
+:func:`hpo.contract.trainer`, a check::
+
+    @trainer(check=check)
+    def train(config, report): ...
 
     def check(config: dict) -> None: ...
 
@@ -14,7 +17,7 @@ says what is missing and what was expected. An optional ``key`` attribute on the
 exception (a dotted path into the config, e.g. ``"data.root"``) names the key to change.
 It should only look (stat files, no loading): it is called once per distinct config
 below, in the driver, in the directory ``hpo run`` runs in (where trials resolve relative
-paths too). A trainer module without ``check`` is not checked.
+paths too). A trainer that declares no check is not checked.
 
 The configs checked are the spec's ``train:`` as written, then each corner of the space
 (:func:`hpo.spec.space.variants`, as the spec's validation and ``hpo validate`` fill them).
@@ -27,33 +30,19 @@ rather than one per combination of all the choices.
 from __future__ import annotations
 
 import copy
-import importlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from hpo.errors import SpecError
-from hpo.spec.sections import Spec, param_for
+from hpo.spec.messages import param_for
+from hpo.spec.sections import Spec
 from hpo.spec.space import fill_partial, variants
 
-CHECK_FUNCTION = "check"
 
-Check = Callable[[dict[str, Any]], Any]
-
-
-def load_check(trainer: str) -> Check | None:
-    """The ``check`` beside the trainer's ``module:function``, or None if it has none.
-
-    Call after :func:`hpo.engine.trainable.load_trainer`, which reports a module that does not import.
-    """
-    module = importlib.import_module(trainer.partition(":")[0])
-    found = getattr(module, CHECK_FUNCTION, None)
-    return found if callable(found) else None
-
-
-def preflight(spec: Spec, trainer: str) -> None:
-    """Raise SpecError, naming the key, if the trainer's ``check`` refuses a config of ``spec``."""
-    check = load_check(trainer)
+def preflight(spec: Spec) -> None:
+    """Raise SpecError, naming the key, if the trainer's declared ``check`` refuses a config of ``spec``."""
+    check = spec.contract.check
     if check is None:
         return
     for assignment, config in _configs(spec):

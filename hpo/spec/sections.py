@@ -1,11 +1,12 @@
-"""Load and validate a search-space spec: ``study``, ``sampler``, ``scheduler``,
+"""Load and validate a search-space spec: ``trainer``, ``study``, ``sampler``, ``scheduler``,
 ``resources``, ``train`` and ``space``.
 
-A spec is a training config with holes. Loading checks each section with pydantic,
-checks ``train:`` with the trainer's own config model, parses ``space:``, and then fills
-the space at its extremes and validates each result with the trainer's model too: a
-path the trainer would not read is an error here, never a silent no-op at run time.
-Every failure is a :class:`~hpo.errors.SpecError` naming the file and the key path.
+A spec is a training config with holes, for the trainer it names. Loading checks each
+section with pydantic, imports the trainer and judges ``train:`` and ``study.metric`` by
+its contract (:mod:`hpo.spec.trainer`), parses ``space:``, and then fills the space at its
+extremes and judges each result by the contract too: a path the trainer would not read
+is an error here, never a silent no-op at run time. Every failure is a
+:class:`~hpo.errors.SpecError` naming the file and the key path.
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import Field, field_validator, model_validator
 
-from hpo.contract import StrictModel, did_you_mean, validate_strict
+from hpo.contract import Contract, Mode, StrictModel, validate_strict
 from hpo.errors import SpecError
-from hpo.spec.space import Space, fill_partial, parse_space, variants
+from hpo.spec.messages import validation_error
+from hpo.spec.space import Space, parse_space
+from hpo.spec.trainer import DEFAULT_TRAINER, check_epochs, check_space, check_train_config, load_trainer, resolve_objective
 from hpo.spec.yamlfile import parse_yaml, read_yaml
-from trainers.config import validate_train_config
 
 STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # one plain path component: never ../x, a/b or /x
-
-METRICS = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min"}
-"""What the trainer reports each epoch, and the direction that is better."""
 
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
@@ -56,8 +55,10 @@ class StudySection(StrictModel):
     """What is searched for, how long, and where it is recorded."""
 
     name: str = Field(pattern=STUDY_NAME_PATTERN, max_length=100)  # names studies/<name>/
-    metric: str = "val_acc"  # the trainer's per-epoch key to optimise
-    mode: Literal["max", "min"] = "max"
+    # the trainer's per-epoch key to optimise, and whether higher is better; both follow the
+    # trainer's declared metrics when it has any (hpo.spec.trainer.resolve_objective)
+    metric: str | None = None
+    mode: Literal["max", "min"] | None = None
     objective: Literal["best", "last"] = "best"  # a complete trial's value: best epoch or last
     trials: int = Field(ge=1)  # finished (complete + pruned) trials to reach
     time_budget: Duration | None = None  # stop launching trials after this
@@ -68,17 +69,6 @@ class StudySection(StrictModel):
     max_failures: int | None = Field(10, ge=0)
     seed: int = 0  # sampler seed: the same spec proposes the same first trials
     storage: str | None = None  # SQLAlchemy URL; default sqlite:///studies/<name>.db
-
-    @model_validator(mode="after")
-    def _metric_matches_mode(self) -> StudySection:
-        if self.metric not in METRICS:
-            raise ValueError(f"{did_you_mean(self.metric, list(METRICS), 'metric')}: the trainer reports {', '.join(METRICS)}")
-        if METRICS[self.metric] != self.mode:
-            raise ValueError(
-                f"metric {self.metric} is better when {'higher' if METRICS[self.metric] == 'max' else 'lower'}: "
-                f"use mode: {METRICS[self.metric]}"
-            )
-        return self
 
 
 class TPESection(StrictModel):
@@ -167,6 +157,7 @@ class ResourcesSection(StrictModel):
 class SpecFile(StrictModel):
     """The whole file; ``train`` and ``space`` are checked separately (see module doc)."""
 
+    trainer: str | None = None  # module:function; default hpo.spec.trainer.DEFAULT_TRAINER
     study: StudySection
     sampler: SamplerSection = Field(default_factory=lambda: TPESection(type="tpe"))
     scheduler: SchedulerSection = Field(default_factory=lambda: ASHASection(type="asha"))
@@ -182,14 +173,18 @@ class Spec:
         source: The file it was read from (for messages).
         text: The file's text, stored in the study so it knows what it searched.
         sections: The validated sections (``study``, ``sampler``, ...).
+        trainer: The ``module:function`` its trials call.
+        contract: What that trainer declared (schema, metrics, check, probe).
         train: The base training config, as written.
         space: The parsed search space.
     """
 
-    def __init__(self, source: str, text: str, sections: SpecFile, space: Space) -> None:
+    def __init__(self, source: str, text: str, sections: SpecFile, space: Space, trainer: str, contract: Contract) -> None:
         self.source = source
         self.text = text
         self.sections = sections
+        self.trainer = trainer
+        self.contract = contract
         self.study = sections.study
         self.sampler = sections.sampler
         self.scheduler = sections.scheduler
@@ -200,10 +195,23 @@ class Spec:
 
     @property
     def epochs(self) -> int:
-        return int(validate_train_config(self.train).epochs)
+        """The most epochs a trial runs (``train.epochs``, checked when the spec loaded)."""
+        return int(self.train["epochs"])
+
+    @property
+    def metric(self) -> str:
+        """The metric optimised: ``study.metric``, or the trainer's first declared one."""
+        assert self.study.metric is not None, "filled in when the spec loaded"
+        return self.study.metric
+
+    @property
+    def mode(self) -> Mode:
+        """``max`` or ``min``: as written, or the direction the trainer declares."""
+        assert self.study.mode is not None, "filled in when the spec loaded"
+        return self.study.mode
 
     def search_hash(self) -> str:
-        """Hash of what defines the search (train, space, metric, mode, objective).
+        """Hash of what defines the search (trainer, train, space, metric, mode, objective).
 
         Changing trials, time budget, resources or sampler keeps the hash, so such a
         change resumes the study; anything else would mix incomparable trials.
@@ -211,32 +219,41 @@ class Spec:
         return hashlib.sha256(_canonical(self.search_definition()).encode()).hexdigest()[:16]
 
     def search_definition(self) -> dict[str, Any]:
-        return {
+        """What a trial's value means. Another trainer gives the same config another
+        meaning, so a trainer is part of it; the default trainer is left out, so that a
+        study of it has one hash whether its spec names the trainer or not, and resumes."""
+        definition = {
             "metric": self.study.metric,
             "mode": self.study.mode,
             "objective": self.study.objective,
             "train": self.train,
             "space": self.raw_space,
         }
+        if self.trainer != DEFAULT_TRAINER:
+            definition["trainer"] = self.trainer
+        return definition
 
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate a spec file. Raises :class:`SpecError` on any problem."""
+def load_spec(path: str | Path, trainer: str | None = None) -> Spec:
+    """Read and validate a spec file. Raises :class:`SpecError` on any problem.
+
+    ``trainer`` (``module:function``) overrides the spec's ``trainer:`` key.
+    """
     source = str(path)
     raw = read_yaml(path)
-    return spec_from_data(raw, source, Path(path).read_text(encoding="utf-8"))
+    return spec_from_data(raw, source, Path(path).read_text(encoding="utf-8"), trainer)
 
 
-def spec_from_text(text: str, source: str) -> Spec:
+def spec_from_text(text: str, source: str, trainer: str | None = None) -> Spec:
     """Validate a spec given as text (e.g. the copy stored in a study)."""
-    return spec_from_data(parse_yaml(text, source), source, text)
+    return spec_from_data(parse_yaml(text, source), source, text, trainer)
 
 
-def spec_from_data(raw: Any, source: str, text: str) -> Spec:
+def spec_from_data(raw: Any, source: str, text: str, trainer: str | None = None) -> Spec:
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"{type(raw).__name__}"
         raise SpecError(source, "", f"expected a mapping with study, train and space sections, got {got}")
@@ -244,90 +261,22 @@ def spec_from_data(raw: Any, source: str, text: str) -> Spec:
         sections = validate_strict(SpecFile, raw)
     except pydantic.ValidationError as exc:
         raise validation_error(source, "", exc) from None
-    check_train_config(sections.train, source, "train")
+    reference = trainer or sections.trainer or DEFAULT_TRAINER
+    _, contract = load_trainer(reference, source)
+    resolve_objective(sections.study, contract, reference, source)
+    check_train_config(sections.train, contract, source, "train")
+    epochs = check_epochs(sections.train, source, "train.epochs")
     space = parse_space(sections.space, source)
-    _check_space_against_trainer(space, sections.train, source)
-    _check_scheduler(sections, source)
-    return Spec(source, text, sections, space)
+    check_space(space, sections.train, contract, source)
+    _check_scheduler(sections.scheduler, epochs, source)
+    return Spec(source, text, sections, space, reference, contract)
 
 
-def check_train_config(config: Any, source: str, prefix: str) -> Any:
-    """Validate a training config with the trainer's model; errors name ``prefix.key``."""
-    if not isinstance(config, dict):
-        raise SpecError(source, prefix, "expected a mapping (a complete training config)")
-    try:
-        return validate_train_config(config)
-    except pydantic.ValidationError as exc:
-        raise validation_error(source, prefix, exc) from None
-
-
-def _check_space_against_trainer(space: Space, train: dict[str, Any], source: str) -> None:
-    """Fill each parameter at its extremes (under the options it depends on) and let the
-    trainer's config model judge: an unknown path or a value it refuses is an error."""
-    for assignment in variants(space):
-        try:
-            config = fill_partial(space, train, assignment)
-        except KeyError as exc:
-            path = next(reversed(assignment))
-            raise SpecError(source, f"space.{path}", f"cannot be set in train: {exc.args[0]}") from None
-        try:
-            validate_train_config(config)
-        except pydantic.ValidationError as exc:
-            error = exc.errors()[0]
-            where = _join(*error["loc"])
-            culprit = param_for(where, assignment)
-            values = ", ".join(f"{k}={v!r}" for k, v in assignment.items())
-            raise SpecError(
-                source,
-                f"space.{culprit}",
-                f"with {values}, the training config is invalid at train.{where}: {_message(error)}",
-            ) from None
-
-
-def param_for(where: str, assignment: dict[str, Any]) -> str:
-    """The searched path that the failing config location lies in (or the last one)."""
-    matches = [p for p in assignment if where == p or where.startswith(p + ".") or p.startswith(where + ".")]
-    return max(matches, key=len) if matches else next(reversed(assignment))
-
-
-def _check_scheduler(sections: SpecFile, source: str) -> None:
-    scheduler = sections.scheduler
-    if isinstance(scheduler, ASHASection):
-        epochs = validate_train_config(sections.train).epochs
-        if scheduler.grace_period >= epochs:
-            raise SpecError(
-                source,
-                "scheduler.grace_period",
-                f"grace_period ({scheduler.grace_period}) must be below train.epochs ({epochs}), "
-                "or ASHA can never stop a trial early (use type: none)",
-            )
-
-
-# ----------------------------------------------------------------------------- errors
-
-
-def validation_error(source: str, prefix: str, exc: pydantic.ValidationError) -> SpecError:
-    """Turn the first error of :func:`validate_strict` into a SpecError naming its key."""
-    error = exc.errors()[0]
-    return SpecError(source, _join(prefix, *error["loc"]), _message(error))
-
-
-def _join(*parts: object) -> str:
-    return ".".join(str(p) for p in parts if p != "")
-
-
-def _message(error: dict[str, Any]) -> str:
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "missing":
-        return "missing required key"
-    if kind == "union_tag_invalid":
-        expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-        return did_you_mean(str(ctx.get("tag")), expected, str(ctx.get("discriminator", "type")).strip("'"))
-    if kind == "union_tag_not_found":
-        return f"missing required key {ctx.get('discriminator', 'type')!s}"
-    message = error["msg"]
-    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if kind.startswith(("greater", "less", "int_", "float_", "bool_", "string_", "literal", "dict_", "list_", "too_", "multiple")):
-        message = f"{message} (got {error.get('input')!r})"
-    return message
+def _check_scheduler(scheduler: SchedulerSection, epochs: int, source: str) -> None:
+    if isinstance(scheduler, ASHASection) and scheduler.grace_period >= epochs:
+        raise SpecError(
+            source,
+            "scheduler.grace_period",
+            f"grace_period ({scheduler.grace_period}) must be below train.epochs ({epochs}), "
+            "or ASHA can never stop a trial early (use type: none)",
+        )

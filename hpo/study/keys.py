@@ -31,7 +31,8 @@ FIXED_PARAMS_ATTR = "fixed_params"  # read only, Optuna's: the parameters ``enqu
 
 SPEC_TEXT_ATTR = "spec_yaml"  # user: the text of the spec the last run ran
 SPEC_SOURCE_ATTR = "spec_file"  # user: the path of that spec, as given
-SEARCH_ATTR = "search_definition"  # user: what defines the search (train, space, metric, mode, objective)
+SEARCH_ATTR = "search_definition"  # user: what defines the search (trainer, train, space, metric, mode, objective)
+TRAINER_ATTR = "trainer"  # user: the module:function the trials called; export and retrain call it too
 SEARCH_HASH_ATTR = "search_hash"  # user: the hash of SEARCH_ATTR; written last, it marks the record complete
 HEARTBEAT_PREFIX = "hpo:heartbeat:"  # system, + a driver's token: when that driver last said it was alive
 
@@ -48,5 +49,6 @@ WORKER_KEYS = (NODE_ID, NODE_IP, HOSTNAME, PID, DEVICE)  # what the trainable ad
 # ----------------------------------------------------------------------------- inside HISTORY_ATTR
 
 HISTORY_KEYS = (EPOCH, "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second")
-"""The numbers of a trainer's epoch report kept in a trial's history (and printed by
-``hpo train``); the epoch is always there."""
+"""The numbers of the built-in trainer's epoch report kept in a trial's history (and printed
+by ``hpo train``); the epoch is always there. The searcher also keeps the study's metric and
+every metric the trainer declares (hpo.contract)."""

@@ -1,7 +1,8 @@
 """Study versioning: a study remembers the spec it searched and refuses another search.
 
-The spec's text and the hash of what defines the search (train, space, metric, mode,
-objective) are stored as study user attributes. Running a spec whose search differs
+The spec's text, its trainer and the hash of what defines the search (trainer, train,
+space, metric, mode, objective; see :meth:`hpo.spec.sections.Spec.search_definition`)
+are stored as study user attributes. Running a spec whose search differs
 from the stored one under the same name is refused with the difference shown;
 ``--new-version`` opens ``name-v2`` (``-v3``, ...) beside it instead. Changing only
 ``study.trials``, the time budget, resources or the sampler resumes the same study.
@@ -18,7 +19,7 @@ from rich.console import Console
 
 from hpo.errors import HpoError
 from hpo.spec.sections import Spec
-from hpo.study.keys import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
+from hpo.study.keys import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR, TRAINER_ATTR
 from hpo.study.summary import direction_of
 
 
@@ -51,7 +52,7 @@ def open_study_for_spec(
         name = f"{spec.study.name}-v{version}"
     # load_if_exists: another driver on a shared database may create it at the same moment
     study = existing or optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, direction=direction_of(spec.study.mode), load_if_exists=True
+        study_name=name, storage=storage, sampler=sampler, direction=direction_of(spec.mode), load_if_exists=True
     )
     if SEARCH_HASH_ATTR not in study.user_attrs:
         console.print(f"created study {name} in {_url(storage)}", highlight=False)
@@ -61,6 +62,7 @@ def open_study_for_spec(
         console.print(f"resuming study {name} in {_url(storage)}", highlight=False)
     study.set_user_attr(SPEC_TEXT_ATTR, spec.text)
     study.set_user_attr(SPEC_SOURCE_ATTR, spec.source)
+    study.set_user_attr(TRAINER_ATTR, spec.trainer)
     return study
 
 

@@ -5,7 +5,9 @@ study that is still being written) cannot count on the run being slow enough: on
 machine a trial takes a tenth of a second. With ``hpo run --trainer HELD_TRAINER`` and
 ``Hold.env()`` in the run's environment, the trials that start from the ``start_from``-th
 on (0: every one) wait before training until the test calls ``Hold.release()``; each one
-held says so with a file, so the test waits on that, not on the clock. A trial held
+held says so with a file, so the test waits on that, not on the clock. Without
+``Hold.env()`` (a resumed run, ``hpo train`` of an exported config) it is the real trainer.
+It declares the real trainer's contract, so it takes the same specs and retrains the same way. A trial held
 longer than HOLD_LIMIT_S fails with an error saying so, rather than waiting for a test
 that has itself failed.
 """
@@ -16,6 +18,9 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from hpo.contract import contract_of, trainer
+from trainers.config import METRICS, TrainConfig
 
 HELD_TRAINER = "tests.e2e.held_trainer:train"
 HOLD_LIMIT_S = 900.0
@@ -51,9 +56,20 @@ def _start_number(directory: Path) -> int:
             number += 1
 
 
-def train(config, report, **kwargs):
+def _check(config):
     from trainers.loop import train as real_train
 
+    check = contract_of(real_train).check
+    if check is not None:
+        check(config)
+
+
+@trainer(schema=TrainConfig, metrics=METRICS, check=_check)
+def train(config, report, *, final=False, output_dir=None):
+    from trainers.loop import train as real_train
+
+    if "HPO_TEST_HOLD" not in os.environ:
+        return real_train(config, report, final=final, output_dir=output_dir)
     directory = Path(os.environ["HPO_TEST_HOLD"])
     number = _start_number(directory)
     if number >= int(os.environ["HPO_TEST_HOLD_FROM"]):
@@ -63,4 +79,4 @@ def train(config, report, **kwargs):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"held {HOLD_LIMIT_S:g} s before training: the test never released the run")
             time.sleep(0.1)
-    return real_train(config, report, **kwargs)
+    return real_train(config, report, final=final, output_dir=output_dir)

@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent(
 
     ray.init(num_cpus=8, num_gpus=2, _node_ip_address="127.0.0.1", include_dashboard=False)
     try:
-        run_study(load_spec(sys.argv[1]), trainer="tests.e2e.sleepy_trainer:train")
+        run_study(load_spec(sys.argv[1], trainer="tests.e2e.sleepy_trainer:train"))
     finally:
         ray.shutdown()
     """

@@ -104,6 +104,7 @@ def test_ctrl_c_fails_running_trials_and_the_next_run_resumes(workdir):
     study = load_study(workdir, "quickstart")
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     assert [t for t in study.trials if t.user_attrs.get("error") == "interrupted"]
-    final = hpo("run", str(spec_file), cwd=workdir, timeout=600)
+    # the same trainer (part of the search), unheld: without Hold.env() it trains at once
+    final = hpo("run", str(spec_file), "--trainer", HELD_TRAINER, cwd=workdir, timeout=600)
     assert final.returncode == 0, final.stdout + final.stderr
     check_final_study(workdir)

@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from hpo.contract import contract_of, trainer
 from trainers.loop import train as real_train
 
 TRIAL_TIMEOUT_S = 30  # the spec's study.trial_timeout: above a real trial's worker start-up on a busy machine
@@ -27,6 +28,7 @@ FAULTS = {  # batch size -> (error type, words of its message)
 }
 
 
+@trainer(schema=contract_of(real_train).schema, metrics=contract_of(real_train).metrics)  # the built-in's, but no check
 def train(config, report, **kwargs):
     batch = config["batch_size"]
     if batch == 16:

@@ -30,6 +30,7 @@ def test_best_config_is_the_best_trials_config_with_a_header(fake_study, capsys,
     assert yaml.safe_load(path.read_text()) == best.user_attrs["config"]
     header = _header(path)
     assert header["study"] == "fake"
+    assert header["trainer"] == "trainers.loop:train"  # the study's trainer, which `hpo train` calls
     assert header["trial"] == f"{best.number} (rank 1 of 8 complete trials)"
     assert float(header["val_acc"].split()[0]) == pytest.approx(best.value, rel=1e-5)
     assert header["search hash"] == fake_study.user_attrs["search_hash"]

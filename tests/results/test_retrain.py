@@ -11,7 +11,7 @@ import yaml
 
 from hpo.cli import expand_seeds
 from hpo.errors import HpoError
-from hpo.results.retrain import check_seeds, default_output_dir, load_summaries, summarize
+from hpo.results.retrain import check_seeds, default_output_dir, load_summaries, summarize, takes_run_options
 from tests.results.conftest import ONE_THREAD, STUDY, cli
 from trainers.config import validate_train_config
 
@@ -106,6 +106,64 @@ def test_train_refuses_a_repeated_seed_and_a_bad_config(tmp_path, capsys, monkey
     Path("bad.yaml").write_text(yaml.safe_dump({**TINY, "epochs": 0}))
     bad = cli(capsys, monkeypatch, "train", "bad.yaml")
     assert bad.code == 2 and "bad.yaml: epochs" in bad.err and "Traceback" not in bad.err
+
+
+SKLEARN = "examples.sklearn_trainer:train"
+SGD = {"seed": 0, "epochs": 2, "loss": "hinge", "alpha": 1.0e-3, "learning_rate": "optimal"}
+
+
+def test_the_trainers_signature_says_whether_it_takes_final_and_output_dir():
+    from examples.sklearn_trainer import train as plain
+    from trainers.loop import train as built_in
+
+    assert takes_run_options(built_in) and not takes_run_options(plain)
+    assert not takes_run_options(lambda config, report, **kwargs: None)  # named, not swallowed
+
+
+def test_a_plain_trainer_retrains_over_seeds_to_its_metrics_mean_and_std(tmp_path, capsys, monkeypatch):
+    """The exported config's header names the trainer and the metric; train returns its last report."""
+    monkeypatch.chdir(tmp_path)
+    header = f"# study: digits_sgd\n# trainer: {SKLEARN}\n# val_acc: 0.95 (max)\n"
+    Path("best.yaml").write_text(header + yaml.safe_dump(SGD))
+    result = cli(capsys, monkeypatch, "train", "best.yaml", "--seeds", "0", "1", "2")
+    assert result.code == 0, result.err
+    root = Path("studies/digits_sgd/retrain/best")
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["metric"] == "val_acc" and summary["trainer"] == SKLEARN and summary["seeds"] == [0, 1, 2]
+    assert all(0.5 < v <= 1.0 for v in summary["values"]) and summary["epochs"] == [2, 2, 2]
+    assert summary["mean"] == pytest.approx(sum(summary["values"]) / 3)
+    assert f"{summary['mean']:.4f} ± {summary['std']:.4f}" in result.out and "confusion" not in result.out
+    for seed in (0, 1, 2):
+        saved = json.loads((root / f"seed{seed}" / "metrics.json").read_text())
+        assert saved["val_acc"] == summary["values"][seed] and len(saved["history"]) == 2
+        assert yaml.safe_load((root / f"seed{seed}" / "config.yaml").read_text())["seed"] == seed
+
+
+def test_a_plain_trainers_metric_comes_from_its_last_report_when_it_returns_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("c.yaml").write_text("# trainer: tests.spec.contract_trainers:plain\n# score: 0.5 (max)\nepochs: 1\n")
+    result = cli(capsys, monkeypatch, "train", "c.yaml")
+    assert result.code == 0, result.err
+    assert json.loads(Path("studies/c/retrain/c/summary.json").read_text())["values"] == [0.5]
+
+
+@pytest.mark.parametrize(
+    ("header", "args", "words"),
+    [
+        (f"# trainer: {SKLEARN}\n", ["--final"], "does not take the keywords final and output_dir"),
+        ("# trainer: tests.spec.contract_trainers:plain\n", [], "no metric to summarise"),
+        ("", ["--trainer", SKLEARN, "--seeds", "0"], "c.yaml: batch_size: unknown key 'batch_size'"),
+        ("# trainer: no.such.module:train\n", [], "c.yaml: trainer: cannot import no.such.module:train"),
+    ],
+    ids=["final-without-run-options", "no-metric", "trainer-override-validates", "trainer-does-not-import"],
+)
+def test_hpo_train_refuses_what_its_trainer_cannot_do_before_training(tmp_path, capsys, monkeypatch, header, args, words):
+    monkeypatch.chdir(tmp_path)
+    config = TINY if not header else {"epochs": 1}
+    Path("c.yaml").write_text(header + yaml.safe_dump(config))
+    result = cli(capsys, monkeypatch, "train", "c.yaml", *args)
+    assert result.code == 2 and words in result.err and "Traceback" not in result.err
+    assert not Path("studies").exists()
 
 
 @pytest.mark.slow

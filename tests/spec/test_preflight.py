@@ -8,10 +8,12 @@ import types
 
 import pytest
 
+from hpo.contract import trainer as declare
 from hpo.engine.runner import run_study
 from hpo.errors import SpecError
-from hpo.spec.preflight import load_check, preflight
+from hpo.spec.preflight import preflight
 from hpo.spec.sections import spec_from_text
+from trainers.config import METRICS, TrainConfig
 
 SPEC = textwrap.dedent(
     """\
@@ -36,7 +38,8 @@ class Missing(Exception):
 
 @pytest.fixture
 def trainer(monkeypatch):
-    """A trainer module ``fake_trainer`` whose check records each config and refuses ``refuse``."""
+    """A trainer module ``fake_trainer`` whose declared check records each config and refuses
+    ``refuse``; ``declare_check(None)`` declares none."""
     module = types.ModuleType("fake_trainer")
     module.seen = []
     module.refuse = set()
@@ -46,14 +49,22 @@ def trainer(monkeypatch):
         if config["data"]["root"] in module.refuse:
             raise Missing(f"nothing under {config['data']['root']}/")
 
-    module.train = lambda config, report: None
+    def declare_check(declared):
+        module.train = declare(schema=TrainConfig, metrics=METRICS, check=declared)(lambda config, report: None)
+
     module.check = check
+    module.declare_check = declare_check
+    declare_check(lambda config: module.check(config))
     monkeypatch.setitem(sys.modules, "fake_trainer", module)
     return module
 
 
+def spec():
+    return spec_from_text(SPEC, "spec.yaml", trainer="fake_trainer:train")
+
+
 def test_every_distinct_config_is_checked_once_train_first(trainer):
-    preflight(spec_from_text(SPEC, "spec.yaml"), "fake_trainer:train")
+    preflight(spec())
     assert trainer.seen[0]["data"]["root"] == "good" and "lr" not in trainer.seen[0].get("optimizer", {})
     assert {c["data"]["root"] for c in trainer.seen} == {"good", "bad"}  # an option under a branch too
     assert {c["optimizer"]["lr"] for c in trainer.seen if "lr" in c.get("optimizer", {})} == {1.0e-4, 1.0e-1}
@@ -64,7 +75,7 @@ def test_every_distinct_config_is_checked_once_train_first(trainer):
 def test_a_refused_train_block_names_the_key_the_check_gives(trainer):
     trainer.refuse = {"good"}
     with pytest.raises(SpecError) as info:
-        preflight(spec_from_text(SPEC, "spec.yaml"), "fake_trainer:train")
+        preflight(spec())
     assert str(info.value) == "spec.yaml: train.data.root: every trial would fail: nothing under good/"
     assert len(trainer.seen) == 1  # stopped at the first refusal
 
@@ -72,7 +83,7 @@ def test_a_refused_train_block_names_the_key_the_check_gives(trainer):
 def test_a_refused_corner_names_the_searched_key_and_its_values(trainer):
     trainer.refuse = {"bad"}
     with pytest.raises(SpecError) as info:
-        preflight(spec_from_text(SPEC, "spec.yaml"), "fake_trainer:train")
+        preflight(spec())
     assert info.value.path == "space.data.root"
     assert info.value.message == "with optimizer.name='sgd', data.root='bad', trials would fail: nothing under bad/"
 
@@ -83,16 +94,15 @@ def test_an_error_without_a_key_names_train_and_an_empty_message_its_type(traine
 
     trainer.check = check
     with pytest.raises(SpecError) as info:
-        preflight(spec_from_text(SPEC, "spec.yaml"), "fake_trainer:train")
+        preflight(spec())
     assert str(info.value) == "spec.yaml: train: every trial would fail: OSError"
 
 
-def test_a_trainer_without_check_is_not_checked(trainer):
-    del trainer.check
-    assert load_check("fake_trainer:train") is None
-    preflight(spec_from_text(SPEC, "spec.yaml"), "fake_trainer:train")
-    trainer.check = "not a function"
-    assert load_check("fake_trainer:train") is None
+def test_a_trainer_without_a_declared_check_is_not_checked(trainer):
+    trainer.declare_check(None)  # a module-level check beside it is not the trainer's declaration
+    assert spec().contract.check is None
+    preflight(spec())
+    assert trainer.seen == []
 
 
 def test_the_built_in_trainer_refuses_a_missing_data_set_before_the_study_exists(tmp_path, monkeypatch):

@@ -1,0 +1,1 @@
+"""Trainers written against hpo's trainer contract (docs/trainer-contract.md), outside hpo."""
