@@ -248,6 +248,19 @@ def load_spec(path: str | Path, trainer: str | None = None) -> Spec:
     return spec_from_data(raw, source, Path(path).read_text(encoding="utf-8"), trainer)
 
 
+def load_study_section(path: str | Path) -> StudySection:
+    """Only the ``study:`` section of a spec file: enough to find its stored study without
+    importing the trainer (``hpo status spec.yaml`` on a machine that only reads results)."""
+    source = str(path)
+    raw = read_yaml(path)
+    if not isinstance(raw, dict) or "study" not in raw:
+        raise SpecError(source, "study", "missing required key: a spec's study section names its study")
+    try:
+        return validate_strict(StudySection, raw["study"])
+    except pydantic.ValidationError as exc:
+        raise validation_error(source, "study", exc) from None
+
+
 def spec_from_text(text: str, source: str, trainer: str | None = None) -> Spec:
     """Validate a spec given as text (e.g. the copy stored in a study)."""
     return spec_from_data(parse_yaml(text, source), source, text, trainer)

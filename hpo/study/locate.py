@@ -20,10 +20,10 @@ def resolve_study(target: str, storage: str | None = None) -> tuple[str, str]:
     """
     path = Path(target)
     if path.suffix in (".yaml", ".yml"):
-        from hpo.spec.sections import load_spec
+        from hpo.spec.sections import load_study_section
 
-        spec = load_spec(path)
-        return spec.study.name, spec.study.storage or default_storage_url(spec.study.name)
+        study = load_study_section(path)
+        return study.name, study.storage or default_storage_url(study.name)
     if storage:
         return target, storage
     candidates = [target]
