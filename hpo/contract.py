@@ -10,7 +10,9 @@ calls ``report`` once per epoch with a mapping that holds at least
 - ``epoch``: the epoch just finished, counting from 1;
 - the metric the spec optimises (``study.metric``), as a finite number;
 - ``finished: True`` on its last report, whether it ran all ``train.epochs`` or stopped
-  early on its own.
+  early on its own;
+- optionally ``device``: where it trains (``"cuda:0"``), recorded with the trial in place
+  of the GPUs Ray assigned it.
 
 The metric and the other metrics a trainer declares are stored, per epoch, with the
 trial's history. An exception, a NaN or an out-of-memory error inside ``train`` fails

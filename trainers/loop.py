@@ -94,8 +94,8 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
     Args:
         config: a training config dict (see trainers.config.TrainConfig).
         report: called once per epoch with epoch, train_loss, train_acc, val_loss, val_acc, lr,
-            seconds, images_per_second and finished (True only on the last report: all epochs
-            ran, or early stopping ended training).
+            seconds, images_per_second, device and finished (True only on the last report: all
+            epochs ran, or early stopping ended training).
         final: train on train+val and evaluate on the test split (val_* then hold test metrics,
             also given as test_*). Early stopping is off: there is no validation split to watch.
         output_dir: if given, save model.pt, config.yaml, metrics.json and features.npz there.
@@ -182,6 +182,7 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
             "seconds": time.perf_counter() - start,
             "images_per_second": steps * batch_size / train_seconds,
             "finished": stop or epoch == cfg.epochs,
+            "device": str(device),
         }
         if final:
             metrics.update(test_loss=val_loss, test_acc=val_acc)

@@ -50,7 +50,8 @@ def run_trial(ray_config: dict[str, Any]) -> None:
     started = time.monotonic()
 
     def report(metrics: dict[str, Any]) -> None:
-        tune.report({**metrics, **where})
+        device = metrics.get(DEVICE)  # the trainer knows its device better than Ray's assignment
+        tune.report({**metrics, **where, **({DEVICE: device} if isinstance(device, str) else {})})
         if timeout_s is not None and time.monotonic() - started > timeout_s and not metrics.get(FINISHED):
             raise TrialTimeoutError(f"timeout: the trial ran longer than {timeout_s:g} s (study.trial_timeout)")
 

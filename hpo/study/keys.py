@@ -43,7 +43,7 @@ NODE_ID = "node_id"  # the Ray node it ran on
 NODE_IP = "node_ip"  # that node's address
 HOSTNAME = "hostname"  # the machine's name
 PID = "pid"  # the worker process
-DEVICE = "device"  # the device Ray gave the trial: ``gpu 0`` (Ray's GPU ids on its node), else ``cpu``
+DEVICE = "device"  # what the trainer reported (``cuda:0``), else the GPUs Ray gave it (``gpu 0``) or ``cpu``
 WORKER_KEYS = (NODE_ID, NODE_IP, HOSTNAME, PID, DEVICE)  # what the trainable adds to each report
 
 # ----------------------------------------------------------------------------- inside HISTORY_ATTR
