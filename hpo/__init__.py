@@ -12,7 +12,7 @@ imported only when a function is called (``hpo.cli`` starts fast because of it).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import optuna
@@ -54,13 +54,14 @@ def run(
     """
     from hpo.engine.runner import run_study
     from hpo.errors import HpoError
-    from hpo.spec.sections import Spec, load_spec
+    from hpo.spec.sections import Spec, load_spec, spec_from_text
     from hpo.study.locate import load_existing_study
 
     if not isinstance(spec, Spec):
-        spec = load_spec(spec)
-    options: dict[str, Any] = {"trainer": trainer} if trainer is not None else {}  # else run_study's default
-    outcome = run_study(spec, address=address, new_version=new_version, **options)
+        spec = load_spec(spec, trainer)
+    elif trainer is not None and trainer != spec.trainer:
+        spec = spec_from_text(spec.text, spec.source, trainer)  # judged again by that trainer's contract
+    outcome = run_study(spec, address=address, new_version=new_version)
     if outcome.interrupted:
         raise KeyboardInterrupt(f"study {outcome.study_name}: interrupted; its running trials were recorded as failed")
     if outcome.failures:

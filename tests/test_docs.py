@@ -47,10 +47,6 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 LANGUAGES = ("yaml", "python", "console", "text")
 FENCE = re.compile(r"^```(?P<label>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 REPO_FOLDERS = ("search_spaces/", "benchmarks/", "docs/", "tests/", "hpo/", "trainers/", "examples/")
-# linked from the docs, written on another branch: remove once merged
-PENDING = {"docs/trainer-contract.md"}
-
-
 @dataclass(frozen=True)
 class Block:
     page: Path
@@ -218,8 +214,7 @@ def test_links_stay_in_the_repository_and_exist(page):
             continue
         resolved = (page.parent / target).resolve()
         assert resolved.is_relative_to(REPO), f"{page.name} links outside the repository: {target}"
-        relative = resolved.relative_to(REPO).as_posix()
-        assert resolved.exists() or relative in PENDING, f"{page.name} links to {target}, which is not there"
+        assert resolved.exists(), f"{page.name} links to {target}, which is not there"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
