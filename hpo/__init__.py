@@ -63,7 +63,7 @@ def run(
         spec = spec_from_text(spec.text, spec.source, trainer)  # judged again by that trainer's contract
     outcome = run_study(spec, address=address, new_version=new_version)
     if outcome.interrupted:
-        raise KeyboardInterrupt(f"study {outcome.study_name}: interrupted; its running trials were recorded as failed")
+        raise KeyboardInterrupt(f"study {outcome.study_name}: interrupted; its running trials were recorded as failed and queued again")
     if outcome.failures:
         raise HpoError(f"study {outcome.study_name} stopped: {outcome.failures}\nfix the cause, then run it again to continue the study")
     return load_existing_study(outcome.study_name, outcome.storage_url)

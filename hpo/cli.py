@@ -78,7 +78,7 @@ def run(
     tally = outcome.tally
     console.print(tally.summary())
     if outcome.interrupted:
-        console.print(f"interrupted: running trials were recorded as failed; run `hpo run {spec_file}` to resume")
+        console.print(f"interrupted: running trials were recorded as failed and queued again; run `hpo run {spec_file}` to resume")
     if outcome.budget_spent:
         console.print("the time budget was spent: no new trials were started after it")
     if tally.best is not None:

@@ -330,6 +330,10 @@ class StudyReplica:
         frozen.number = self._numbers[trial.number]
         return frozen
 
+    def ended_elsewhere(self, trial: optuna.Trial) -> bool:
+        """Whether another process finished this driver's ``trial`` before it told it."""
+        return self._mine[trial.number].ended_elsewhere
+
     def _final_values(self, trial: optuna.Trial, state: TrialState, value: float | None) -> list[float] | None:
         """The values Optuna's ``Study.tell`` records: the value of a COMPLETE trial, the
         last finite intermediate value of a PRUNED one."""

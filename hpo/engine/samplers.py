@@ -33,7 +33,7 @@ class ConditionalGridSampler(optuna.samplers.BaseSampler):
     the claims of the trials it sampled; the searcher records each claim in the trial's
     user attributes (:meth:`point_of`), so other drivers and a resumed study see it. A
     point that failed is not tried again (a deterministic failure would repeat forever),
-    except that a trial interrupted by a crash is enqueued again with its parameters, and
+    except that an interrupted trial (Ctrl-C, a dead driver) is enqueued again with its parameters, and
     then reclaims its own point.
     """
 

@@ -46,6 +46,7 @@ from hpo.study.keys import (
     GRID_POINT_ATTR,
     HISTORY_ATTR,
     HISTORY_KEYS,
+    REQUEUED_FROM_ATTR,
     RAY_TRIAL_ID,
     SECONDS_ATTR,
     WORKER_ATTR,
@@ -214,12 +215,17 @@ class StudySearcher(Searcher):
             self._fail(live, error_type, message)
 
     def fail_unfinished(self, error_type: str, message: str) -> int:
-        """Fail every trial still open (Ctrl-C, a crash of Ray); returns how many."""
+        """Fail every trial still open (Ctrl-C, a crash of Ray) and queue its parameters
+        again, as recovering a dead driver's trial does: the next run starts with them, and
+        a grid point is not lost to an interruption. Returns how many."""
         open_trials = {**self._live, **self._errored}
         self._live.clear()
         self._errored.clear()
         for live in open_trials.values():
             self._fail(live, error_type, message)
+            # one ended elsewhere was queued by the recovery that ended it, or failed by a user on purpose
+            if live.trial.params and not self._replica.ended_elsewhere(live.trial):
+                self._study.enqueue_trial(live.trial.params, user_attrs={REQUEUED_FROM_ATTR: live.number})
         return len(open_trials)
 
     def study_trials(self) -> list[FrozenTrial]:

@@ -140,13 +140,17 @@ def test_time_budget_stops_new_trials_but_not_running_ones(make):
     assert searcher.budget_spent
 
 
-def test_interrupt_fails_every_open_trial(make):
+def test_interrupt_fails_every_open_trial_and_queues_its_parameters_again(make):
     study, searcher = make(target=3)
     searcher.suggest("a")
     searcher.suggest("b")
     searcher.on_trial_complete("b", error=True)
     assert searcher.fail_unfinished("Interrupted", "interrupted") == 2
-    assert [t.user_attrs["error"] for t in study.trials] == ["interrupted", "interrupted"]
+    failed, queued = study.trials[:2], study.trials[2:]
+    assert [t.user_attrs["error"] for t in failed] == ["interrupted", "interrupted"]
+    assert [t.state for t in queued] == [TrialState.WAITING] * 2
+    assert [t.system_attrs["fixed_params"] for t in queued] == [t.params for t in failed]
+    assert [t.user_attrs["requeued_from"] for t in queued] == [0, 1]
 
 
 def test_searcher_pickles_without_its_database_handle(make):
