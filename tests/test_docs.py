@@ -47,6 +47,8 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 LANGUAGES = ("yaml", "python", "console", "text")
 FENCE = re.compile(r"^```(?P<label>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 REPO_FOLDERS = ("search_spaces/", "benchmarks/", "docs/", "tests/", "hpo/", "trainers/", "examples/")
+
+
 @dataclass(frozen=True)
 class Block:
     page: Path
