@@ -178,7 +178,7 @@ def export(
     output: Annotated[
         Path | None,
         typer.Option(
-            "-o", "--output", help="Config file to write; with --top K: FILE-1.yaml ... FILE-K.yaml [default: studies/<study>/best.yaml]."
+            "-o", "--output", help="Config file to write; with --top K: FILE-1.yaml ... FILE-K.yaml (default: studies/<study>/best.yaml)."
         ),
     ] = None,
     top: Annotated[int, typer.Option("--top", help="Export the K best complete trials.", min=1)] = 1,
@@ -209,7 +209,7 @@ def export(
 @app.command()
 def report(
     study: StudyArg,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="HTML file [default: studies/<study>/report.html].")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="HTML file (default: studies/<study>/report.html).")] = None,
     storage: StorageOpt = None,
 ) -> None:
     """One self-contained HTML report of a study (plots work offline)."""

@@ -84,6 +84,9 @@ def run_study(
     used as it is (and left running).
     """
     preflight(spec)  # before the study is opened: a study no trial can run gets none
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if address != "local":
+        _check_head_reachable(address)  # likewise: an unreachable cluster leaves no new, empty study
     console = console or Console()
     _quiet_optuna()
     storage_url = spec.study.storage or default_storage_url(spec.study.name)
@@ -292,17 +295,16 @@ def set_ray_environment(*, local: bool) -> None:
 
 
 @contextmanager
-def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
+def _ray(address: str, log_dir: Path) -> Iterator[None]:
     """Join a cluster, use a Ray already started in this process, or start a local one;
     shut down only what was started here.
 
-    The cluster to join is ``address`` (``--address``: HOST:PORT of its head, or ``auto``
+    ``address`` is what run_study resolved: ``--address`` (HOST:PORT of a head, or ``auto``
     for the one ``ray start`` last started on this machine), else ``RAY_ADDRESS`` (which
-    ``ray job submit`` sets). Without either, a local instance on loopback only: never a
+    ``ray job submit`` sets), else ``local``: a local instance on loopback only, never a
     cluster that happens to run on this machine. Ray's log lines go to ``log_dir/ray.log``,
     not the console.
     """
-    address = address or os.environ.get("RAY_ADDRESS") or "local"
     set_ray_environment(local=address == "local")
     import ray
 
@@ -314,8 +316,7 @@ def _ray(address: str | None, log_dir: Path) -> Iterator[None]:
         try:
             if address == "local":  # said explicitly, or Ray joins the last `ray start` on this machine
                 ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, **common)
-            else:
-                _check_head_reachable(address)
+            else:  # reachable: run_study checked it
                 ray.init(address=address, **common)
         except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
             raise HpoError(_cannot_join(address, exc)) from None

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from hpo.contract import Contract, Mode, StrictModel, validate_strict
 from hpo.errors import SpecError
 from hpo.spec.messages import validation_error
-from hpo.spec.space import Space, parse_space
+from hpo.spec.space import Space, assignments, parse_space
 from hpo.spec.trainer import DEFAULT_TRAINER, check_epochs, check_space, check_train_config, load_trainer, resolve_objective
 from hpo.spec.yamlfile import parse_yaml, read_yaml
 
@@ -282,6 +282,8 @@ def spec_from_data(raw: Any, source: str, text: str, trainer: str | None = None)
     space = parse_space(sections.space, source)
     check_space(space, sections.train, contract, source)
     _check_scheduler(sections.scheduler, epochs, source)
+    if sections.sampler.type == "grid":
+        assignments(space, source)  # a float without `step` has no grid: refused here, before any study is opened
     return Spec(source, text, sections, space, reference, contract)
 
 

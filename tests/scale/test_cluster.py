@@ -138,4 +138,5 @@ def test_unreachable_head_is_a_clear_error_within_seconds(tmp_path):
     assert run.returncode == 2, run.stdout + run.stderr
     assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in run.stderr
     assert "Traceback" not in run.stderr
+    assert not (tmp_path / "studies" / "nowhere.db").exists(), "an unreachable cluster left a new, empty study"
     print(run.stderr, file=sys.stderr)

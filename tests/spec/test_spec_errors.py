@@ -63,6 +63,12 @@ CASES = [
     ("bad-time-budget", replace("seed: 0}", "seed: 0, time_budget: soon}"), "study.time_budget", "duration"),
     ("unknown-sampler", replace("type: tpe", "type: tpee"), "sampler", "did you mean 'tpe'"),
     ("sampler-bad-option", replace("n_startup_trials: 2", "n_startup: 2"), "sampler.n_startup", "did you mean 'n_startup_trials'"),
+    (
+        "grid-float-without-step",
+        replace("sampler: {type: tpe, n_startup_trials: 2}", "sampler: {type: grid}"),
+        "space.optimizer.lr",
+        "give this float a `step`",
+    ),
     ("unknown-scheduler", replace("type: asha", "type: hyperband"), "scheduler", "unknown type 'hyperband'"),
     (
         "asha-reduction-factor",
