@@ -206,10 +206,13 @@ def _train_one(job: Retrain, seed: int, config: dict[str, Any], console: Console
         history.append(dict(metrics))
         _print_epoch(console, metrics, job.metric)
 
-    if job.rich:
-        returned = job.function(config, report, final=job.final, output_dir=str(run_dir))
-    else:
-        returned = job.function(config, report)
+    try:
+        if job.rich:
+            returned = job.function(config, report, final=job.final, output_dir=str(run_dir))
+        else:
+            returned = job.function(config, report)
+    except Exception as exc:  # the trainer refused or failed this config (weights, data, a NaN loss): one paragraph
+        raise HpoError(f"{job.config_file}: seed {seed}: {type(exc).__name__}: {str(exc).strip() or 'no message'}") from exc
     result = dict(returned) if isinstance(returned, Mapping) else {}
     result["seed"] = seed
     if not job.rich:
