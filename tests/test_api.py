@@ -76,7 +76,7 @@ def test_run_refuses_a_bad_spec_before_any_study(workdir):
     with pytest.raises(SpecError, match=r"space\.optimizer\.lr\.float: low \(0\.01\) must be below high \(0\.001\)"):
         hpo.run(spec_file)
     spec_file.write_text(TINY)
-    with pytest.raises(HpoError, match="trainer 'no_such_module:train': cannot import it"):
+    with pytest.raises(HpoError, match="trainer: cannot import no_such_module:train"):
         hpo.run(spec_file, trainer="no_such_module:train")
     assert not (workdir / "studies").exists()
 
