@@ -47,7 +47,7 @@ from rich.table import Table
 
 from hpo.contract import Contract
 from hpo.errors import HpoError
-from hpo.format import format_number
+from hpo.format import format_number, format_value
 from hpo.results.header import header_metric, read_header
 from hpo.spec.trainer import DEFAULT_TRAINER, check_train_config, load_trainer
 from hpo.spec.yamlfile import read_yaml
@@ -219,7 +219,7 @@ def _train_one(job: Retrain, seed: int, config: dict[str, Any], console: Console
         result = _plain_result(job, seed, config, result, history, run_dir)
     shown = ("test_acc" if job.final else "val_acc") if job.rich else str(job.metric)
     value = result.get("val_acc" if job.rich else shown)
-    scored = f"{shown} {value:.4f}; " if isinstance(value, (int, float)) else ""
+    scored = f"{shown} {format_value(value)}; " if isinstance(value, (int, float)) else ""
     console.print(f"seed {seed}: {scored}saved to {run_dir}")
     return result
 
@@ -297,8 +297,8 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     seeds.add_column(metric or f"{split}_acc", justify="right")
     seeds.add_column("epochs", justify="right")
     for seed, value, epochs in zip(summary["seeds"], summary.get("values") or summary["acc"], summary["epochs"]):
-        seeds.add_row(str(seed), f"{value:.4f}", str(epochs))
-    seeds.add_row("mean ± std", f"{summary['mean']:.4f} ± {summary['std']:.4f}", "", style="bold")
+        seeds.add_row(str(seed), format_value(value), str(epochs))
+    seeds.add_row("mean ± std", f"{format_value(summary['mean'])} ± {format_value(summary['std'])}", "", style="bold")
     if "confusion" not in summary:
         return [seeds]
 
@@ -306,7 +306,7 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     per_class.add_column("class")
     per_class.add_column("accuracy", justify="right")
     for name, mean, std in zip(summary["classes"], summary["per_class_acc_mean"], summary["per_class_acc_std"]):
-        per_class.add_row(str(name), f"{mean:.4f} ± {std:.4f}")
+        per_class.add_row(str(name), f"{format_value(mean)} ± {format_value(std)}")
 
     confusion = Table(title=f"{split} confusion matrix, summed over seeds (rows: true class, columns: predicted)")
     confusion.add_column("true \\ pred")
