@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial
 
 from hpo.errors import HpoError
 from hpo.format import format_params
-from hpo.results.header import header_text, read_header
+from hpo.results.header import header_text
 from hpo.results.table import ranked_trials, study_metric
 from hpo.spec.sections import spec_from_text
 from hpo.spec.trainer import DEFAULT_TRAINER, check_train_config, load_trainer
@@ -133,9 +133,3 @@ def export_best(study: optuna.Study, output: Path, top: int = 1) -> list[tuple[P
     for path, text in zip(paths, texts):
         path.write_text(text, encoding="utf-8")
     return list(zip(paths, trials))
-
-
-def study_of_config(path: Path) -> str | None:
-    """The study an exported config came from (its header's ``study:`` line), if any."""
-    name = read_header(path).get("study", "")
-    return name if name and not any(c.isspace() for c in name) else None

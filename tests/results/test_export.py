@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from hpo.errors import HpoError
-from hpo.results.export import best_trials, export_best, export_paths, study_of_config, trial_config
+from hpo.results.export import best_trials, export_best, export_paths, trial_config
 from hpo.results.retrain import load_train_config
 from hpo.spec.sections import spec_from_text
 from hpo.spec.space import replay
@@ -130,16 +130,6 @@ def test_top_must_be_positive(fake_study):
 )
 def test_export_paths(count, names):
     assert [p.name for p in export_paths(Path("c/best.yaml"), count)] == names
-
-
-def test_study_of_config_reads_only_the_header(tmp_path):
-    exported = tmp_path / "a.yaml"
-    exported.write_text("# study: cifar10_cnn-v2\n# trial: 3\n\nseed: 0\n")
-    plain = tmp_path / "b.yaml"
-    plain.write_text("seed: 0\n# study: not-a-header\n")
-    assert study_of_config(exported) == "cifar10_cnn-v2"
-    assert study_of_config(plain) is None
-    assert study_of_config(tmp_path / "missing.yaml") is None
 
 
 def test_export_best_returns_written_files(fake_study, tmp_path):

@@ -11,7 +11,8 @@ import yaml
 
 from hpo.cli import expand_seeds
 from hpo.errors import HpoError
-from hpo.results.retrain import check_seeds, default_output_dir, load_summaries, summarize, takes_run_options
+from hpo.results.header import read_header
+from hpo.results.retrain import check_seeds, default_output_dir, load_summaries, origin_of, summarize, takes_run_options
 from tests.results.conftest import ONE_THREAD, STUDY, cli
 from trainers.config import validate_train_config
 
@@ -183,3 +184,13 @@ def test_exported_config_retrains_unchanged_over_three_seeds_on_test(retrained):
     exported = yaml.safe_load(retrained.config.read_text())
     assert trained == validate_train_config({**exported, "seed": 2}).model_dump(mode="json")  # defaults filled in
     assert retrained.output.parent.parent.name == STUDY
+
+
+def test_the_study_of_a_config_is_read_from_its_header_only(tmp_path):
+    exported = tmp_path / "a.yaml"
+    exported.write_text("# study: cifar10_cnn-v2\n# trial: 3\n\nseed: 0\n")
+    plain = tmp_path / "b.yaml"
+    plain.write_text("seed: 0\n# study: not-a-header\n")
+    assert origin_of(exported).study == "cifar10_cnn-v2"
+    assert origin_of(plain).study is None
+    assert read_header(tmp_path / "missing.yaml") == {}
