@@ -26,9 +26,9 @@ from trainers.augment import Pipeline
 from trainers.config import METRICS, TrainConfig, augment_ops, validate_train_config
 from trainers.data import check_data, load_data
 from trainers.models import create_model, features
-from trainers.optim import create_optimizer, create_schedule
+from trainers.optim import create_optimizer, create_schedule, scale_lr
 from trainers.probe import probe
-from trainers.weights import check_pretrained
+from trainers.weights import check_pretrained, train_mode
 
 __all__ = ["NonFiniteLossError", "check", "evaluate", "pick_device", "seed_everything", "train"]
 
@@ -135,7 +135,7 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
     # ------------------------------------------------------------------ epochs
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
-        model.train()
+        train_mode(model)  # frozen batch norm layers stay in eval mode
         order = torch.randperm(n, device=device, generator=generator)
         losses = torch.zeros(steps, device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
@@ -143,9 +143,7 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
             idx = order[step * batch_size : (step + 1) * batch_size]
             x = pipeline.train(data.train_x[idx], generator).contiguous(memory_format=memory_format)
             y = data.train_y[idx]
-            lr_factor = schedule(epoch - 1 + step / steps)
-            for group in optimizer.param_groups:
-                group["lr"] = group["base_lr"] * lr_factor
+            scale_lr(optimizer, schedule(epoch - 1 + step / steps))
             with autocast:
                 logits = model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)

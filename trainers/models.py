@@ -10,7 +10,8 @@
 Every model's last module is its classification head, registered as `model.head_name`
 (a dotted module path: "head" for ours, "fc" for resnets...). That gives, for any model,
 the head's parameters (for `optimizer.head_lr`) and its penultimate features (`features`).
-`create_model` also loads `pretrained` weights and applies `freeze_until` (trainers/weights.py).
+`create_model` also loads `pretrained` weights and freezes what `freeze_until` or `trainable`
+say (trainers/weights.py).
 """
 
 from __future__ import annotations
@@ -24,11 +25,20 @@ from torch import nn
 
 from hpo.contract import StrictModel
 from trainers.registry import Registry, variant
-from trainers.weights import PretrainedWeightsError, check_pretrained, freeze_until, head_name, load_pretrained
+from trainers.weights import (
+    ModuleNameError,
+    PretrainedWeightsError,
+    check_pretrained,
+    freeze_all_but,
+    freeze_until,
+    head_name,
+    load_pretrained,
+)
 
 __all__ = [
     "MODELS",
     "ModelBase",
+    "ModuleNameError",
     "PretrainedWeightsError",
     "check_pretrained",
     "create_model",
@@ -47,10 +57,28 @@ Rate = Annotated[float, Field(ge=0, lt=1)]
 
 
 class ModelBase(StrictModel):
-    """What every model's config has: weights to start from and a part to keep fixed."""
+    """What every model's config has: weights to start from and a part to keep fixed.
+
+    `freeze_until` freezes a prefix of the model; `trainable` names the modules that train
+    (with their children) and freezes the rest, wherever it lies. They say the same thing two
+    ways, so a config gives at most one. Frozen batch norm layers keep their running
+    statistics (trainers/weights.py, `train_mode`).
+    """
 
     pretrained: str | None = None  # local state_dict file (torch.save); None: random init
     freeze_until: str | None = None  # freeze parameters up to and including this module (layer3)
+    trainable: list[Annotated[str, Field(min_length=1)]] | None = Field(None, min_length=1)  # only these train: [layer2, fc]
+
+    @model_validator(mode="after")
+    def _one_way_to_freeze(self):
+        if self.freeze_until is not None and self.trainable is not None:
+            raise ValueError(
+                f"freeze_until ({self.freeze_until}) and trainable ({', '.join(self.trainable)}) both say what trains: "
+                "give freeze_until to freeze a prefix of the model, or trainable to name the modules that train, not both"
+            )
+        if self.trainable is not None and len(set(self.trainable)) < len(self.trainable):
+            raise ValueError(f"trainable names a module twice: {self.trainable}")
+        return self
 
 
 def head(model: nn.Module) -> nn.Module:
@@ -392,10 +420,13 @@ for _name, _head in (
 
 def create_model(config, in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """Build the model of a model config for images of `in_shape` (C, H, W), with its
-    `pretrained` weights loaded and its layers up to `freeze_until` frozen."""
+    `pretrained` weights loaded and its layers up to `freeze_until`, or all but the
+    `trainable` ones, frozen."""
     model = MODELS.get(config.name)(config, tuple(in_shape), num_classes)
     if config.pretrained:
         load_pretrained(model, config.pretrained)
     if config.freeze_until:
         freeze_until(model, config.freeze_until)
+    if config.trainable:
+        freeze_all_but(model, config.trainable)
     return model

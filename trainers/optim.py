@@ -7,22 +7,24 @@
     class Cosine(Schedule):
         def factor(self, epoch: float) -> float  # multiplier of the base rate, epoch in [0, epochs]
 
-The loop sets each parameter group's rate by hand every step: base rate x warmup x schedule
-factor. No torch scheduler objects, so any schedule composes with warmup and head_lr.
+The parameters train in groups, each with its own base rate: `lr` for all of them, or per
+module with `group_lr` ({layer2: 1.0e-4, fc: 1.0e-2}) or `head_lr` (the head's). The loop sets
+every group's rate by hand every step (`scale_lr`): base rate x warmup x schedule factor. No
+torch scheduler objects, so any schedule composes with warmup and the groups.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from torch import nn
 
 from hpo.contract import StrictModel
 from trainers.registry import Registry
-from trainers.weights import head_name
+from trainers.weights import ModuleNameError, find_module, head_name
 
 __all__ = [
     "OPTIMIZERS",
@@ -37,6 +39,7 @@ __all__ = [
     "param_groups",
     "register_optimizer",
     "register_schedule",
+    "scale_lr",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -46,10 +49,40 @@ OPTIMIZERS = Registry("optimizer", default="adam")
 register_optimizer, list_optimizers = OPTIMIZERS.register, OPTIMIZERS.names
 
 
+def _dotted_keys(value: Any, prefix: str = "") -> Any:
+    """{classifier: {head: 0.01}} -> {classifier.head: 0.01}: a nested mapping spells out a
+    dotted module name, which is what a search space's path `optimizer.group_lr.classifier.head`
+    writes."""
+    if not isinstance(value, dict):
+        return value
+    flat: dict[Any, Any] = {}
+    for key, item in value.items():
+        nested = _dotted_keys(item, f"{prefix}{key}.") if isinstance(item, dict) else {f"{prefix}{key}": item}
+        for name, rate in nested.items():
+            if name in flat:
+                raise ValueError(f"module '{name}' is given twice, as a dotted name and as nested keys")
+            flat[name] = rate
+    return flat
+
+
+LearningRate = Annotated[float, Field(gt=0)]
+
+
 class OptimizerBase(StrictModel):
     lr: float = Field(1e-3, gt=0)  # Adam's usual step size; for SGD try 0.01-0.1
     weight_decay: float = Field(0.0, ge=0)  # off, as in PyTorch's SGD and Adam
     head_lr: float | None = Field(None, gt=0)  # a separate rate for the model's head (fine-tuning)
+    # rates of named modules (and their children), e.g. {layer2: 1.0e-4, fc: 1.0e-2}; the rest train at lr
+    group_lr: Annotated[dict[str, LearningRate], BeforeValidator(_dotted_keys)] = {}
+
+    @model_validator(mode="after")
+    def _head_rate_once(self):
+        if self.head_lr is not None and self.group_lr:
+            raise ValueError(
+                "head_lr and group_lr both set rates per module: give the head's rate in group_lr under "
+                "its module name (fc for resnets, classifier.head for our models) instead of head_lr"
+            )
+        return self
 
 
 class SgdOptimizer(OptimizerBase):
@@ -112,20 +145,39 @@ def _adagrad(c, groups):
 
 
 def param_groups(model: nn.Module, config) -> list[dict]:
-    """The trainable parameters: one group, or body and head when `head_lr` is set.
+    """The trainable parameters in groups: those outside every named module at `lr` (left
+    out when there are none), then one group per module of `group_lr`, or the head's for
+    `head_lr`. Frozen parameters are in no group.
 
-    Each group keeps its base rate in `base_lr`; the loop multiplies it by the schedule.
+    Each group keeps its base rate in `base_lr` (the loop multiplies it by the schedule) and
+    its module in `name`. Weight decay is the optimizer's `weight_decay` in every group.
+    A named module must exist, hold trainable parameters, and share none with another.
     """
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if config.head_lr is None:
-        return [{"params": trainable, "lr": config.lr, "base_lr": config.lr}]
-    head_ids = {id(p) for p in model.get_submodule(head_name(model)).parameters()}
-    body = [p for p in trainable if id(p) not in head_ids]
-    head = [p for p in trainable if id(p) in head_ids]
-    groups = [{"params": head, "lr": config.head_lr, "base_lr": config.head_lr}]
-    if body:  # everything but the head may be frozen
-        groups.insert(0, {"params": body, "lr": config.lr, "base_lr": config.lr})
+    named = [("optimizer.group_lr", name, rate) for name, rate in config.group_lr.items()]
+    if config.head_lr is not None:
+        named.append(("optimizer.head_lr", head_name(model), config.head_lr))
+    taken: dict[int, str] = {}
+    groups = []
+    for key, name, rate in named:
+        params = [p for p in find_module(model, name, key).parameters() if p.requires_grad]
+        if not params:
+            raise ModuleNameError(key, f"module '{name}' has no trainable parameters (model.trainable or freeze_until freezes it)")
+        shared = next((taken[id(p)] for p in params if id(p) in taken), None)
+        if shared is not None:
+            overlap = f"modules '{shared}' and '{name}' overlap (one holds the other)"
+            raise ModuleNameError(key, f"{overlap}: name modules that give each parameter one rate")
+        taken.update((id(p), name) for p in params)
+        groups.append({"name": name, "params": params, "lr": rate, "base_lr": rate})
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in taken]
+    if rest:
+        groups.insert(0, {"name": "rest", "params": rest, "lr": config.lr, "base_lr": config.lr})
     return groups
+
+
+def scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """Set every group's rate to its base rate times `factor` (warmup x schedule)."""
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * factor
 
 
 def create_optimizer(model: nn.Module, config) -> torch.optim.Optimizer:

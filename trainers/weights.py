@@ -1,4 +1,5 @@
-"""A model's starting weights and frozen layers: `model.pretrained` and `model.freeze_until`.
+"""A model's starting weights and frozen layers: `model.pretrained`, `model.freeze_until` and
+`model.trainable`.
 
 Weights are read only as tensors (torch.load with weights_only=True), never as code. A model
 that wraps another (gray images fed to an RGB network) says so with `inner_prefix`, the
@@ -15,7 +16,17 @@ from torch import nn
 
 from hpo.contract import did_you_mean
 
-__all__ = ["PretrainedWeightsError", "check_pretrained", "freeze_until", "head_name", "load_pretrained"]
+__all__ = [
+    "ModuleNameError",
+    "PretrainedWeightsError",
+    "check_pretrained",
+    "find_module",
+    "freeze_all_but",
+    "freeze_until",
+    "head_name",
+    "load_pretrained",
+    "train_mode",
+]
 
 
 def head_name(model: nn.Module) -> str:
@@ -78,21 +89,72 @@ def load_pretrained(model: nn.Module, path: str) -> None:
     model.load_state_dict(fitting, strict=False)
 
 
-def freeze_until(model: nn.Module, name: str) -> None:
-    """Freeze every parameter registered before and inside the module `name` (e.g. layer3:
-    then only layer4 and the head train)."""
+class ModuleNameError(ValueError):
+    """A config key naming modules of the model (`model.trainable`, `optimizer.group_lr`...)
+    names one the model does not have, or one that cannot be used so."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"{key}: {problem}")
+        self.key = key  # the config key to change (hpo names it in its error)
+
+
+def find_module(model: nn.Module, name: str, key: str) -> nn.Module:
+    """The module at dotted path `name` (`layer2`, `layer2.0.conv1`); `key` is the config key
+    that named it. An unknown name is a ModuleNameError suggesting the closest name of the
+    same depth. A wrapped network's modules may be named without its `inner_prefix`."""
     modules = dict(model.named_modules())
     prefix = getattr(model, "inner_prefix", "")
     if prefix and name not in modules:
-        name = prefix + name  # the wrapped network's own module names
-    if name not in modules or name == "":
-        top = [n for n, _ in model.named_children()]
-        raise KeyError(did_you_mean(name, top, "module for freeze_until"))
-    target = {id(p) for p in modules[name].parameters()}
-    if not target:
-        raise ValueError(f"freeze_until: module '{name}' has no parameters")
+        name = prefix + name
+    if name in modules and name != "":
+        return modules[name]
+    own = [n.removeprefix(prefix) for n in modules if n.startswith(prefix) and n != prefix.rstrip(".")]
+    depth = name.removeprefix(prefix).count(".")
+    candidates = [n for n in own if n.count(".") == depth] or [n for n in own if "." not in n]
+    raise ModuleNameError(key, did_you_mean(name.removeprefix(prefix), candidates, "module"))
+
+
+def _parameters(model: nn.Module, name: str, key: str) -> list[nn.Parameter]:
+    parameters = list(find_module(model, name, key).parameters())
+    if not parameters:
+        raise ModuleNameError(key, f"module '{name}' has no parameters")
+    return parameters
+
+
+def freeze_until(model: nn.Module, name: str) -> None:
+    """Freeze every parameter registered before and inside the module `name` (e.g. layer3:
+    then only layer4 and the head train)."""
+    target = {id(p) for p in _parameters(model, name, "model.freeze_until")}
     for p in model.parameters():
         p.requires_grad_(False)
         target.discard(id(p))
         if not target:
             break
+
+
+def freeze_all_but(model: nn.Module, names: list[str]) -> None:
+    """Freeze every parameter outside the modules `names` (e.g. [layer2, fc]: the middle
+    block and the head train, the stem and the other blocks keep their weights)."""
+    keep = {id(p) for name in names for p in _parameters(model, name, "model.trainable")}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+
+
+_NORMS_WITH_RUNNING_STATS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def train_mode(model: nn.Module) -> nn.Module:
+    """`model.train()`, except for batch norm layers whose parameters are all frozen: they stay
+    in eval mode, normalising with the running statistics they came with and never updating them.
+
+    A frozen part is then the fixed function of the pretrained weights, in training as at test
+    time, which is what fine-tuning a frozen backbone means: its batch norm runs in inference
+    mode. Updating the statistics from the new data instead would change what the frozen layers
+    give the trainable ones, from the noisy statistics of small fine-tuning batches.
+    """
+    model.train()
+    for module in model.modules():
+        parameters = list(module.parameters(recurse=False))
+        if isinstance(module, _NORMS_WITH_RUNNING_STATS) and parameters and not any(p.requires_grad for p in parameters):
+            module.eval()
+    return model

@@ -21,7 +21,14 @@ INVALID = [
     ({"model": {"name": "vit", "dim": 30, "heads": 4}}, "model", "heads (4) must divide dim (30)"),
     ({"model": {"name": "vgg", "stages": [8, 16], "pool_after": [True]}}, "model", "pool_after has 1 entries"),
     ({"model": {"name": "mlp", "hidden": [0]}}, "model.hidden.0", "greater than or equal to 1"),
+    ({"model": {"name": "resnet18", "freeze_until": "layer1", "trainable": ["layer2"]}}, "model", "not both"),
+    ({"model": {"name": "resnet18", "trainable": []}}, "model.trainable", "at least 1 item"),
+    ({"model": {"name": "resnet18", "trainable": ["fc", "fc"]}}, "model", "names a module twice"),
     ({"optimizer": {"name": "adam", "momentum": 0.9}}, "optimizer.momentum", "unknown key 'momentum'"),
+    ({"optimizer": {"group_lr": {"fc": 0}}}, "optimizer.group_lr.fc", "greater than 0"),
+    ({"optimizer": {"group_lr": {"fc": "fast"}}}, "optimizer.group_lr.fc", "valid number"),
+    ({"optimizer": {"group_lr": {"fc": 0.1}, "head_lr": 0.1}}, "optimizer", "head_lr and group_lr"),
+    ({"optimizer": {"group_lr": {"a.b": 0.1, "a": {"b": 0.2}}}}, "optimizer.group_lr", "given twice"),
     ({"optimizer": {"name": "sgd", "lr": -1}}, "optimizer.lr", "greater than 0"),
     ({"optimizer": {"name": "sgd", "momentum": 0.0, "nesterov": True}}, "optimizer", "nesterov needs momentum"),
     ({"optimizer": {"name": "lion"}}, "optimizer", "unknown optimizer name 'lion'"),
@@ -71,6 +78,7 @@ def test_defaults_form_a_runnable_config():
         {"augment": ["hflip", {"rotate": 10}, {"resize": 96}, {"random_crop": {"padding": 2}}]},
         {"data": {"name": "stl10", "classes": ["car", "deer"], "val_size": 500}, "model": {"name": "resnet18", "head_hidden": [64]}},
         {"optimizer": {"name": "sgd", "lr": 0.1, "nesterov": True, "head_lr": 0.01}, "early_stopping": {"patience": 3}},
+        {"model": {"name": "resnet18", "trainable": ["layer2", "fc"]}, "optimizer": {"group_lr": {"layer2": 1e-4, "fc": 1e-2}}},
     ],
 )
 def test_dump_validates_back_to_the_same_config(config):
@@ -92,6 +100,12 @@ def test_shorthands_expand():
 def test_policies_expand_to_their_ops(policy):
     config = validate_train_config({"augment": policy})
     assert len(config.augment) == len(AUGMENT_POLICIES[policy])
+
+
+def test_group_lr_nested_keys_spell_a_dotted_module_name():
+    # what a space path optimizer.group_lr.classifier.head writes into the config
+    optimizer = validate_train_config({"optimizer": {"group_lr": {"classifier": {"head": 0.1}, "body.0": 0.01}}}).optimizer
+    assert optimizer.group_lr == {"classifier.head": 0.1, "body.0": 0.01}
 
 
 def test_mapping_without_name_takes_the_default():

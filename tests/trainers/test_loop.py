@@ -115,6 +115,23 @@ def test_saved_model_reloads_as_pretrained(tmp_path, recorder):
     assert len(result["per_class_acc"]) == 3
 
 
+def test_fine_tuning_moves_only_the_trainable_modules(tmp_path, recorder):
+    """The middle conv block and the head train at their own rates; the first block, its batch
+    norm statistics included, ends as it was loaded."""
+    from trainers.models import create_model
+
+    model = dict(tiny_config()["model"], channels=[8, 16, 16])
+    start = create_model(validate_train_config({"model": model}).model, (1, 8, 8), 10).state_dict()
+    torch.save(start, tmp_path / "start.pt")
+    model.update(pretrained=str(tmp_path / "start.pt"), trainable=["body.1", "classifier.head"])
+    optimizer = {"name": "sgd", "group_lr": {"body.1": 1e-3, "classifier": {"head": 1e-1}}}
+    train(tiny_config(epochs=1, model=model, optimizer=optimizer), recorder, output_dir=str(tmp_path / "out"))
+    end = torch.load(tmp_path / "out" / "model.pt", weights_only=True)
+    moved = {k for k in start if not torch.equal(start[k], end[k])}
+    assert moved and all(k.startswith(("body.1.", "classifier.head.")) for k in moved)
+    assert {"body.1.1.running_mean", "classifier.head.weight"} <= moved
+
+
 def test_omp_num_threads_sets_torch_threads(monkeypatch, recorder):
     torch.set_num_threads(2)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what Ray sets for a 1-CPU trial

@@ -1,5 +1,6 @@
 """trainers/models.py: every registered model builds, runs and exposes its head and features;
-pretrained weights load only as tensors; freezing."""
+pretrained weights load only as tensors; freezing (freeze_until, trainable) and what a frozen
+part does in training."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 import torch
 
 from trainers.config import validate_train_config
-from trainers.models import MODELS, PretrainedWeightsError, create_model, features, head, list_models
+from trainers.models import MODELS, ModuleNameError, PretrainedWeightsError, create_model, features, head, list_models
+from trainers.optim import create_optimizer
+from trainers.weights import train_mode
 
 SLOW = {"vgg16", "alexnet", "efficientnet_v2_s"}  # > 100M parameters or seconds to build
 SHAPES = {"alexnet": (3, 64, 64), "lenet5": (1, 28, 28), "mlp": (1, 8, 8)}  # alexnet needs >= 63 px
@@ -138,5 +141,65 @@ def test_freeze_until_freezes_up_to_and_including_the_module():
 
 
 def test_freeze_until_unknown_module_suggests():
-    with pytest.raises(KeyError, match="did you mean 'layer3'"):
+    with pytest.raises(ModuleNameError, match="model.freeze_until: unknown module 'layer33' .did you mean 'layer3'") as info:
         create_model(model_config({"name": "resnet18", "freeze_until": "layer33"}), (3, 32, 32), 10)
+    assert info.value.key == "model.freeze_until"
+
+
+def trainable_names(model) -> list[str]:
+    return [name for name, p in model.named_parameters() if p.requires_grad]
+
+
+def test_trainable_trains_the_named_modules_and_freezes_the_rest():
+    model = create_model(model_config({"name": "resnet18", "trainable": ["layer2", "fc"]}), (3, 32, 32), 10)
+    assert {name.split(".")[0] for name in trainable_names(model)} == {"layer2", "fc"}
+    assert trainable_names(model) == [n for n, _ in model.named_parameters() if n.startswith(("layer2.", "fc."))]
+    # any depth: one conv of a block and the head
+    model = create_model(model_config({"name": "resnet18", "trainable": ["layer2.0.conv1", "fc"]}), (3, 32, 32), 10)
+    assert trainable_names(model) == ["layer2.0.conv1.weight", "fc.weight", "fc.bias"]
+
+
+def test_trainable_names_of_a_wrapped_network_leave_out_its_prefix():
+    model = create_model(model_config({"name": "resnet18", "trainable": ["layer4", "fc"]}), (1, 32, 32), 10)
+    assert {name.split(".")[1] for name in trainable_names(model)} == {"layer4", "fc"}
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("layr2", "unknown module 'layr2' (did you mean 'layer2'?)"),
+        ("layer2.0.con1", "unknown module 'layer2.0.con1' (did you mean 'layer2.0.conv1'?)"),
+        ("zzz", "unknown module 'zzz' (valid: avgpool, bn1, conv1, fc, layer1, layer2, layer3, layer4, maxpool, relu)"),
+        ("relu", "module 'relu' has no parameters"),
+    ],
+)
+def test_trainable_unknown_module_names_the_key_and_suggests(name, message):
+    with pytest.raises(ModuleNameError) as info:
+        create_model(model_config({"name": "resnet18", "trainable": [name, "fc"]}), (3, 32, 32), 10)
+    assert str(info.value) == f"model.trainable: {message}"
+    assert info.value.key == "model.trainable"
+
+
+@pytest.mark.parametrize("freeze", [{"trainable": ["body.1", "classifier"]}, {"freeze_until": "body.0"}])
+def test_one_step_moves_only_what_trains_and_frozen_batch_norm_keeps_its_statistics(freeze):
+    """body.0 (conv, batch norm) is frozen, body.1 and the classifier train."""
+    torch.manual_seed(0)
+    model = create_model(model_config({"name": "cnn", "channels": [4, 8], "hidden": [16], **freeze}), (1, 8, 8), 3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = create_optimizer(model, validate_train_config({"optimizer": {"name": "sgd", "lr": 0.1}}).optimizer)
+    train_mode(model)
+    assert not model.body[0][1].training and model.body[1][1].training and model.training
+    torch.nn.functional.cross_entropy(model(torch.randn(8, 1, 8, 8)), torch.randint(0, 3, (8,))).backward()
+    optimizer.step()
+    for name, p in model.named_parameters():
+        frozen = name.startswith("body.0.")
+        assert (p.grad is None) == frozen, name
+        assert torch.equal(p, before[name]) == frozen, name
+    after = model.state_dict()
+    assert all(torch.equal(after[k], before[k]) for k in before if k.startswith("body.0."))  # running stats too
+    assert not torch.equal(after["body.1.1.running_mean"], before["body.1.1.running_mean"])
+
+
+def test_nothing_frozen_trains_every_batch_norm():
+    model = train_mode(create_model(model_config({"name": "cnn"}), (1, 8, 8), 3))
+    assert all(module.training for module in model.modules())
