@@ -130,16 +130,17 @@ def _print_dry_run(results: list) -> None:
 
     table = Table(title="dry run: one forward and backward pass per corner of the space")
     table.add_column("corner (searched values that shape the model)", overflow="fold", ratio=3)
-    for column in ("parameters", "output", "memory / trial", "fits"):
+    for column in ("parameters", "trainable", "output", "memory / trial", "fits"):
         table.add_column(column, overflow="fold", ratio=1)
     for result in results:
         corner = format_params(result.params) or "train: as written"
         if result.error:
-            table.add_row(corner, "-", "-", "-", f"[red]FAILS: {result.error}[/red]")
+            table.add_row(corner, "-", "-", "-", "-", f"[red]FAILS: {result.error}[/red]")
         else:
             table.add_row(
                 corner,
                 f"{result.parameters:,}",
+                "-" if result.trainable is None else f"{result.trainable:,}",
                 "x".join(map(str, result.output_shape or ())),
                 format_bytes(result.memory_bytes or 0),
                 result.fits,

@@ -37,8 +37,9 @@ What a trainer declares, all optional, with :func:`trainer`:
   absent). hpo calls it on the spec's corners before the study opens.
 - ``probe``: ``probe(config, batch_size)`` building the config's model and running one
   forward and backward pass on a random batch, with no data on disk; it returns
-  ``parameters``, ``output_shape`` and ``activation_bytes``. ``hpo validate`` calls it
-  on the spec's corners (its dry run), so a shape error shows before any trial.
+  ``parameters``, ``output_shape`` and ``activation_bytes``, and may return
+  ``trainable_parameters`` (those not frozen). ``hpo validate`` calls it on the spec's
+  corners (its dry run), so a shape error shows before any trial.
 
 This module imports only pydantic, so a trainer can depend on it and on nothing else of hpo.
 """

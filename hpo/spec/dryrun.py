@@ -32,6 +32,7 @@ class CornerResult:
 
     params: dict[str, Any]
     parameters: int | None = None
+    trainable: int | None = None  # of ``parameters``; None when the probe does not say
     output_shape: tuple | None = None
     memory_bytes: int | None = None
     fits: str = "-"
@@ -67,9 +68,12 @@ def dry_run(spec: Spec) -> list[CornerResult]:
         else:
             batch = int(config.get("batch_size", PROBE_BATCH))
             result.parameters = int(found["parameters"])
+            trainable = found.get("trainable_parameters")
+            result.trainable = None if trainable is None else int(trainable)
             result.output_shape = tuple(found["output_shape"])
-            # weights + gradients + two optimizer moments, plus activations for a full batch
-            result.memory_bytes = 4 * 4 * result.parameters + found["activation_bytes"] * batch // PROBE_BATCH
+            # weights, then gradients and two optimizer moments of those that train, plus activations for a full batch
+            training = result.parameters if result.trainable is None else result.trainable
+            result.memory_bytes = 4 * (result.parameters + 3 * training) + found["activation_bytes"] * batch // PROBE_BATCH
             result.fits = _fits(result.memory_bytes, budget)
     return list(results.values())
 

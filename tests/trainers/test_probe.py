@@ -6,6 +6,7 @@ import pytest
 from conftest import tiny_config
 
 from trainers.probe import probe
+from trainers.weights import ModuleNameError
 
 
 def test_probe_reports_sizes_without_data_on_disk():
@@ -31,3 +32,16 @@ def test_impossible_shapes_raise_the_torch_error():
     config = tiny_config(model={"name": "cnn", "channels": [8, 8, 8, 8], "kernel_sizes": [7, 7, 7, 7]})
     with pytest.raises(RuntimeError, match="Output size is too small"):
         probe(config)
+
+
+def test_probe_counts_the_trainable_parameters():
+    whole = probe(tiny_config())
+    assert whole["trainable_parameters"] == whole["parameters"]
+    head_only = probe(tiny_config(model={"name": "cnn", "channels": [16, 32], "hidden": [64], "trainable": ["classifier.head"]}))
+    assert head_only["parameters"] == whole["parameters"]
+    assert head_only["trainable_parameters"] == 64 * 10 + 10
+
+
+def test_probe_checks_the_group_lr_module_names():
+    with pytest.raises(ModuleNameError, match=r"optimizer.group_lr: unknown module 'clasifier' \(did you mean 'classifier'\?\)"):
+        probe(tiny_config(optimizer={"name": "adam", "group_lr": {"clasifier": 1e-2}}))
