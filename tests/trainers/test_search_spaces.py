@@ -105,3 +105,17 @@ def test_train_block_trains_one_epoch_on_synthetic_data(name, tmp_path):
     recorder = Recorder()
     result = train(config, recorder)
     assert recorder.finished == [True] and len(result["per_class_acc"]) == k
+
+
+def test_cifar10_finetune_trains_the_middle_block_and_the_head_at_their_own_rates():
+    """Report 001's layer2 runs: everything else frozen, each trained part at a searched rate."""
+    from trainers.models import create_model
+    from trainers.optim import create_optimizer
+
+    spec = load("cifar10_finetune.yaml")
+    assert {path for path in spec["space"] if path.startswith("optimizer.")} >= {"optimizer.group_lr.layer2", "optimizer.group_lr.fc"}
+    cfg = validate_train_config(set_path(spec["train"], "model.pretrained", None))
+    model = create_model(cfg.model, (3, 32, 32), 10)
+    assert {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad} == {"layer2", "fc"}
+    groups = create_optimizer(model, cfg.optimizer).param_groups
+    assert [(g["name"], g["lr"]) for g in groups] == [("layer2", 1e-4), ("fc", 1e-2)]  # the report's rates
