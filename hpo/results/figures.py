@@ -31,7 +31,7 @@ from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, PID
 from hpo.study.records import epochs_of, worker_of
 from hpo.study.summary import better, study_mode
 
-MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer complete trials say nothing about which parameter matters
+MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer trials at one epoch say nothing about which parameter matters
 TSNE_POINTS = 500  # at most this many feature vectors go into t-SNE: enough for a map, and the report stays quick
 STATE_COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728", "RUNNING": "#2ca02c", "WAITING": "#7f7f7f"}
 
