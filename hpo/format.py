@@ -57,3 +57,10 @@ def format_bytes(count: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+def format_percent(fraction: float | None) -> str:
+    """A part of a whole as a whole percentage (``69%``); ``-`` for none."""
+    if _missing(fraction):
+        return "-"
+    return f"{fraction:.0%}"

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from hpo.format import format_bytes, format_number, format_params, format_seconds, format_value
+from hpo.format import format_bytes, format_number, format_params, format_percent, format_seconds, format_value
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,4 @@ def test_params_durations_and_sizes():
     )
     assert [format_seconds(s) for s in (None, math.nan, 59.6, 61, 3723)] == ["-", "-", "1:00", "1:01", "1:02:03"]
     assert [format_bytes(n) for n in (512, 1536, 12 * 2**20, 3 * 2**30)] == ["512 B", "1.5 KiB", "12.0 MiB", "3.0 GiB"]
+    assert [format_percent(f) for f in (None, math.nan, 0.6875, 0.0, 1.0)] == ["-", "-", "69%", "0%", "100%"]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +21,17 @@ import optuna
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.format import format_number, format_value
-from hpo.results.table import ranked_trials, study_metric
+from hpo.results.rungs import Rung, RungTrial, rung_study
+from hpo.results.table import study_metric
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, PID
 from hpo.study.records import epochs_of, worker_of
 from hpo.study.summary import better, study_mode
 
-MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer complete trials say nothing about which parameter matters
+MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer trials at one epoch say nothing about which parameter matters
 TSNE_POINTS = 500  # at most this many feature vectors go into t-SNE: enough for a map, and the report stays quick
 STATE_COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728", "RUNNING": "#2ca02c", "WAITING": "#7f7f7f"}
 
@@ -118,38 +122,208 @@ def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go
     return _whole_ticks(fig, max(max(t.intermediate_values, default=1) for t in trials))
 
 
-def param_importances(study: optuna.Study) -> tuple[dict[str, float], list[str]]:
-    """PED-ANOVA importances of the complete trials and Optuna's caveats about them.
+def param_importances(rung: Rung) -> tuple[dict[str, float], list[str]]:
+    """PED-ANOVA importances of the trials at ``rung``, valued at its epoch, and Optuna's
+    caveats about them.
 
-    Raises :class:`CannotPlot` (with the reason) when they cannot be computed or would
-    be meaningless: too few complete trials, or Optuna falling back to equal importances.
+    Optuna's importances read only COMPLETE trials, so they are computed on a copy of the
+    rung's trials as COMPLETE ones (:func:`hpo.results.rungs.rung_study`). Raises
+    :class:`CannotPlot` (with the reason) when they cannot be computed or would be
+    meaningless: too few trials, or Optuna falling back to equal importances.
     """
-    complete = ranked_trials(study)
-    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
-        raise CannotPlot(f"Importances need at least {MIN_TRIALS_FOR_IMPORTANCE} complete trials; the study has {len(complete)}.")
+    n = len(rung.trials)
+    if n < MIN_TRIALS_FOR_IMPORTANCE:
+        raise CannotPlot(
+            f"Importances need at least {MIN_TRIALS_FOR_IMPORTANCE} trials at one epoch; "
+            f"at most {n} finished trial{'' if n == 1 else 's'} reached the same epoch (epoch {rung.step})."
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            importances = optuna.importance.get_param_importances(study)
+            importances = optuna.importance.get_param_importances(rung_study(rung))
         except (RuntimeError, ValueError) as exc:
-            raise CannotPlot(f"Importances cannot be computed for this study: {exc}") from None
+            raise CannotPlot(f"Importances cannot be computed at epoch {rung.step}: {exc}") from None
     caveats = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     equal = [c for c in caveats if "will be equal" in c]
     if equal:
-        raise CannotPlot(f"Importances cannot be computed from these {len(complete)} complete trials: {equal[0]}")
+        raise CannotPlot(f"Importances cannot be computed from these {n} trials at epoch {rung.step}: {equal[0]}")
     if not importances:
         raise CannotPlot("The study has no searched parameter.")
     return importances, caveats
 
 
-def importance_figure(importances: dict[str, float], conditional: set[str]) -> go.Figure:
+def importance_figure(importances: dict[str, float], conditional: set[str], step: int) -> go.Figure:
     names = list(importances)[::-1]
     fig = go.Figure(go.Bar(x=[importances[n] for n in names], y=names, orientation="h", marker_color=STATE_COLORS["COMPLETE"]))
-    title = "PED-ANOVA importance (how much each parameter sets the best trials apart)"
+    title = f"PED-ANOVA importance at epoch {step} (how much each parameter sets the best trials apart)"
     if conditional:
         title += f"<br><sub>conditional, measured on the trials that sampled them: {', '.join(sorted(conditional))}</sub>"
     fig.update_layout(title=title, xaxis_title="importance", height=max(250, 80 + 35 * len(names)))
     return fig
+
+
+# ----------------------------------------------------------------------------- trials compared at a rung
+
+_RUNG_STATES = ("PRUNED", "COMPLETE")  # in drawing order: the few complete trials on top
+_NOT_SAMPLED = -0.12  # where a parameter a trial did not sample (a conditional one) sits, below its axis
+
+
+def rung_parallel_figure(rung: Rung, metric: str) -> go.Figure:
+    """Parallel coordinates of the trials at ``rung``: the metric at its epoch, then one axis
+    per parameter over its distribution's range (log where it is sampled in log); one line
+    per trial, coloured by state. A complete trial's final value is a diamond on the first
+    axis; a parameter a trial did not sample sits at "not sampled" below its axis."""
+    if len(rung.trials) < 2:
+        raise CannotPlot(f"Parallel coordinates need at least 2 trials at one epoch; {rung.describe(metric)}.")
+    names = sorted(set().union(*(t.trial.params for t in rung.trials)))
+    values = [t.value for t in rung.trials] + [t.final for t in rung.trials if t.final is not None]
+    metric_axis = FloatDistribution(min(values), max(values))
+    axes = [metric_axis, *(_distribution(rung, name) for name in names)]
+
+    def positions(entry: RungTrial) -> list[float]:
+        params = entry.trial.params
+        return [_position(metric_axis, entry.value)] + [
+            _position(axis, params[name]) if name in params else _NOT_SAMPLED for axis, name in zip(axes[1:], names)
+        ]
+
+    fig = go.Figure()
+    for state in _RUNG_STATES:
+        chosen = [t for t in rung.trials if t.trial.state.name == state]
+        xs: list[Any] = []
+        ys: list[Any] = []
+        texts: list[Any] = []
+        for entry in chosen:
+            xs += [*range(len(axes)), None]
+            ys += [*positions(entry), None]
+            texts += [_rung_hover(entry, metric, rung.step)] * len(axes) + [None]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                text=texts,
+                hoverinfo="text",
+                mode="lines",
+                name=state.lower(),
+                line={"color": STATE_COLORS[state], "width": 1.5},
+                opacity=0.7,
+            )
+        )
+    complete = [t for t in rung.trials if t.final is not None]
+    fig.add_trace(
+        go.Scatter(
+            x=[0] * len(complete),
+            y=[_position(metric_axis, t.final) for t in complete],
+            mode="markers",
+            name=f"complete: final {metric}",
+            marker={"symbol": "diamond-open", "size": 10, "color": STATE_COLORS["COMPLETE"]},
+            text=[_rung_hover(t, metric, rung.step) for t in complete],
+            hoverinfo="text",
+        )
+    )
+    ticks = [(0, p, label) for p, label in _ticks(metric_axis, format_value)]
+    for x, (axis, name) in enumerate(zip(axes[1:], names), start=1):
+        ticks += [(x, p, label) for p, label in _ticks(axis, format_number)]
+        if any(name not in t.trial.params for t in rung.trials):
+            ticks.append((x, _NOT_SAMPLED, "not sampled"))
+    fig.update_layout(
+        title=f"{rung.describe(metric)}, one line per trial",
+        height=450,
+        xaxis={"tickvals": list(range(len(axes))), "ticktext": [f"{metric}<br>at epoch {rung.step}", *names], "showgrid": False},
+        yaxis={"range": [_NOT_SAMPLED - 0.06, 1.06], "visible": False, "fixedrange": True},
+        shapes=[_axis_line(x) for x in range(len(axes))],
+        annotations=[
+            {"x": x, "y": p, "text": html.escape(label), "showarrow": False, "xanchor": "right", "xshift": -4, "font": {"size": 10}}
+            for x, p, label in ticks
+        ],
+    )
+    return fig
+
+
+def rung_slice_figure(rung: Rung, metric: str, name: str) -> go.Figure:
+    """The metric at ``rung``'s epoch against one parameter, a point per trial that sampled
+    it, coloured by state; a complete trial's final value is a diamond above or below."""
+    distribution = _distribution(rung, name)
+    chosen = [t for t in rung.trials if name in t.trial.params]
+    categorical = isinstance(distribution, CategoricalDistribution)
+
+    def x(entry: RungTrial) -> Any:
+        value = entry.trial.params[name]
+        return format_number(value) if categorical else value
+
+    fig = go.Figure()
+    for state in _RUNG_STATES:
+        points = [t for t in chosen if t.trial.state.name == state]
+        fig.add_trace(
+            go.Scatter(
+                x=[x(t) for t in points],
+                y=[t.value for t in points],
+                mode="markers",
+                name=f"{state.lower()}, at epoch {rung.step}",
+                marker={"color": STATE_COLORS[state], "size": 8, "symbol": "circle" if state == "COMPLETE" else "x"},
+                text=[_rung_hover(t, metric, rung.step) for t in points],
+                hoverinfo="text",
+            )
+        )
+    complete = [t for t in chosen if t.final is not None]
+    fig.add_trace(
+        go.Scatter(
+            x=[x(t) for t in complete],
+            y=[t.final for t in complete],
+            mode="markers",
+            name=f"complete: final {metric}",
+            marker={"symbol": "diamond-open", "size": 10, "color": STATE_COLORS["COMPLETE"]},
+            text=[_rung_hover(t, metric, rung.step) for t in complete],
+            hoverinfo="text",
+        )
+    )
+    if isinstance(distribution, CategoricalDistribution):
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=[format_number(c) for c in distribution.choices])
+    elif isinstance(distribution, (FloatDistribution, IntDistribution)) and distribution.log:
+        fig.update_xaxes(type="log")
+    fig.update_layout(title=f"{name}<br><sub>{rung.describe(metric)}</sub>", height=350, xaxis_title=name, yaxis_title=metric)
+    return fig
+
+
+def _axis_line(x: int) -> dict[str, Any]:
+    return {"type": "line", "x0": x, "x1": x, "y0": 0, "y1": 1, "line": {"color": "#888", "width": 1}, "layer": "below"}
+
+
+def _distribution(rung: Rung, name: str) -> BaseDistribution:
+    """The distribution ``name`` was sampled from (the same in every trial: the search hash holds the space)."""
+    return next(t.trial.distributions[name] for t in rung.trials if name in t.trial.distributions)
+
+
+def _position(axis: BaseDistribution, value: Any) -> float:
+    """Where ``value`` sits on ``axis``, from 0 (low, first choice) to 1 (high, last choice)."""
+    if isinstance(axis, CategoricalDistribution):
+        return axis.choices.index(value) / (len(axis.choices) - 1) if len(axis.choices) > 1 else 0.5
+    assert isinstance(axis, (FloatDistribution, IntDistribution))
+    scale = math.log10 if axis.log else float
+    low, high = scale(axis.low), scale(axis.high)
+    return (scale(value) - low) / (high - low) if high > low else 0.5
+
+
+def _ticks(axis: BaseDistribution, show: Callable[[Any], str]) -> list[tuple[float, str]]:
+    """An axis's labels: every choice, or its low, middle (geometric, on a log axis) and high."""
+    if isinstance(axis, CategoricalDistribution):
+        return [(_position(axis, c), show(c)) for c in axis.choices]
+    assert isinstance(axis, (FloatDistribution, IntDistribution))
+    if axis.low == axis.high:
+        return [(0.5, show(axis.low))]
+    middle = math.sqrt(axis.low * axis.high) if axis.log else (axis.low + axis.high) / 2
+    return [(_position(axis, v), show(v)) for v in (axis.low, middle, axis.high)]
+
+
+def _rung_hover(entry: RungTrial, metric: str, step: int) -> str:
+    trial = entry.trial
+    lines = [
+        f"trial {trial.number} ({trial.state.name.lower()}, {epochs_of(trial)} epochs)",
+        f"{metric} at epoch {step}: {format_value(entry.value)}",
+    ]
+    if entry.final is not None:
+        lines.append(f"final {metric}: {format_value(entry.final)}")
+    lines += [f"{k}={format_number(v)}" for k, v in trial.params.items()]
+    return html.escape("\n".join(lines), quote=False).replace("\n", "<br>")
 
 
 def timeline_figure(trials: list[FrozenTrial]) -> go.Figure:

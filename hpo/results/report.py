@@ -4,9 +4,12 @@ Everything comes from the Optuna study (running or finished) and, for models ret
 with ``hpo train``, from ``studies/<study>/retrain/``. The page holds, top to bottom:
 
 - the study: metric, direction, trial counts, best trial, the spec it searched;
+- its cost: epochs, wall time, CPU/GPU hours, and the epochs pruning saved (hpo.results.cost);
 - optimization history with the best value so far;
 - learning curves of every trial (the metric per epoch); pruned trials dashed, ending in x;
-- parallel coordinates, hyperparameter importances and one slice plot per parameter;
+- parallel coordinates, hyperparameter importances and one slice plot per parameter, of
+  every finished trial at the deepest epoch enough of them reached, pruned trials included
+  (hpo.results.rungs);
 - a timeline of trials per worker (host, process, device) and the top trials as a table;
 - per retrained run: accuracy per seed, per-class accuracy, the confusion matrix summed
   over seeds and a t-SNE map of the penultimate-layer features.
@@ -30,7 +33,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 
-from hpo.format import format_number, format_params, format_seconds, format_value
+from hpo.format import format_number, format_params, format_percent, format_seconds, format_value
+from hpo.results.cost import study_cost
 from hpo.results.figures import (
     CannotPlot,
     confusion_figure,
@@ -39,10 +43,13 @@ from hpo.results.figures import (
     learning_curves_figure,
     param_importances,
     per_class_figure,
+    rung_parallel_figure,
+    rung_slice_figure,
     timeline_figure,
     tsne_figure,
 )
 from hpo.results.retrain import load_summaries
+from hpo.results.rungs import MIN_SHARED, Rung, shared_rung
 from hpo.results.table import param_columns, ranked_trials, study_metric, trials_frame
 from hpo.study.keys import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 from hpo.study.summary import Tally, study_mode
@@ -66,11 +73,10 @@ def build_report(study: optuna.Study, retrain_dir: Path | None = None) -> str:
     if not trials:
         page.note("The study has no trials yet.")
     else:
+        page.section("Cost", _cost(study))
         page.section("Optimization history", page.figure(history_figure(study, trials)))
         page.section("Learning curves", page.figure(learning_curves_figure(study, trials)))
-        page.section("Parallel coordinates", _optional(page, lambda: _parallel_coordinates(study)))
-        page.section("Hyperparameter importances", _optional(page, lambda: _importances(page, study)))
-        page.section("Slices", _optional(page, lambda: _slices(page, study)))
+        _compared_at_rung(page, study, trials)
         page.section("Timeline of trials per worker", page.figure(timeline_figure(trials)))
         page.section(f"Top {TOP} trials", _top_table(study))
     runs = load_summaries(study.study_name, retrain_dir)
@@ -165,40 +171,75 @@ def _overview(study: optuna.Study, trials: list[FrozenTrial]) -> str:
     ]
     if tally.best is not None:
         rows.append(("best params", format_params(tally.best.params)))
-    table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     spec = study.user_attrs.get(SPEC_TEXT_ATTR)
     spec_html = f"<details><summary>spec</summary><pre>{html.escape(spec)}</pre></details>" if spec else ""
-    return f'<table class="overview">{table}</table>{spec_html}'
+    return _rows_table(rows) + spec_html
 
 
-def _parallel_coordinates(study: optuna.Study) -> go.Figure:
-    if len(ranked_trials(study)) < 2:
-        raise CannotPlot("Parallel coordinates need at least 2 complete trials.")
-    return optuna.visualization.plot_parallel_coordinate(study)
+def _rows_table(rows: list[tuple[str, Any]]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return f'<table class="overview">{cells}</table>'
 
 
-def _importances(page: _Page, study: optuna.Study) -> str:
-    importances, caveats = param_importances(study)
-    figure = page.figure(importance_figure(importances, _conditional_params(ranked_trials(study))))
-    return figure + "".join(page.note_html(f"Optuna: {c}") for c in dict.fromkeys(caveats))
+def _cost(study: optuna.Study) -> str:
+    """Trials, epochs, time and CPU/GPU hours, and the epochs pruning saved (hpo.results.cost)."""
+    cost = study_cost(study)
+    unknown = "- (the study stores no spec)"
+    rows: list[tuple[str, Any]] = [
+        ("trials", f"{cost.trials} started"),
+        ("epochs trained", f"{cost.epochs}, summed over every trial"),
+        (
+            "without pruning",
+            unknown if cost.epochs_unpruned is None else f"{cost.epochs_unpruned} epochs: each pruned trial run to train.epochs",
+        ),
+        (
+            "pruning saved",
+            unknown if cost.epochs_saved is None else f"{cost.epochs_saved} epochs ({format_percent(cost.saved_fraction)})",
+        ),
+        ("wall time", f"{format_seconds(cost.wall_seconds)} while at least one trial ran"),
+        ("trial time", f"{format_seconds(cost.trial_seconds)}, every trial's seconds summed"),
+    ]
+    for unit, per_trial, hours in (("CPU", cost.cpus_per_trial, cost.cpu_hours), ("GPU", cost.gpus_per_trial, cost.gpu_hours)):
+        key = f"resources.{unit.lower()}s_per_trial"
+        shown = unknown if per_trial is None else f"{format_number(hours)}: trial time × {key} ({format_number(per_trial)})"
+        rows.append((f"{unit} hours", shown))
+    return _rows_table(rows)
+
+
+def _compared_at_rung(page: _Page, study: optuna.Study, trials: list[FrozenTrial]) -> None:
+    """Parallel coordinates, importances and slices of the finished trials at the deepest
+    epoch enough of them reached (hpo.results.rungs): pruned trials count, at one epoch."""
+    headings = ("Parallel coordinates", "Hyperparameter importances", "Slices")
+    rung = shared_rung(trials, study_mode(study))
+    if rung is None:
+        for heading in headings:
+            page.section(heading, page.note_html("No finished trial has reported an epoch yet."))
+        return
+    metric = study_metric(study)
+    which = (
+        f"the deepest epoch at least {MIN_SHARED} finished trials reached" if len(rung.trials) >= MIN_SHARED else "the epoch most reached"
+    )
+    intro = (
+        f"<p>Compared at epoch {rung.step}, {which}: {html.escape(rung.describe(metric))}. A pruned trial counts here "
+        f"if it reached that epoch. Lines and points are coloured by state; diamonds are the complete trials' final "
+        f"{html.escape(metric)}.</p>"
+    )
+    names = sorted(set().union(*(t.trial.params for t in rung.trials)))
+    page.section(headings[0], intro + _optional(page, lambda: rung_parallel_figure(rung, metric)))
+    page.section(headings[1], _optional(page, lambda: _importances(page, rung)))
+    page.section(headings[2], "\n".join(page.figure(rung_slice_figure(rung, metric, name)) for name in names))
+
+
+def _importances(page: _Page, rung: Rung) -> str:
+    importances, caveats = param_importances(rung)
+    text = f"<p>Importances at epoch {rung.step}, from the {len(rung.trials)} trials that reached it.</p>"
+    figure = page.figure(importance_figure(importances, _conditional_params([t.trial for t in rung.trials]), rung.step))
+    return text + figure + "".join(page.note_html(f"Optuna: {c}") for c in dict.fromkeys(caveats))
 
 
 def _conditional_params(trials: list[FrozenTrial]) -> set[str]:
     names = [set(t.params) for t in trials]
     return set().union(*names) - names[0].intersection(*names[1:]) if names else set()
-
-
-def _slices(page: _Page, study: optuna.Study) -> str:
-    complete = ranked_trials(study)
-    if not complete:
-        raise CannotPlot("Slice plots need at least one complete trial.")
-    names = sorted(set().union(*(t.params for t in complete)))
-    figures = []
-    for name in names:
-        fig = optuna.visualization.plot_slice(study, params=[name])
-        fig.update_layout(title=name, height=350, yaxis_title=study_metric(study))
-        figures.append(page.figure(fig))
-    return "\n".join(figures)
 
 
 def _top_table(study: optuna.Study) -> str:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from hpo.errors import HpoError
 from hpo.format import format_number, format_params, format_seconds, format_value
+from hpo.results.rungs import MIN_SHARED, shared_rung
 from hpo.study.keys import SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, WORKER_KEYS
 from hpo.study.records import FINISHED_STATES, epochs_of, error_of, worker_of
 from hpo.study.summary import Tally, ranked, study_mode
@@ -106,6 +107,31 @@ def print_status(study: optuna.Study, console: Console) -> None:
     failed = frame[frame.state == "FAIL"]
     for _, row in failed.iterrows():
         console.print(f"trial {row.number} FAIL: {row.error}")
+    _print_rung(study, trials, console)
+
+
+def _print_rung(study: optuna.Study, trials: list[FrozenTrial], console: Console) -> None:
+    """While fewer than MIN_SHARED trials are complete, the finished trials ranked at the
+    deepest epoch that many reached (hpo.results.rungs). The top table ranks a pruned trial
+    by its value at the epoch it was stopped, so with few complete trials it compares values
+    of different epochs; this table compares them at one. No flag asks for it: once enough
+    trials are complete, the deepest shared epoch is the last, where the top table already
+    ranks them."""
+    if sum(t.state == TrialState.COMPLETE for t in trials) >= MIN_SHARED:
+        return
+    rung = shared_rung(trials, study_mode(study))
+    if rung is None or not rung.count(TrialState.PRUNED):
+        return
+    metric = study_metric(study)
+    params = list(dict.fromkeys(name for t in rung.trials for name in t.trial.params))
+    table = Table(title=f"ranked at one epoch: {rung.describe(metric)}; the top {min(TOP, len(rung.trials))}")
+    for column in ["number", "state", f"{metric} at epoch {rung.step}", f"final {metric}", "epochs", *params]:
+        table.add_column(column)
+    for entry in rung.trials[:TOP]:
+        trial = entry.trial
+        cells = [str(trial.number), trial.state.name, format_value(entry.value), format_value(entry.final), format_number(epochs_of(trial))]
+        table.add_row(*cells, *(format_number(trial.params[p]) if p in trial.params else "" for p in params))
+    console.print(table)
 
 
 def _target(study: optuna.Study) -> int:

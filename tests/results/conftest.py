@@ -102,7 +102,7 @@ def cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, *args: s
 
 
 def make_study(
-    storage: str,
+    storage: str | optuna.storages.BaseStorage,
     name: str = "fake",
     *,
     complete: int = 8,
@@ -162,6 +162,12 @@ def fake_study(fake_study_file: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     (tmp_path / "studies").mkdir()
     shutil.copy(fake_study_file, tmp_path / "studies" / "fake.db")
     return optuna.load_study(study_name="fake", storage="sqlite:///studies/fake.db")
+
+
+@pytest.fixture
+def hard_pruned_study() -> optuna.Study:
+    """A study ASHA pruned hard, in memory: 1 complete trial, 11 pruned after the first epoch."""
+    return make_study(optuna.storages.InMemoryStorage(), "hard", complete=1, pruned=11, failed=1, running=1)
 
 
 # ----------------------------------------------------------------------------- one real run per session

@@ -17,11 +17,14 @@ from hpo.results.figures import (
     importance_figure,
     learning_curves_figure,
     param_importances,
+    rung_parallel_figure,
+    rung_slice_figure,
     timeline_figure,
     tsne_figure,
 )
 from hpo.results.report import build_report
 from hpo.results.retrain import summarize
+from hpo.results.rungs import shared_rung
 from tests.results.conftest import cli, make_study
 
 
@@ -60,6 +63,7 @@ def test_page_is_self_contained_with_every_section(fake_study, tmp_path):
     assert page.count("window.PlotlyConfig") == 1  # plotly.js embedded once, with the first figure
     assert "<script src" not in page and "<link" not in page  # nothing fetched: works offline
     for heading in (
+        "Cost",
         "Optimization history",
         "Learning curves",
         "Parallel coordinates",
@@ -77,11 +81,59 @@ def test_page_is_self_contained_with_every_section(fake_study, tmp_path):
 
 
 def test_too_few_trials_are_said_not_drawn(tmp_path):
-    study = make_study(f"sqlite:///{tmp_path}/one.db", "one", complete=1, pruned=1, failed=0, running=0)
+    study = make_study(optuna.storages.InMemoryStorage(), "one", complete=1, pruned=0, failed=1, running=0)
     page = build_report(study, tmp_path / "none")
-    assert "Importances need at least 4 complete trials; the study has 1." in page
-    assert "Parallel coordinates need at least 2 complete trials." in page
+    assert "Importances need at least 4 trials at one epoch; at most 1 finished trial reached the same epoch (epoch 3)." in page
+    assert "Parallel coordinates need at least 2 trials at one epoch; val_acc at epoch 3, 1 trial (1 complete, 0 pruned)." in page
     assert "No retrained model in" in page
+    two = make_study(optuna.storages.InMemoryStorage(), "two", complete=1, pruned=1, failed=0, running=0)
+    page = build_report(two, tmp_path / "none")
+    assert "Compared at epoch 1, the epoch most reached: val_acc at epoch 1, 2 trials (1 complete, 1 pruned)." in page
+    assert "at most 2 finished trials reached the same epoch (epoch 1)" in page
+
+
+def test_a_hard_pruned_study_compares_its_trials_at_the_epoch_they_share(hard_pruned_study, tmp_path):
+    page = build_report(hard_pruned_study, tmp_path / "none")
+    shared = "val_acc at epoch 1, 12 trials (1 complete, 11 pruned)"
+    assert f"Compared at epoch 1, the deepest epoch at least 4 finished trials reached: {shared}." in page
+    assert "Importances at epoch 1, from the 12 trials that reached it." in page and "PED-ANOVA importance at epoch 1" in page
+    assert "need at least" not in page
+    # history, curves, parallel coordinates, importances, 5 slices, timeline
+    assert figure_count(page) == 10 and page.count(f"{shared}, one line per trial") == 1
+    # make_study: complete trials run 3 epochs, pruned and failed ones 1, the running one 2 so far
+    assert "<th>epochs trained</th><td>17, summed over every trial</td>" in page
+    assert "<th>without pruning</th><td>39 epochs: each pruned trial run to train.epochs</td>" in page
+    assert "<th>pruning saved</th><td>22 epochs (56%)</td>" in page
+    assert "trial time × resources.cpus_per_trial (1)" in page and "trial time × resources.gpus_per_trial (0)" in page
+
+
+def test_rung_figures_colour_trials_by_state_beside_complete_final_values(hard_pruned_study):
+    rung = shared_rung(hard_pruned_study.get_trials(), "max")
+    complete = next(t for t in rung.trials if t.final is not None)
+    fig = rung_parallel_figure(rung, "val_acc")
+    traces = {t.name: t for t in fig.data}
+    assert list(traces) == ["pruned", "complete", "complete: final val_acc"]
+    assert traces["pruned"].line.color != traces["complete"].line.color
+    axes = len(fig.layout.xaxis.tickvals)
+    assert axes == 1 + 5 and fig.layout.xaxis.ticktext[0] == "val_acc<br>at epoch 1"
+    assert [y is None for y in traces["pruned"].y].count(True) == 11  # one line per pruned trial
+    assert traces["complete"].y[:axes].count(None) == 0 and len(traces["complete"].y) == axes + 1
+    # the first axis spans the values at the epoch and the final value, low to high
+    low, high = min(t.value for t in rung.trials + (complete,)), max([t.value for t in rung.trials] + [complete.final])
+    assert traces["complete"].y[0] == pytest.approx((complete.value - low) / (high - low))
+    assert traces["complete: final val_acc"].y == (pytest.approx((complete.final - low) / (high - low)),)
+    assert "not sampled" in [a.text for a in fig.layout.annotations]  # optimizer.momentum is conditional
+
+    for name in ("optimizer.lr", "optimizer.momentum", "batch_size"):
+        fig = rung_slice_figure(rung, "val_acc", name)
+        traces = {t.name: t for t in fig.data}
+        sampled = [t for t in rung.trials if name in t.trial.params]
+        assert len(traces["pruned, at epoch 1"].y) + len(traces["complete, at epoch 1"].y) == len(sampled)
+        assert sorted(traces["pruned, at epoch 1"].y) == sorted(t.value for t in sampled if t.final is None)
+        finals = traces["complete: final val_acc"].y
+        assert list(finals) == ([complete.final] if name in complete.trial.params else [])
+    assert rung_slice_figure(rung, "val_acc", "optimizer.lr").layout.xaxis.type == "log"
+    assert list(rung_slice_figure(rung, "val_acc", "batch_size").layout.xaxis.categoryarray) == ["32", "64"]
 
 
 def test_empty_study(tmp_path):
@@ -91,10 +143,11 @@ def test_empty_study(tmp_path):
 
 
 def test_importances_name_conditional_parameters_and_pass_on_caveats(fake_study, tmp_path):
-    importances, caveats = param_importances(fake_study)
+    importances, caveats = param_importances(shared_rung(fake_study.get_trials(), "max"))
     assert set(importances) == {"optimizer.lr", "batch_size", "model.kernel_sizes", "optimizer.name", "optimizer.momentum"}
-    fig = importance_figure(importances, {"optimizer.momentum"})
+    fig = importance_figure(importances, {"optimizer.momentum"}, 3)
     assert "conditional, measured on the trials that sampled them: optimizer.momentum" in fig.layout.title.text
+    assert fig.layout.title.text.startswith("PED-ANOVA importance at epoch 3 ")
     few = make_study(f"sqlite:///{tmp_path}/five.db", "five", complete=5, pruned=0, failed=0, running=0)
     page = build_report(few, tmp_path / "none")
     assert "PED-ANOVA importance" in page  # drawn, with Optuna's doubts written beneath
@@ -107,8 +160,8 @@ def test_equal_importances_are_not_drawn(fake_study, monkeypatch):
         return {"optimizer.lr": 0.0}
 
     monkeypatch.setattr(optuna.importance, "get_param_importances", equal)
-    with pytest.raises(CannotPlot, match="Parameter importances will be equal"):
-        param_importances(fake_study)
+    with pytest.raises(CannotPlot, match="from these 8 trials at epoch 3: .*Parameter importances will be equal"):
+        param_importances(shared_rung(fake_study.get_trials(), "max"))
 
 
 def test_learning_curves_cut_pruned_trials(fake_study):

@@ -9,6 +9,7 @@ it fails. The page and a full-page screenshot are kept in ``studies/test-artifac
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -80,6 +81,11 @@ def test_report_renders_in_headless_chromium(retrained, tmp_path):
             "return Array.from(document.querySelectorAll('.plotly-graph-div'))"
             ".map(div => [div.id, div.querySelectorAll('.main-svg').length])"
         )
+        sections = driver.execute_script(
+            "return Object.fromEntries(Array.from(document.querySelectorAll('section')).map(s => [s.querySelector('h2').textContent, "
+            "{text: s.innerText, titles: Array.from(s.querySelectorAll('.gtitle')).map(t => t.textContent), "
+            "legend: Array.from(s.querySelectorAll('.legendtext')).map(t => t.textContent)}]))"
+        )
         fetched = driver.execute_script(
             "return performance.getEntriesByType('resource').map(r => r.name).filter(n => !n.startsWith('data:'))"
         )
@@ -99,3 +105,18 @@ def test_report_renders_in_headless_chromium(retrained, tmp_path):
     assert len(plots) >= 10, plots
     assert [div for div, svgs in plots if svgs == 0] == []  # every plot drew its SVG
     assert shot.stat().st_size > 50_000
+    # the cost, and the trials compared at one epoch, pruned ones included, drawn by state
+    assert re.search(r"pruning saved\s+\d+ epochs \(\d+%\)", sections["Cost"]["text"]), sections["Cost"]
+    assert "CPU hours" in sections["Cost"]["text"]
+    shared = r"val_acc at epoch \d+, \d+ trials \(\d+ complete, \d+ pruned\)"
+    assert [t for t in sections["Parallel coordinates"]["titles"] if re.fullmatch(f"{shared}, one line per trial", t)], sections
+    assert (
+        {"complete", "complete: final val_acc"}
+        <= set(sections["Parallel coordinates"]["legend"])
+        <= {"complete", "pruned", "complete: final val_acc"}
+    )
+    assert re.search(
+        r"Importances at epoch \d+|need at least 4 trials at one epoch; .*\(epoch \d+\)", sections["Hyperparameter importances"]["text"]
+    )
+    slices = sections["Slices"]["titles"]
+    assert len(slices) >= 4 and all(re.search(shared, t) for t in slices), slices

@@ -62,3 +62,26 @@ def test_status_still_prints_summary_and_failures(fake_study):
     assert "12/5 finished (8 complete, 4 pruned), 1 running, 1 failed" in text
     assert "top 10 trials" in text
     assert "FAIL: NonFiniteLossError" in text
+    assert "ranked at one epoch" not in text  # 8 complete trials: the top table compares them at their end
+
+
+def test_status_ranks_trials_at_one_epoch_while_few_are_complete(hard_pruned_study):
+    console = Console(record=True, width=250)
+    print_status(hard_pruned_study, console)
+    text = console.export_text()
+    heading = "ranked at one epoch: val_acc at epoch 1, 12 trials (1 complete, 11 pruned); the top 10"
+    assert heading in text
+    rows = [line.split("│")[1:5] for line in text.split(heading)[1].splitlines() if line.startswith("│")]
+    shown = [(int(number), state.strip(), float(value)) for number, state, value, _ in rows]
+    at_epoch_1 = sorted(
+        (
+            (t.number, t.state.name, t.intermediate_values[1])
+            for t in hard_pruned_study.get_trials()
+            if t.state.name in ("COMPLETE", "PRUNED")
+        ),
+        key=lambda row: -row[2],
+    )
+    assert shown == [(n, state, pytest.approx(v, abs=5e-5)) for n, state, v in at_epoch_1[:10]]
+    complete = next(t for t in hard_pruned_study.get_trials() if t.state.name == "COMPLETE")
+    finals = {int(r[0]): r[3].strip() for r in rows}
+    assert all(final == "-" for number, final in finals.items() if number != complete.number)
