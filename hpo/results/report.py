@@ -217,7 +217,9 @@ def _compared_at_rung(page: _Page, study: optuna.Study, trials: list[FrozenTrial
         return
     metric = study_metric(study)
     which = (
-        f"the deepest epoch at least {MIN_SHARED} finished trials reached" if len(rung.trials) >= MIN_SHARED else "the epoch most reached"
+        f"the deepest epoch at least {rung.needed} finished trials (a third, and at least {MIN_SHARED}) reached"
+        if len(rung.trials) >= rung.needed
+        else "the epoch most reached"
     )
     intro = (
         f"<p>Compared at epoch {rung.step}, {which}: {html.escape(rung.describe(metric))}. A pruned trial counts here "

@@ -4,9 +4,12 @@ ASHA stops most trials after their first epochs, so a hard-pruned study has few 
 trials and many PRUNED ones. Each holds its metric at every epoch it ran (its intermediate
 values, step = epoch), and at one epoch they compare as fairly as complete trials do at
 their last. So the report's parallel coordinates, slices and importances, and ``hpo
-status`` when few trials are complete, rank the finished trials at the deepest epoch at
-least :data:`MIN_SHARED` of them reached. Since the count of trials drops where ASHA stops
-them, that epoch is one of its rungs or the last epoch.
+status`` when few trials are complete, rank the finished trials at the deepest epoch that
+a third of them, and at least :data:`MIN_SHARED`, reached. A third, so that the comparison
+holds most of what the study learnt (the last epoch, reached by a few survivors, would
+leave out every pruned trial); at least four, because fewer say little and importances need
+four. Since the count of trials drops where ASHA stops them, that epoch is one of its rungs
+or the last epoch.
 
 Only finished trials (COMPLETE and PRUNED) are compared, as ASHA's own rungs hold them:
 a failed trial's values may come from a run that went wrong, and a running trial's move
@@ -49,6 +52,7 @@ class Rung:
     step: int
     trials: tuple[RungTrial, ...]
     mode: str
+    needed: int  # the trials an epoch had to hold to be chosen
 
     def count(self, state: TrialState) -> int:
         return sum(t.trial.state == state for t in self.trials)
@@ -61,17 +65,18 @@ class Rung:
 
 
 def shared_rung(trials: Iterable[FrozenTrial], mode: str, min_shared: int = MIN_SHARED) -> Rung | None:
-    """The deepest epoch at least ``min_shared`` finished trials reported a finite value
-    for; in a smaller study, the deepest of the epochs the most reached. None when no
-    finished trial has reported an epoch."""
+    """The deepest epoch at least a third of the finished trials, and at least
+    ``min_shared``, reported a finite value for; in a smaller study, the deepest of the
+    epochs the most reached. None when no finished trial has reported an epoch."""
     finished = [t for t in trials if t.state in FINISHED_STATES]
     reached = Counter(step for t in finished for step, value in t.intermediate_values.items() if math.isfinite(value))
     if not reached:
         return None
-    enough = [step for step, count in reached.items() if count >= min_shared]
+    needed = max(min_shared, math.ceil(len(finished) / 3))
+    enough = [step for step, count in reached.items() if count >= needed]
     step = max(enough) if enough else max(reached, key=lambda s: (reached[s], s))
     at_step = [RungTrial(t, t.intermediate_values[step]) for t in finished if math.isfinite(t.intermediate_values.get(step, math.nan))]
-    return Rung(step, tuple(sorted(at_step, key=lambda r: (-score(r.value, mode), r.trial.number))), mode)
+    return Rung(step, tuple(sorted(at_step, key=lambda r: (-score(r.value, mode), r.trial.number))), mode, needed)
 
 
 def rung_study(rung: Rung) -> optuna.Study:

@@ -95,7 +95,7 @@ def test_too_few_trials_are_said_not_drawn(tmp_path):
 def test_a_hard_pruned_study_compares_its_trials_at_the_epoch_they_share(hard_pruned_study, tmp_path):
     page = build_report(hard_pruned_study, tmp_path / "none")
     shared = "val_acc at epoch 1, 12 trials (1 complete, 11 pruned)"
-    assert f"Compared at epoch 1, the deepest epoch at least 4 finished trials reached: {shared}." in page
+    assert f"Compared at epoch 1, the deepest epoch at least 4 finished trials (a third, and at least 4) reached: {shared}." in page
     assert "Importances at epoch 1, from the 12 trials that reached it." in page and "PED-ANOVA importance at epoch 1" in page
     assert "need at least" not in page
     # history, curves, parallel coordinates, importances, 5 slices, timeline

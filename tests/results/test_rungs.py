@@ -50,7 +50,16 @@ def test_the_deepest_epoch_enough_trials_reached_holds_every_trial_that_reached_
     assert rung.describe("val_acc") == "val_acc at epoch 4, 4 trials (1 complete, 3 pruned)"
     assert [t.final for t in rung.trials] == [None, 0.95, None, None]  # a complete trial's final value beside
     assert shared_rung(study, "max", min_shared=5).step == 2
-    assert shared_rung(study, "max", min_shared=1).step == 8
+    assert shared_rung(study, "max", min_shared=1).step == 4  # still a third of the six trials: two
+
+
+def test_the_epoch_holds_a_third_of_the_finished_trials_not_only_the_survivors():
+    """The quickstart's shape: 16 trials at epoch 2, 7 at epoch 4, 4 complete at epoch 8."""
+    survivors = [("COMPLETE", [0.5] * 8)] * 4
+    to_epoch_4 = [("PRUNED", [0.4] * 4)] * 3
+    to_epoch_2 = [("PRUNED", [0.3] * 2)] * 9
+    rung = shared_rung(trials(*survivors, *to_epoch_4, *to_epoch_2), "max")
+    assert (rung.step, len(rung.trials), rung.needed) == (4, 7, 6)
 
 
 def test_equal_values_rank_the_earlier_trial_first_and_equal_counts_take_the_deeper_epoch():
