@@ -46,6 +46,13 @@ TrainerOpt = Annotated[
         show_default=False,
     ),
 ]
+DownloadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--download",
+        help="Let the trainer fetch a missing data set first, once, checksummed (as data.download: true); trials never download.",
+    ),
+]
 
 
 @app.command()
@@ -56,6 +63,7 @@ def run(
         bool, typer.Option("--new-version", help="If the stored study searched another space, start NAME-v2 beside it.")
     ] = False,
     trainer: TrainerOpt = None,
+    download: DownloadOpt = False,
 ) -> None:
     """Run (or resume) the study a spec describes.
 
@@ -74,7 +82,7 @@ def run(
 
     spec = load_spec(spec_file, trainer)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    outcome = run_study(spec, address=address, new_version=new_version, console=console)
+    outcome = run_study(spec, address=address, new_version=new_version, console=console, download=download)
     tally = outcome.tally
     console.print(tally.summary())
     if outcome.interrupted:
@@ -163,13 +171,14 @@ def train(
         ),
     ] = None,
     trainer: TrainerOpt = None,
+    download: DownloadOpt = False,
 ) -> None:
     """Train one config once per seed with the trainer it names: its metric mean ± std (the
     built-in trainer adds accuracy per class and the confusion matrix)."""
     from hpo.results.retrain import load_train_config, train_seeds
 
     config = load_train_config(config_file, trainer)
-    train_seeds(config, config_file, seeds, final=final, output_dir=output_dir, console=console, trainer=trainer)
+    train_seeds(config, config_file, seeds, final=final, output_dir=output_dir, console=console, trainer=trainer, download=download)
 
 
 @app.command()
