@@ -256,6 +256,23 @@ def status(study: StudyArg, storage: StorageOpt = None) -> None:
     print_status(load_existing_study(study, storage), console)
 
 
+data_app = typer.Typer(help="The built-in trainer's data sets: which are on disk, and where --download gets them.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("list")
+def data_list(
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Folder to look in [default: data, as data.root defaults to].", show_default=False)
+    ] = None,
+) -> None:
+    """Every data set the built-in trainer knows: on disk under the root or not, its size, classes and image shape."""
+    from hpo.data import datasets_table, download_source
+
+    console.print(datasets_table(root))
+    console.print(download_source())
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one paragraph and exit code 2."""
     try:
