@@ -83,8 +83,11 @@ def fetch_data(config) -> list[str]:
     missing = missing_files(config.root, files) if files is not None else []
     if files is None or not missing:
         return []
-    os.makedirs(config.root, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{config.name}-download-", dir=config.root)
+    try:
+        os.makedirs(config.root, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{config.name}-download-", dir=config.root)
+    except OSError as exc:  # data.root not writable, or a file in its way
+        raise DatasetDownloadError(f"data set '{config.name}': cannot write under data.root {config.root}/: {_why(exc)}") from exc
     try:
         archives = published(config.name)
         with _timeout(TIMEOUT_S):

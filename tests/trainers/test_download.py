@@ -146,6 +146,13 @@ def test_a_missing_file_and_an_unreachable_host_are_named_with_their_url(tmp_pat
     assert files_under(tmp_path / "data") == []
 
 
+def test_a_root_that_cannot_be_written_is_named_before_anything_is_fetched(tmp_path, cifar10_mirror):
+    (tmp_path / "data").write_text("a file where the folder should be")
+    with pytest.raises(DatasetDownloadError, match=rf"data set 'cifar10': cannot write under data.root {tmp_path}/data/: FileExistsError"):
+        fetch_data(data_config("cifar10", tmp_path / "data"))
+    assert cifar10_mirror.requests == []
+
+
 def test_data_sets_made_in_memory_have_nothing_to_fetch(tmp_path):
     assert fetch_data(data_config("digits", tmp_path)) == []
     assert fetch_data(data_config("synthetic", tmp_path)) == [] and not any(tmp_path.iterdir())
