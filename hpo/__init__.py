@@ -28,6 +28,7 @@ def run(
     trainer: str | None = None,
     address: str | None = None,
     new_version: bool = False,
+    download: bool = False,
 ) -> optuna.Study:
     """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials,
     as ``hpo run`` does, and return it.
@@ -41,6 +42,8 @@ def run(
             set, else a local Ray instance, started and stopped here. A Ray already
             initialised in this process is used as it is.
         new_version: If the stored study searched another space, start ``NAME-v2`` beside it.
+        download: Let the trainer fetch what its trials read (the built-in one: a missing data
+            set, checksummed), here, once, before any trial; as ``hpo run --download``.
 
     Returns:
         The study, loaded from its storage once the run has ended.
@@ -61,7 +64,7 @@ def run(
         spec = load_spec(spec, trainer)
     elif trainer is not None and trainer != spec.trainer:
         spec = spec_from_text(spec.text, spec.source, trainer)  # judged again by that trainer's contract
-    outcome = run_study(spec, address=address, new_version=new_version)
+    outcome = run_study(spec, address=address, new_version=new_version, download=download)
     if outcome.interrupted:
         raise KeyboardInterrupt(f"study {outcome.study_name}: interrupted; its running trials were recorded as failed and queued again")
     if outcome.failures:

@@ -46,6 +46,13 @@ TrainerOpt = Annotated[
         show_default=False,
     ),
 ]
+DownloadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--download",
+        help="Let the trainer fetch a missing data set first, once, checksummed (as data.download: true); trials never download.",
+    ),
+]
 
 
 @app.command()
@@ -56,6 +63,7 @@ def run(
         bool, typer.Option("--new-version", help="If the stored study searched another space, start NAME-v2 beside it.")
     ] = False,
     trainer: TrainerOpt = None,
+    download: DownloadOpt = False,
 ) -> None:
     """Run (or resume) the study a spec describes.
 
@@ -74,7 +82,7 @@ def run(
 
     spec = load_spec(spec_file, trainer)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    outcome = run_study(spec, address=address, new_version=new_version, console=console)
+    outcome = run_study(spec, address=address, new_version=new_version, console=console, download=download)
     tally = outcome.tally
     console.print(tally.summary())
     if outcome.interrupted:
@@ -164,13 +172,14 @@ def train(
         ),
     ] = None,
     trainer: TrainerOpt = None,
+    download: DownloadOpt = False,
 ) -> None:
     """Train one config once per seed with the trainer it names: its metric mean ± std (the
     built-in trainer adds accuracy per class and the confusion matrix)."""
     from hpo.results.retrain import load_train_config, train_seeds
 
     config = load_train_config(config_file, trainer)
-    train_seeds(config, config_file, seeds, final=final, output_dir=output_dir, console=console, trainer=trainer)
+    train_seeds(config, config_file, seeds, final=final, output_dir=output_dir, console=console, trainer=trainer, download=download)
 
 
 @app.command()
@@ -246,6 +255,23 @@ def status(study: StudyArg, storage: StorageOpt = None) -> None:
     from hpo.study.locate import load_existing_study
 
     print_status(load_existing_study(study, storage), console)
+
+
+data_app = typer.Typer(help="The built-in trainer's data sets: which are on disk, and where --download gets them.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("list")
+def data_list(
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Folder to look in [default: data, as data.root defaults to].", show_default=False)
+    ] = None,
+) -> None:
+    """Every data set the built-in trainer knows: on disk under the root or not, its size, classes and image shape."""
+    from hpo.data import datasets_table, download_source
+
+    console.print(datasets_table(root))
+    console.print(download_source())
 
 
 def main() -> None:

@@ -40,6 +40,13 @@ What a trainer declares, all optional, with :func:`trainer`:
   ``parameters``, ``output_shape`` and ``activation_bytes``, and may return
   ``trainable_parameters`` (those not frozen). ``hpo validate`` calls it on the spec's
   corners (its dry run), so a shape error shows before any trial.
+- ``prepare``: ``prepare(config, download)`` making what a trial of ``config`` reads ready
+  on this machine, once, in the driver, before ``check`` and before any trial: typically
+  fetching a missing data set. ``download`` is True when the user asked hpo to fetch
+  (``hpo run --download``, ``hpo train --download``); a trainer may also honour a key of
+  its own config (the built-in one reads ``data.download``). It returns lines to show
+  (what it fetched), or None; what it raises ends the command before any trial, with its
+  message. Trials never call it, so several workers never race to write one file.
 
 This module imports only pydantic, so a trainer can depend on it and on nothing else of hpo.
 """
@@ -47,7 +54,7 @@ This module imports only pydantic, so a trainer can depend on it and on nothing 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
@@ -62,6 +69,7 @@ __all__ = [
     "FINISHED",
     "Contract",
     "Mode",
+    "Prepare",
     "Report",
     "StrictModel",
     "Trainer",
@@ -77,6 +85,7 @@ FINISHED = "finished"  # report key: true on a trainer's last report
 
 Mode = Literal["max", "min"]
 Report = Callable[[Mapping[str, Any]], None]
+Prepare = Callable[[dict[str, Any], bool], Iterable[str] | None]  # prepare(config, download) -> lines to show
 
 
 class Trainer(Protocol):
@@ -93,6 +102,7 @@ class Contract:
     metrics: Mapping[str, Mode] = field(default_factory=dict)
     check: Callable[[dict[str, Any]], None] | None = None
     probe: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None
+    prepare: Prepare | None = None
 
 
 _CONTRACT_ATTR = "__hpo_contract__"
@@ -105,6 +115,7 @@ def trainer(
     metrics: Mapping[str, Mode] | None = None,
     check: Callable[[dict[str, Any]], None] | None = None,
     probe: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None,
+    prepare: Prepare | None = None,
 ) -> Callable[[F], F]:
     """Declare what a trainer function validates, reports and checks; returns it unchanged.
 
@@ -116,7 +127,7 @@ def trainer(
     for name, mode in (metrics or {}).items():
         if mode not in ("max", "min"):
             raise ValueError(f"metric {name!r}: direction must be 'max' or 'min', got {mode!r}")
-    contract = Contract(schema=schema, metrics=dict(metrics or {}), check=check, probe=probe)
+    contract = Contract(schema=schema, metrics=dict(metrics or {}), check=check, probe=probe, prepare=prepare)
 
     def declare(function: F) -> F:
         setattr(function, _CONTRACT_ATTR, contract)

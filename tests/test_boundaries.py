@@ -28,6 +28,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "hpo/results": ("ray", "hpo.engine", "hpo.cli"),
     "hpo/engine": ("hpo.results", "hpo.cli"),
     "hpo/errors.py": ("optuna", "ray", "torch", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results"),
+    "hpo/data.py": ("optuna", "ray", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli"),
     "hpo/contract.py": ("optuna", "ray", "torch", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results"),
     "hpo/format.py": ("optuna", "ray", "torch", "numpy", "pandas", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli"),
     "trainers": ("optuna", "ray", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli", "hpo.errors"),

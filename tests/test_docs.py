@@ -169,7 +169,11 @@ def check_hpo_line(words: list[str]) -> None:
     if "--help" in args:
         return
     try:
-        COMMANDS[args[0]].make_context(f"hpo {args[0]}", args[1:])
+        command, name, rest = COMMANDS[args[0]], f"hpo {args[0]}", args[1:]
+        context = command.make_context(name, rest)
+        if hasattr(command, "resolve_command"):  # a group (hpo data): its subcommand, then that one's options
+            sub, command, rest = command.resolve_command(context, rest)
+            command.make_context(f"{name} {sub}", rest)
     except Exception as exc:  # click's UsageError, from the click that typer uses
         message = exc.format_message() if hasattr(exc, "format_message") else repr(exc)
         pytest.fail(f"hpo {' '.join(words)}: {message}")

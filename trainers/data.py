@@ -10,6 +10,10 @@ Each data set is its config model and its loader, registered together::
 A loader returns the publisher's train and test splits as uint8 [N, C, H, W] images with
 int64 labels; `load_data` carves the validation split from train with the config's seed and
 moves everything to the device. The test split is only used when `final=True`.
+
+Trials only read: the loaders pass `download=False` to torchvision whatever the config
+says. A missing data set is fetched, when the user asks (`data.download: true`, `hpo run
+--download`), by the driver before any trial (trainers.download).
 """
 
 from __future__ import annotations
@@ -30,14 +34,18 @@ from trainers.registry import Registry, variant
 __all__ = [
     "DATASETS",
     "DataBase",
+    "DEFAULT_ROOT",
     "DatasetNotFoundError",
+    "DatasetOnDisk",
     "Files",
     "Raw",
     "Splits",
     "check_data",
     "dataset_shape",
+    "datasets_on_disk",
     "list_datasets",
     "load_data",
+    "missing_files",
     "register_dataset",
 ]
 
@@ -56,6 +64,7 @@ class Files:
     folder: str  # under data.root
     names: tuple[str, ...]
     how: str  # where to get them; `{root}` stands for data.root
+    source: str  # the torchvision.datasets class that reads them, whose URLs and checksums a download uses
 
 
 @dataclass
@@ -114,10 +123,14 @@ def register_dataset(
     return wrap
 
 
+DEFAULT_ROOT = "data"  # relative to the working directory, as every path of a config
+
+
 class DataBase(StrictModel):
     """The fields every data set has: where its files are and how validation is held out."""
 
-    root: str = "data"  # folder holding the publishers' files
+    root: str = DEFAULT_ROOT  # folder holding the publishers' files
+    download: bool = False  # let the driver fetch missing files once, checksummed, before any trial (trials never do)
     val_fraction: float | None = Field(0.1, gt=0, lt=1)  # share of train held out for validation
     val_size: int | None = Field(None, ge=1)  # or an exact count (e.g. 5000); not both
 
@@ -218,16 +231,23 @@ def _synthetic(config) -> Raw:
 # Data sets read from the publishers' files with torchvision (download=False)
 
 
+def missing_files(root: str, files: Files) -> list[str]:
+    """The names of `files` that are not under `root`/`files.folder` (stat calls only)."""
+    path = os.path.join(root, files.folder)
+    return [f for f in files.names if not os.path.isfile(os.path.join(path, f))]
+
+
 def _require(config, files: Files) -> None:
-    """DatasetNotFoundError naming the folder, the files it must hold and the missing ones."""
+    """DatasetNotFoundError naming the folder, the files it must hold, the missing ones and
+    the two ways to get them: by hand, or fetched by hpo's driver when asked."""
     path = os.path.join(config.root, files.folder)
-    missing = [f for f in files.names if not os.path.isfile(os.path.join(path, f))]
+    missing = missing_files(config.root, files)
     if missing:
         shown = "all of them" if len(missing) == len(files.names) else ", ".join(missing)
         raise DatasetNotFoundError(
             f"data set '{config.name}' not found: {path}/ must hold {', '.join(files.names)} "
-            f"(missing: {shown}). {files.how.format(root=config.root)} Nothing is "
-            f"downloaded: data.root is '{config.root}', relative to the working directory."
+            f"(missing: {shown}). {files.how.format(root=config.root)} Or let hpo fetch it once, before any trial: "
+            f"data.download: true in the config, or --download. data.root is '{config.root}', relative to the working directory."
         )
 
 
@@ -244,7 +264,7 @@ def _read(class_name: str, config, **kwargs):
 def _mnist_like(name: str, class_name: str, source: str, mean: float, std: float) -> None:
     """Register an MNIST-format data set: torchvision reads it from <root>/<class_name>/raw."""
     names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-    files = Files(os.path.join(class_name, "raw"), names, f"Get the four .gz files from {source} and gunzip them there.")
+    files = Files(os.path.join(class_name, "raw"), names, f"Get the four .gz files from {source} and gunzip them there.", class_name)
 
     @register_dataset(name, variant(DataBase, name), shape=(1, 28, 28, 10), mean=(mean,), std=(std,), files=files)
     def load(config) -> Raw:
@@ -262,7 +282,9 @@ def _cifar(name: str, class_name: str, folder: str, names: tuple[str, ...], clas
     how = f"Download {archive} from https://www.cs.toronto.edu/~kriz/cifar.html and extract it into {{root}}/ "
     how += f"(tar xzf {archive} -C {{root}})."
 
-    @register_dataset(name, variant(DataBase, name), shape=(3, 32, 32, classes), mean=mean, std=std, files=Files(folder, names, how))
+    files = Files(folder, names, how, class_name)
+
+    @register_dataset(name, variant(DataBase, name), shape=(3, 32, 32, classes), mean=mean, std=std, files=files)
     def load(config) -> Raw:
         train, test = _read(class_name, config, train=True), _read(class_name, config, train=False)
 
@@ -317,6 +339,7 @@ class Stl10Data(DataBase):
         ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin", "unlabeled_X.bin"),
         "Download stl10_binary.tar.gz from https://cs.stanford.edu/~acoates/stl10/ and extract it "
         "into {root}/ (torchvision checks every file, the unlabelled one too).",
+        "STL10",
     ),
 )
 def _stl10(config) -> Raw:
@@ -337,6 +360,36 @@ def _subset(x: torch.Tensor, y: torch.Tensor, names: list[str]) -> tuple[torch.T
         remap[STL10_CLASSES.index(name)] = new
     keep = remap[y] >= 0
     return x[keep], remap[y[keep]]
+
+
+# ----------------------------------------------------------------------------------------------
+# What is on disk
+
+
+@dataclass(frozen=True)
+class DatasetOnDisk:
+    """A registered data set and its files under one root (`hpo data list` shows these)."""
+
+    name: str
+    folder: str | None  # root/folder it is read from; None: made in memory, nothing to read
+    needed: int  # files it reads
+    missing: int  # of those, not on disk
+    size: int  # bytes under folder, whatever they are
+    shape: tuple[int, int, int, int] | None  # (channels, height, width, classes) as published; None: the config gives it
+
+
+def datasets_on_disk(root: str = DEFAULT_ROOT) -> list[DatasetOnDisk]:
+    """Every registered data set, whether its files are under `root` and their size (stat calls only)."""
+    found = []
+    for name in list_datasets():
+        entry = DATASETS.get(name)
+        if entry.files is None:
+            found.append(DatasetOnDisk(name, None, 0, 0, 0, entry.shape))
+            continue
+        folder = os.path.join(root, entry.files.folder)
+        size = sum(os.path.getsize(os.path.join(path, f)) for path, _, names in os.walk(folder) for f in names)
+        found.append(DatasetOnDisk(name, folder, len(entry.files.names), len(missing_files(root, entry.files)), size, entry.shape))
+    return found
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The training loop: `train(config, report)`, the trainer hpo runs unless a spec names another,
-and `check(config)`, which it declares (hpo.contract) for hpo to call before a study's first trial.
+and `prepare` and `check`, which it declares (hpo.contract) for hpo to call before a study's
+first trial.
 
     metrics = train(config, report=print)          # report(metrics) once per epoch
     metrics = train(config, report, final=True, output_dir="runs/best")   # train+val -> test
+    prepare(config, download=True)                 # fetches the data set if it is missing
     check(config)                                  # raises if a trial of config cannot start
 
 Reads top to bottom: set-up, then the epoch loop (train, evaluate, report, stop), then the
@@ -25,12 +27,13 @@ from hpo.contract import trainer
 from trainers.augment import Pipeline
 from trainers.config import METRICS, TrainConfig, augment_ops, validate_train_config
 from trainers.data import check_data, load_data
+from trainers.download import fetch_data
 from trainers.models import create_model, features
 from trainers.optim import create_optimizer, create_schedule, scale_lr
 from trainers.probe import probe
 from trainers.weights import check_pretrained, train_mode
 
-__all__ = ["NonFiniteLossError", "check", "evaluate", "pick_device", "seed_everything", "train"]
+__all__ = ["NonFiniteLossError", "check", "evaluate", "pick_device", "prepare", "seed_everything", "train"]
 
 FEATURE_SAMPLES = 2000  # evaluation images whose penultimate features go to features.npz
 
@@ -87,7 +90,18 @@ def check(config: dict) -> None:
     check_pretrained(cfg.model)
 
 
-@trainer(schema=TrainConfig, metrics=METRICS, check=check, probe=probe)
+def prepare(config: dict, download: bool) -> list[str]:
+    """Fetch the data set of `config` if it is missing and the user asked (`download`, from
+    `--download`, or the config's `data.download`); returns what was done, as lines to show.
+
+    hpo calls it in the driver, once per config, before `check` and before any trial; the
+    trials themselves never download (trainers.download).
+    """
+    cfg = validate_train_config(config)
+    return fetch_data(cfg.data) if download or cfg.data.download else []
+
+
+@trainer(schema=TrainConfig, metrics=METRICS, check=check, probe=probe, prepare=prepare)
 def train(config: dict, report: Callable[[dict], None], *, final: bool = False, output_dir: str | None = None) -> dict:
     """Train the config; report(metrics) after every epoch; return the last metrics.
 

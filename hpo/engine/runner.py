@@ -31,7 +31,7 @@ from hpo.engine.failures import FailureStreak
 from hpo.engine.progress import StudyProgress
 from hpo.engine.samplers import ConditionalGridSampler, build_sampler
 from hpo.errors import HpoError
-from hpo.spec.preflight import preflight
+from hpo.spec.preflight import preflight, prepare
 from hpo.spec.sections import Spec
 from hpo.study.records import INTERRUPTED, INTERRUPTED_TYPE, beat, recover_orphans
 from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
@@ -76,18 +76,22 @@ def run_study(
     address: str | None = None,
     new_version: bool = False,
     console: Console | None = None,
+    download: bool = False,
 ) -> RunOutcome:
     """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials.
 
     Every trial calls the spec's trainer (``spec.trainer``, imported when the spec loaded)
     as ``train(config, report)``; a Ray instance already initialised in this process is
-    used as it is (and left running).
+    used as it is (and left running). ``download``: the trainer's ``prepare`` may fetch what
+    its trials read (a data set), here, once, before the first trial.
     """
+    console = console or Console()
+    for line in prepare(spec, download):  # in the driver only: trials never fetch
+        console.print(line, highlight=False)
     preflight(spec)  # before the study is opened: a study no trial can run gets none
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     if address != "local":
         _check_head_reachable(address)  # likewise: an unreachable cluster leaves no new, empty study
-    console = console or Console()
     _quiet_optuna()
     storage_url = spec.study.storage or default_storage_url(spec.study.name)
     storage = open_storage(storage_url)

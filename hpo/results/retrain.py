@@ -49,6 +49,7 @@ from hpo.contract import Contract
 from hpo.errors import HpoError
 from hpo.format import format_number, format_value
 from hpo.results.header import header_metric, read_header
+from hpo.spec.preflight import prepare_configs
 from hpo.spec.trainer import DEFAULT_TRAINER, check_train_config, load_trainer
 from hpo.spec.yamlfile import read_yaml
 from hpo.study.keys import EPOCH, HISTORY_KEYS
@@ -169,13 +170,17 @@ def train_seeds(
     output_dir: Path | None,
     console: Console,
     trainer: str | None = None,
+    download: bool = False,
 ) -> dict[str, Any]:
     """Train ``config`` once per seed (once as written without seeds); print epochs and the
-    summary; save runs and summary."""
+    summary; save runs and summary. ``download``: the trainer's ``prepare`` may fetch what
+    the config reads (a data set) first."""
     job = plan_retrain(config_file, trainer=trainer, final=final, output_dir=output_dir)
     runs = [(seed, {**config, "seed": seed}) for seed in check_seeds(seeds)] if seeds else [(config.get("seed", 0), config)]
     for _, seeded in runs:
         check_train_config(seeded, job.contract, str(config_file), "")
+    for line in prepare_configs(job.contract, job.reference, [runs[0][1]], download, str(config_file)):
+        console.print(line, highlight=False)
     if job.contract.check is not None:
         try:
             job.contract.check(runs[0][1])

@@ -25,16 +25,24 @@ What a trial needs from disk is named by strings (a folder, a weights file), and
 string in a space can only come from a ``choice``, every option of which is put in at
 least one corner: so each path the space can give is checked, at one call per option
 rather than one per combination of all the choices.
+
+Before the check, a trainer may make what its trials read ready: its declared
+``prepare(config, download)`` (:func:`prepare`) is called on the same configs, in the
+driver only, and may fetch a missing data set once. ``download`` is the user's
+``--download``; a trainer may honour a key of its own config too (the built-in one:
+``data.download``). Trials never fetch: eight workers starting at once would race to
+write one archive.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from hpo.errors import SpecError
+from hpo.contract import Contract
+from hpo.errors import HpoError, SpecError
 from hpo.spec.messages import param_for
 from hpo.spec.sections import Spec
 from hpo.spec.space import fill_partial, variants
@@ -50,6 +58,37 @@ def preflight(spec: Spec) -> None:
             check(config)
         except Exception as exc:  # the check's verdict, whatever its type: shown, never a traceback
             raise _refusal(spec, assignment, exc) from exc
+
+
+def prepare(spec: Spec, download: bool = False) -> list[str]:
+    """Call the trainer's declared ``prepare`` on each config of ``spec`` (as :func:`preflight`
+    checks them); returns the lines it gave to show. See :func:`prepare_configs`."""
+    return prepare_configs(spec.contract, spec.trainer, (config for _, config in _configs(spec)), download, spec.source)
+
+
+def prepare_configs(contract: Contract, reference: str, configs: Iterable[dict[str, Any]], download: bool, source: str) -> list[str]:
+    """Let the trainer ``reference`` make each config ready on this machine (fetch its data).
+
+    Raises HpoError: ``download`` asked of a trainer that declares no ``prepare`` (nothing
+    would be fetched, and the run would fail for want of the data it was asked to fetch), or
+    the message of what ``prepare`` raised (an unreachable host, a checksum that does not
+    match), prefixed with ``source``.
+    """
+    hook = contract.prepare
+    if hook is None:
+        if download:
+            raise HpoError(
+                f"--download: {reference} declares no prepare hook (hpo.contract.trainer(prepare=...)), so hpo has no way "
+                "to fetch what its trials read; put the data in place yourself and run without --download"
+            )
+        return []
+    lines: list[str] = []
+    for config in configs:
+        try:
+            lines += [str(line) for line in hook(config, download) or ()]
+        except Exception as exc:  # the trainer's own failure (network, checksum, disk): its message, one paragraph
+            raise HpoError(f"{source}: {str(exc).strip() or type(exc).__name__}") from exc
+    return lines
 
 
 def _configs(spec: Spec) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import textwrap
 import types
 
 import pytest
+from rich.console import Console
 
 from hpo.contract import trainer as declare
 from hpo.engine.runner import run_study
-from hpo.errors import SpecError
-from hpo.spec.preflight import preflight
+from hpo.errors import HpoError, SpecError
+from hpo.spec.preflight import preflight, prepare
 from hpo.spec.sections import spec_from_text
 from trainers.config import METRICS, TrainConfig
 
@@ -113,4 +115,64 @@ def test_the_built_in_trainer_refuses_a_missing_data_set_before_the_study_exists
         run_study(spec)
     assert info.value.path == "train.data.root"
     assert "empty/cifar-10-batches-py/ must hold data_batch_1" in info.value.message
+    assert "data.download: true in the config, or --download" in info.value.message  # the way to have it fetched
+    assert not (tmp_path / "studies").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# prepare(config, download): before the check, in the driver only
+
+
+def declare_prepare(trainer, hook):
+    """Declare the fixture's check and ``hook`` as the trainer's prepare."""
+    trainer.train = declare(schema=TrainConfig, metrics=METRICS, check=lambda config: trainer.check(config), prepare=hook)(
+        lambda config, report: None
+    )
+
+
+def test_prepare_sees_every_distinct_config_with_the_users_flag(trainer):
+    calls = []
+
+    def hook(config, download):
+        calls.append((config["data"]["root"], download))
+        return [f"fetched into {config['data']['root']}"] if config["data"]["root"] == "bad" else None
+
+    declare_prepare(trainer, hook)
+    assert prepare(spec(), download=True) == ["fetched into bad"]
+    assert calls[0] == ("good", True) and {root for root, _ in calls} == {"good", "bad"}
+    calls.clear()
+    assert prepare(spec()) == ["fetched into bad"]
+    assert calls and all(download is False for _, download in calls)  # called unasked too: a config key of its own may ask
+
+
+def test_download_asked_of_a_trainer_without_prepare_is_refused(trainer):
+    assert spec().contract.prepare is None
+    assert prepare(spec()) == []  # not asked: nothing to do, nothing said
+    with pytest.raises(HpoError) as info:
+        prepare(spec(), download=True)
+    assert str(info.value).startswith("--download: fake_trainer:train declares no prepare hook (hpo.contract.trainer(prepare=...))")
+
+
+def test_what_prepare_raises_is_one_paragraph_naming_the_spec(trainer):
+    def hook(config, download):
+        raise RuntimeError("could not download data set 'x': http://127.0.0.1:1/x.tar.gz: unreachable ")
+
+    declare_prepare(trainer, hook)
+    with pytest.raises(HpoError) as info:
+        prepare(spec(), download=True)
+    assert str(info.value) == "spec.yaml: could not download data set 'x': http://127.0.0.1:1/x.tar.gz: unreachable"
+
+
+def test_run_prepares_then_checks_before_the_study_exists(trainer, tmp_path, monkeypatch):
+    """``hpo run --download``: the trainer fetches first, its check then judges what is on disk."""
+    monkeypatch.chdir(tmp_path)
+    prepared = []
+    declare_prepare(trainer, lambda config, download: prepared.append((len(trainer.seen), download)) or ["fetched"])
+    trainer.refuse = {"bad"}
+    out = io.StringIO()
+    with pytest.raises(SpecError, match="nothing under bad/"):
+        run_study(spec(), download=True, console=Console(file=out))
+    assert prepared and all(item == (0, True) for item in prepared)  # every prepare before the first check
+    assert trainer.seen  # then the check ran, and refused
+    assert out.getvalue().splitlines() == ["fetched"] * len(prepared)
     assert not (tmp_path / "studies").exists()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 
 import numpy as np
 import pytest
 import torch
 
+from tests.trainers.publishers import CIFAR10_BATCHES, CIFAR10_CLASSES, expect_md5s, write_cifar, write_mnist
 from trainers.config import validate_train_config
 from trainers.data import DatasetNotFoundError, check_data, dataset_shape, list_datasets, load_data
 
@@ -111,51 +111,24 @@ def test_validation_that_leaves_nothing_to_train_on_is_an_error():
 # The publishers' formats, written small, read through torchvision with download=False
 
 
-def _write_idx(path, array: np.ndarray) -> None:
-    dims = array.shape
-    code = 0x08  # unsigned byte
-    header = bytes([0, 0, code, len(dims)]) + b"".join(int(d).to_bytes(4, "big") for d in dims)
-    with open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 @pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
 def test_mnist_format(name, folder, tmp_path):
-    raw = tmp_path / folder / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 30), ("t10k", 10)):
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    write_mnist(tmp_path / folder / "raw", train=30, test=10)
     splits = load_data(data_config({"name": name, "root": str(tmp_path), "val_size": 5}), seed=0)
     assert splits.train_x.shape == (25, 1, 28, 28) and splits.train_x.dtype == torch.uint8
     assert len(splits.eval_y) == 5 and len(splits.classes) == 10
     assert len(load_data(data_config({"name": name, "root": str(tmp_path)}), 0, final=True).eval_y) == 10
 
 
-def _write_cifar(root, folder, files, label_key, meta_file, meta_key, classes, monkeypatch, cls):
-    os.makedirs(root / folder)
-    rng = np.random.default_rng(0)
-    for f in files:
-        batch = {"data": rng.integers(0, 256, (6, 3072)).astype(np.uint8), label_key: list(range(6))}
-        with open(root / folder / f, "wb") as fh:
-            pickle.dump(batch, fh)
-    with open(root / folder / meta_file, "wb") as fh:
-        pickle.dump({meta_key: classes}, fh)
-    # torchvision checks the md5 sums of the real files
-    monkeypatch.setattr(cls, "_check_integrity", lambda self: True)
-    monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda path, md5=None: os.path.isfile(path))
-
-
 def test_cifar10_format(tmp_path, monkeypatch):
     from torchvision.datasets import CIFAR10
 
-    files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    _write_cifar(tmp_path, "cifar-10-batches-py", files, "labels", "batches.meta", "label_names", classes, monkeypatch, CIFAR10)
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar(folder, CIFAR10_BATCHES, "labels", "batches.meta", "label_names", CIFAR10_CLASSES)
+    expect_md5s(monkeypatch, CIFAR10, unpacked=folder)  # torchvision checks the md5 sums of the real files
     splits = load_data(data_config({"name": "cifar10", "root": str(tmp_path), "val_size": 6}), seed=0)
-    assert splits.train_x.shape == (24, 3, 32, 32) and splits.classes == classes
-    raw = pickle.load(open(tmp_path / "cifar-10-batches-py" / "test_batch", "rb"))["data"]
+    assert splits.train_x.shape == (24, 3, 32, 32) and splits.classes == CIFAR10_CLASSES
+    raw = pickle.loads((folder / "test_batch").read_bytes())["data"]
     final = load_data(data_config({"name": "cifar10", "root": str(tmp_path)}), 0, final=True)
     assert torch.equal(final.eval_x[0], torch.from_numpy(raw[0].reshape(3, 32, 32)))  # NCHW, untouched
 
@@ -163,8 +136,9 @@ def test_cifar10_format(tmp_path, monkeypatch):
 def test_cifar100_format(tmp_path, monkeypatch):
     from torchvision.datasets import CIFAR100
 
-    classes = [f"c{i}" for i in range(100)]
-    _write_cifar(tmp_path, "cifar-100-python", ["train", "test"], "fine_labels", "meta", "fine_label_names", classes, monkeypatch, CIFAR100)
+    folder = tmp_path / "cifar-100-python"
+    write_cifar(folder, ["train", "test"], "fine_labels", "meta", "fine_label_names", [f"c{i}" for i in range(100)])
+    expect_md5s(monkeypatch, CIFAR100, unpacked=folder)
     splits = load_data(data_config({"name": "cifar100", "root": str(tmp_path), "val_size": 2}), seed=0)
     assert splits.train_x.shape == (4, 3, 32, 32) and len(splits.classes) == 100
 
