@@ -40,15 +40,16 @@ class StudyTrial:
 
     Args:
         trial: Ray's trial; its config is what the searcher proposed (hpo.engine.searcher).
+        study_name: The study's name: wandb groups the runs by it.
         local_path: Where the tracker writes this trial's files.
     """
 
-    def __init__(self, trial: Any, local_path: Path) -> None:
+    def __init__(self, trial: Any, study_name: str, local_path: Path) -> None:
         self.trial_id = trial.trial_id  # wandb's run id: unique over every run of a study
         self.number = int(trial.config["trial_number"])
         self.config = trial.config["config"]
         self.evaluated_params = trial.config["params"]
-        self.experiment_dir_name = trial.experiment_dir_name  # the Ray run's name: the study's
+        self.experiment_dir_name = study_name
         self.local_path = str(local_path)
 
     def init_local_path(self) -> None:
@@ -75,8 +76,9 @@ class _AsStudyTrials(LoggerCallback):
     and the trainer's numbers. One StudyTrial per Ray trial, as the callbacks key their
     writers and runs by the trial they are given."""
 
-    def __init__(self, trial_dir: Path, *args: Any, per_trial: bool, **kwargs: Any) -> None:
+    def __init__(self, study_name: str, trial_dir: Path, *args: Any, per_trial: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._study_name = study_name
         self._trial_dir = trial_dir.resolve()  # the wandb logging actor runs in another directory
         self._per_trial = per_trial  # a folder of its own per trial, else one for all
         self._views: dict[str, StudyTrial] = {}
@@ -86,7 +88,7 @@ class _AsStudyTrials(LoggerCallback):
         view = self._views.get(trial.trial_id)
         if view is None:
             path = self._trial_dir / f"trial_{trial.config['trial_number']}" if self._per_trial else self._trial_dir
-            view = self._views[trial.trial_id] = StudyTrial(trial, path)
+            view = self._views[trial.trial_id] = StudyTrial(trial, self._study_name, path)
         return view
 
     def log_trial_start(self, trial: Any) -> None:
@@ -119,12 +121,13 @@ def loggers(log: LogSection, study_name: str) -> list[LoggerCallback]:
     """The callbacks of the trackers ``log`` turns on, for the study ``study_name``."""
     callbacks: list[LoggerCallback] = []
     if log.tensorboard is not None:
-        callbacks.append(TensorBoardLogger(tensorboard_dir(study_name), per_trial=True))
+        callbacks.append(TensorBoardLogger(study_name, tensorboard_dir(study_name), per_trial=True))
     if log.mlflow is not None:
         # the run prints where its trials go; MLflow's notes as it creates its tables would break the progress lines
         logging.getLogger("mlflow").setLevel(logging.WARNING)
         callbacks.append(
             MLflowLogger(
+                study_name,
                 STUDIES_DIR / study_name,
                 mlflow_tracking_uri(log.mlflow, study_name),
                 per_trial=False,
@@ -134,5 +137,6 @@ def loggers(log: LogSection, study_name: str) -> list[LoggerCallback]:
         )
     if log.wandb is not None:
         mode = os.environ.get("WANDB_MODE")  # given to wandb.init: the logging actor may not inherit it
-        callbacks.append(WandbLogger(STUDIES_DIR / study_name, per_trial=False, project=study_name, **({"mode": mode} if mode else {})))
+        options = {"mode": mode} if mode else {}
+        callbacks.append(WandbLogger(study_name, STUDIES_DIR / study_name, per_trial=False, project=study_name, **options))
     return callbacks

@@ -8,8 +8,10 @@ import sys
 import textwrap
 
 import pytest
+from ray.tune.experiment import Trial
+from ray.tune.logger import LoggerCallback
 
-from hpo.engine.loggers import trainer_metrics
+from hpo.engine.loggers import _AsStudyTrials, trainer_metrics
 from hpo.engine.tracking import destinations, mlflow_tracking_uri
 from hpo.spec.trackers import LogSection, MLflowLog
 from tests.e2e.conftest import hpo_env
@@ -83,3 +85,55 @@ def test_the_run_says_where_each_tracker_writes(monkeypatch):
 )  # fmt: skip
 def test_a_report_sends_the_trainer_s_numbers_at_its_epoch(result, sent):
     assert trainer_metrics(result) == sent
+
+
+class Recording(LoggerCallback):
+    """Stands for Ray's logger callback behind :class:`_AsStudyTrials`: what its hooks get."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def log_trial_start(self, trial) -> None:
+        self.calls.append(("start", trial))
+
+    def log_trial_result(self, iteration, trial, result) -> None:
+        self.calls.append(("result", trial, result))
+
+    def log_trial_end(self, trial, failed=False) -> None:
+        self.calls.append(("end", trial, failed))
+
+
+class Recorder(_AsStudyTrials, Recording):
+    pass
+
+
+def ray_trial(number: int) -> Trial:
+    """A Ray trial as the searcher's proposal and the run's param_space make it."""
+    config = {"config": {"optimizer": {"lr": 0.1}, "epochs": 2}, "trial_number": number, "params": {"optimizer.lr": 0.1}}
+    return Trial("run_trial", config={**config, "trainer": "trainers.loop:train", "workdir": "/w", "trial_timeout_s": None}, stub=True)
+
+
+def test_the_logger_sees_each_trial_as_the_study_knows_it(tmp_path):
+    recorder = Recorder("s", tmp_path, per_trial=True)
+    failing, fine = ray_trial(3), ray_trial(4)
+    for trial in (failing, fine):
+        recorder.on_trial_start(0, [], trial)
+        recorder.on_trial_result(1, [], trial, {"epoch": 1, "val_acc": 0.5, "training_iteration": 1, "pid": 7, "config": trial.config})
+    recorder.on_trial_result(2, [], failing, {"hpo_error_type": "ValueError", "hpo_error": "nan loss", "training_iteration": 2})
+    recorder.on_trial_complete(2, [], failing)
+    recorder.on_trial_complete(2, [], fine)
+
+    view = recorder.calls[0][1]
+    assert (str(view), view.trial_id, view.experiment_dir_name) == ("trial 3", failing.trial_id, "s")
+    assert view.config == {"optimizer": {"lr": 0.1}, "epochs": 2}  # the training config: no trainer, workdir or number
+    assert view.evaluated_params == {"optimizer.lr": 0.1}
+    assert view.local_path == str(tmp_path / "trial_3")
+    assert [(call[0], str(call[1]), *call[2:]) for call in recorder.calls] == [
+        ("start", "trial 3"),
+        ("result", "trial 3", {"epoch": 1, "val_acc": 0.5, "training_iteration": 1}),
+        ("start", "trial 4"),
+        ("result", "trial 4", {"epoch": 1, "val_acc": 0.5, "training_iteration": 1}),
+        ("end", "trial 3", True),  # its trainer raised: the run ends as failed; the error report itself is not sent
+        ("end", "trial 4", False),
+    ]
+    assert all(call[1] is view for call in recorder.calls if str(call[1]) == "trial 3")  # one view per trial: Ray keys its writers by it
