@@ -11,6 +11,7 @@ imported only when a function is called (``hpo.cli`` starts fast because of it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ def run(
     address: str | None = None,
     new_version: bool = False,
     download: bool = False,
+    log: Sequence[str] = (),
 ) -> optuna.Study:
     """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials,
     as ``hpo run`` does, and return it.
@@ -44,13 +46,15 @@ def run(
         new_version: If the stored study searched another space, start ``NAME-v2`` beside it.
         download: Let the trainer fetch what its trials read (the built-in one: a missing data
             set, checksummed), here, once, before any trial; as ``hpo run --download``.
+        log: Trackers to send each trial's epochs and config to (``tensorboard``, ``mlflow``,
+            ``wandb``), beside those the spec's ``log:`` names; as ``hpo run --log``.
 
     Returns:
         The study, loaded from its storage once the run has ended.
 
     Raises:
-        hpo.errors.HpoError: The spec, the trainer's check, the storage or the cluster
-            refused the run before any trial; or ``study.max_failures`` trials in a row
+        hpo.errors.HpoError: The spec, the trainer's check, a tracker that is not installed,
+            the storage or the cluster refused the run before any trial; or ``study.max_failures`` trials in a row
             failed (the message says why; running again continues the study).
         KeyboardInterrupt: The run was interrupted; its running trials were recorded as
             failed, and running again resumes the study.
@@ -64,7 +68,7 @@ def run(
         spec = load_spec(spec, trainer)
     elif trainer is not None and trainer != spec.trainer:
         spec = spec_from_text(spec.text, spec.source, trainer)  # judged again by that trainer's contract
-    outcome = run_study(spec, address=address, new_version=new_version, download=download)
+    outcome = run_study(spec, address=address, new_version=new_version, download=download, log=log)
     if outcome.interrupted:
         raise KeyboardInterrupt(f"study {outcome.study_name}: interrupted; its running trials were recorded as failed and queued again")
     if outcome.failures:

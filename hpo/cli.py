@@ -64,6 +64,10 @@ def run(
     ] = False,
     trainer: TrainerOpt = None,
     download: DownloadOpt = False,
+    log: Annotated[
+        list[str] | None,
+        typer.Option("--log", help="Also send each trial's epochs and config to tensorboard, mlflow or wandb (repeatable)."),
+    ] = None,
 ) -> None:
     """Run (or resume) the study a spec describes.
 
@@ -82,7 +86,7 @@ def run(
 
     spec = load_spec(spec_file, trainer)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    outcome = run_study(spec, address=address, new_version=new_version, console=console, download=download)
+    outcome = run_study(spec, address=address, new_version=new_version, console=console, download=download, log=log or ())
     tally = outcome.tally
     console.print(tally.summary())
     if outcome.interrupted:
@@ -281,7 +285,7 @@ def main() -> None:
     except HpoError as exc:
         if _debug:
             traceback.print_exc()
-        err_console.print(f"error: {exc}", soft_wrap=True)
+        err_console.print(f"error: {exc}", soft_wrap=True, markup=False)  # the message as it is: [mlflow] is no style
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -17,7 +17,7 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +30,11 @@ from rich.console import Console
 from hpo.engine.failures import FailureStreak
 from hpo.engine.progress import StudyProgress
 from hpo.engine.samplers import ConditionalGridSampler, build_sampler
+from hpo.engine.tracking import check_installed, destinations
 from hpo.errors import HpoError
 from hpo.spec.preflight import preflight, prepare
 from hpo.spec.sections import Spec
+from hpo.spec.trackers import LogSection
 from hpo.study.records import INTERRUPTED, INTERRUPTED_TYPE, beat, recover_orphans
 from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
 from hpo.study.summary import Tally
@@ -77,14 +79,18 @@ def run_study(
     new_version: bool = False,
     console: Console | None = None,
     download: bool = False,
+    log: Sequence[str] = (),
 ) -> RunOutcome:
     """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials.
 
     Every trial calls the spec's trainer (``spec.trainer``, imported when the spec loaded)
     as ``train(config, report)``; a Ray instance already initialised in this process is
     used as it is (and left running). ``download``: the trainer's ``prepare`` may fetch what
-    its trials read (a data set), here, once, before the first trial.
+    its trials read (a data set), here, once, before the first trial. ``log`` names trackers
+    to send the trials to, beside those of the spec's ``log:`` (hpo.engine.tracking).
     """
+    trackers = spec.log.adding(log)
+    check_installed(trackers)  # before anything is fetched or stored: a tracker that is not installed is refused
     console = console or Console()
     for line in prepare(spec, download):  # in the driver only: trials never fetch
         console.print(line, highlight=False)
@@ -116,8 +122,10 @@ def run_study(
         return outcome
     log_dir = STUDIES_DIR / study.study_name
     failures = FailureStreak(spec.study.max_failures)
+    for line in destinations(trackers, study.study_name):
+        console.print(line, highlight=False)
     with _ray(address, log_dir), StudyProgress(study.study_name, tally, console) as progress:
-        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, storage, target, progress, failures)
+        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, storage, target, progress, failures, trackers)
     outcome.tally = Tally.from_trials(trials, target, spec.mode)
     if failures.stop and not outcome.interrupted:  # Ctrl-C's own failures say nothing of the trainer
         outcome.failures = failures.summary()
@@ -138,6 +146,7 @@ def _tune(
     target: int,
     progress: StudyProgress,
     failures: FailureStreak,
+    trackers: LogSection,
 ) -> tuple[bool, bool, list[FrozenTrial]]:
     """Run Ray Tune until the searcher says the study is done; returns (interrupted,
     budget_spent, the study's trials at the end)."""
@@ -163,7 +172,7 @@ def _tune(
             name=study.study_name,
             storage_path=str((STUDIES_DIR / study.study_name / "ray").resolve()),
             verbose=0,
-            callbacks=_callbacks(spec, searcher),
+            callbacks=_callbacks(spec, searcher) + _loggers(trackers, study.study_name),
             failure_config=tune.FailureConfig(max_failures=spec.study.retries),
         ),
     )
@@ -234,6 +243,15 @@ def _callbacks(spec: Spec, searcher: StudySearcher) -> list[Any]:
     if not spec.study.trial_timeout:
         return [errors]
     return [errors, TrialTimeoutWatchdog(errors, spec.study.trial_timeout)]
+
+
+def _loggers(trackers: LogSection, study_name: str) -> list[Any]:
+    """Ray's logger callbacks of the trackers the run sends its trials to (none: no import)."""
+    if not trackers.trackers:
+        return []
+    from hpo.engine.loggers import loggers
+
+    return loggers(trackers, study_name)
 
 
 def _trial_name(trial: Any) -> str:

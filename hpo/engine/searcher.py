@@ -180,7 +180,7 @@ class StudySearcher(Searcher):
         self._live[trial_id] = live
         if self._observer:
             self._observer.trial_started(live.number)
-        return {"config": config, "trial_number": live.number}
+        return {"config": config, "trial_number": live.number, "params": dict(trial.params)}  # params: for the trackers
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         live = self._live.get(trial_id)

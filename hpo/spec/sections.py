@@ -1,5 +1,5 @@
 """Load and validate a search-space spec: ``trainer``, ``study``, ``sampler``, ``scheduler``,
-``resources``, ``train`` and ``space``.
+``resources``, ``log``, ``train`` and ``space``.
 
 A spec is a training config with holes, for the trainer it names. Loading checks each
 section with pydantic, imports the trainer and judges ``train:`` and ``study.metric`` by
@@ -24,6 +24,7 @@ from hpo.contract import Contract, Mode, StrictModel, validate_strict
 from hpo.errors import SpecError
 from hpo.spec.messages import validation_error
 from hpo.spec.space import Space, assignments, parse_space
+from hpo.spec.trackers import LogSection, named_trackers
 from hpo.spec.trainer import DEFAULT_TRAINER, check_epochs, check_space, check_train_config, load_trainer, resolve_objective
 from hpo.spec.yamlfile import parse_yaml, read_yaml
 
@@ -162,6 +163,7 @@ class SpecFile(StrictModel):
     sampler: SamplerSection = Field(default_factory=lambda: TPESection(type="tpe"))
     scheduler: SchedulerSection = Field(default_factory=lambda: ASHASection(type="asha"))
     resources: ResourcesSection = Field(default_factory=ResourcesSection)
+    log: Annotated[LogSection, pydantic.BeforeValidator(named_trackers)] = Field(default_factory=LogSection)  # hpo.spec.trackers
     train: dict[str, Any]
     space: Any = None
 
@@ -189,6 +191,7 @@ class Spec:
         self.sampler = sections.sampler
         self.scheduler = sections.scheduler
         self.resources = sections.resources
+        self.log = sections.log
         self.train = sections.train
         self.raw_space = sections.space or {}
         self.space = space
