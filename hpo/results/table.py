@@ -8,8 +8,9 @@ from pathlib import Path
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from hpo.errors import HpoError
 from hpo.format import format_number, format_params, format_seconds, format_value
@@ -82,16 +83,20 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 
 def print_status(study: optuna.Study, console: Console) -> None:
     """Summary (done/running/pruned/failed, best) and the top trials."""
+    console.print(status_view(study))
+
+
+def status_view(study: optuna.Study) -> Group:
+    """What ``hpo status`` shows: the summary, the top trials and why trials failed."""
     trials = study.get_trials(deepcopy=False)
     mode = study_mode(study)
-    target = _target(study)
-    tally = Tally.from_trials(trials, target, mode)
-    console.print(f"study {study.study_name}: {tally.summary()}")
+    tally = Tally.from_trials(trials, study_target(study), mode)
+    lines: list[RenderableType] = [Text(f"study {study.study_name}: {tally.summary()}")]
     if tally.best is not None:
-        console.print(f"best params: {format_params(tally.best.params)}")
+        lines.append(Text(f"best params: {format_params(tally.best.params)}"))
     frame = trials_frame(study)
     if frame.empty:
-        return
+        return Group(*lines)
     best = [t.number for t in ranked((t for t in trials if t.state in FINISHED_STATES), mode)[:TOP]]
     top = frame.set_index("number").loc[best].reset_index()
     table = Table(title=f"top {len(top)} trials")
@@ -102,13 +107,14 @@ def print_status(study: optuna.Study, console: Console) -> None:
         cells = [str(row.number), row.state, format_value(row.value), format_number(row.epochs), format_seconds(row.seconds)]
         cells += ["" if pd.isna(row[c]) else format_number(row[c]) for c in params]
         table.add_row(*cells)
-    console.print(table)
+    lines.append(table)
     failed = frame[frame.state == "FAIL"]
-    for _, row in failed.iterrows():
-        console.print(f"trial {row.number} FAIL: {row.error}")
+    lines += [Text(f"trial {row.number} FAIL: {row.error}") for _, row in failed.iterrows()]
+    return Group(*lines)
 
 
-def _target(study: optuna.Study) -> int:
+def study_target(study: optuna.Study) -> int:
+    """The trials the study's spec asks for; of a study without a spec, the trials it has."""
     import yaml
 
     text = study.user_attrs.get(SPEC_TEXT_ATTR)
