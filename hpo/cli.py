@@ -253,12 +253,56 @@ def dashboard(
 
 
 @app.command()
-def status(study: StudyArg, storage: StorageOpt = None) -> None:
+def status(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh until the study ends (its trials done, or no driver left).")] = False,
+) -> None:
     """Summary of a study from its database, and its top 10 trials."""
     from hpo.results.table import print_status
-    from hpo.study.locate import load_existing_study
+    from hpo.study.locate import load_existing_study, locate_study
 
-    print_status(load_existing_study(study, storage), console)
+    if not watch:
+        print_status(load_existing_study(study, storage), console)
+        return
+    from hpo.results.watch import watch as watch_study
+
+    try:
+        watch_study(locate_study(study, storage), console)
+    except KeyboardInterrupt:  # leaving a watch is the normal way out of it: no message
+        raise typer.Exit(130) from None
+
+
+@app.command(name="list")
+def list_studies(storage: StorageOpt = None) -> None:
+    """Every study in a storage (default: the databases under studies/): counts, best value, last activity."""
+    from hpo.results.listing import print_studies
+
+    print_studies(storage, console, err_console)
+
+
+@app.command()
+def delete(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Delete without asking.")] = False,
+) -> None:
+    """Delete a study from its storage; refused while a driver runs it. Its folder
+    studies/<study>/ is kept, renamed studies/<study>.deleted-<time>/."""
+    from hpo.study.locate import locate_study
+    from hpo.study.removal import check_no_live_driver, delete_study
+
+    located = locate_study(study, storage)
+    check_no_live_driver(located)  # before asking: a refusal should not wait for an answer
+    name, count = located.study.study_name, len(located.study.get_trials(deepcopy=False))
+    if not yes:
+        if not sys.stdin.isatty():
+            raise HpoError(f"hpo delete {study}: deleting needs a yes; nobody can answer here (stdin is not a terminal), so pass --yes")
+        typer.confirm(f"delete study {name} ({count} trials) from {located.url}?", abort=True)
+    deleted = delete_study(located)
+    console.print(f"deleted study {deleted.name} ({deleted.trials} trials) from {deleted.url}")
+    if deleted.folder is not None:
+        console.print(f"its folder (exports, reports, retrained models) is kept as {deleted.folder}")
 
 
 data_app = typer.Typer(help="The built-in trainer's data sets: which are on disk, and where --download gets them.", no_args_is_help=True)

@@ -2,36 +2,73 @@
 
 The live panel, ``hpo status``, the report, the exports, ``hpo train`` and ``hpo validate``
 print through these, so a value reads the same wherever it appears. Integers print as
-integers. This module imports nothing of hpo and nothing heavy: every part may use it.
+integers, also when they arrive as floats: Optuna stores every value as a float, and a
+table column with a gap in it (a parameter some trials lack) turns 64 into 64.0. This
+module imports nothing of hpo and nothing heavy: every part may use it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from numbers import Integral, Real
 from typing import Any
+
+WHOLE_LIMIT = 1e15  # floats below this hold every integer exactly; larger ones print in scientific notation
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, Real) and not isinstance(value, Integral) and math.isnan(value))
 
 
+def _whole(value: Any) -> int | None:
+    """``value`` as an int if it is a whole number (``64`` or ``64.0``), else None (a
+    flag is not a number here: ``True`` prints as written)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        number = float(value)
+        if math.isfinite(number) and abs(number) < WHOLE_LIMIT and number.is_integer():
+            return int(number)
+    return None
+
+
 def format_value(value: Any) -> str:
-    """A metric's value, to four decimals (``0.9312``); an integer as itself; ``-`` for none."""
+    """A metric's value, to four decimals (``0.9312``); a whole number as an integer
+    (``64``, also ``1`` for an accuracy of exactly 1); ``-`` for none."""
     if _missing(value):
         return "-"
-    if isinstance(value, Integral):
-        return str(value)
+    whole = _whole(value)
+    if whole is not None:
+        return str(whole)
     return f"{value:.4f}"
 
 
 def format_number(value: Any) -> str:
     """A parameter or a reported number, to four significant digits (``0.0003162``,
-    ``12.5``, ``1e-05``); an integer, a flag or a label as written."""
-    if isinstance(value, Integral) or not isinstance(value, Real):
+    ``12.5``, ``1e-05``); a whole number with all its digits; a flag or a label as written."""
+    whole = _whole(value)
+    if whole is not None:
+        return str(whole)
+    if not isinstance(value, Real) or isinstance(value, bool):
         return str(value)
     return f"{value:.4g}"
+
+
+def format_spread(mean: Any, std: Any, count: int) -> str:
+    """The mean and standard deviation of ``count`` measurements (a config retrained over
+    seeds): ``0.9312 ± 0.0041``; of a single one, its value: one seed has no spread."""
+    if count == 1:
+        return format_value(mean)
+    return f"{format_value(mean)} ± {format_value(std)}"
+
+
+def format_datetime(moment: dt.datetime | None) -> str:
+    """``2026-12-03 06:05:07``, to the second; ``-`` for none."""
+    return "-" if moment is None else moment.isoformat(sep=" ", timespec="seconds")
 
 
 def format_params(params: Mapping[str, Any]) -> str:

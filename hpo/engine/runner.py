@@ -35,6 +35,7 @@ from hpo.errors import HpoError
 from hpo.spec.preflight import preflight, prepare
 from hpo.spec.sections import Spec
 from hpo.spec.trackers import LogSection
+from hpo.study.locate import resolve_study
 from hpo.study.records import INTERRUPTED, INTERRUPTED_TYPE, beat, recover_orphans
 from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
 from hpo.study.summary import Tally
@@ -120,16 +121,38 @@ def run_study(
     if tally.finished >= target:
         console.print(f"study {study.study_name} already has {tally.finished} finished trials (target {target})", highlight=False)
         return outcome
+    console.print(f"follow it: {dashboard_command(study.study_name, storage_url)}", highlight=False, soft_wrap=True)
     log_dir = STUDIES_DIR / study.study_name
     failures = FailureStreak(spec.study.max_failures)
     for line in destinations(trackers, study.study_name):
         console.print(line, highlight=False)
-    with _ray(address, log_dir), StudyProgress(study.study_name, tally, console) as progress:
-        outcome.interrupted, outcome.budget_spent, trials = _tune(spec, study, storage, target, progress, failures, trackers)
+    # from here on the study has a live driver: `hpo status --watch` waits for it, `hpo delete` refuses
+    stop_beating = _heartbeat(storage, storage.get_study_id_from_name(study.study_name))
+    try:
+        with _ray(address, log_dir):
+            concurrency = _max_concurrent(spec)
+            progress = StudyProgress(study.study_name, tally, console, concurrency=concurrency, time_budget_s=spec.study.time_budget)
+            with progress:
+                outcome.interrupted, outcome.budget_spent, trials = _tune(
+                    spec, study, storage, target, progress, failures, trackers, concurrency
+                )
+    finally:
+        stop_beating()
     outcome.tally = Tally.from_trials(trials, target, spec.mode)
     if failures.stop and not outcome.interrupted:  # Ctrl-C's own failures say nothing of the trainer
         outcome.failures = failures.summary()
     return outcome
+
+
+def dashboard_command(study_name: str, storage_url: str) -> str:
+    """``hpo dashboard NAME``, with ``--storage URL`` where hpo would not find the study by its name alone."""
+    import shlex
+
+    try:
+        found = resolve_study(study_name)[1] == storage_url  # as `hpo dashboard NAME` looks it up
+    except HpoError:
+        found = False
+    return f"hpo dashboard {shlex.quote(study_name)}" + ("" if found else f" --storage {shlex.quote(storage_url)}")
 
 
 def _quiet_optuna() -> None:
@@ -147,6 +170,7 @@ def _tune(
     progress: StudyProgress,
     failures: FailureStreak,
     trackers: LogSection,
+    concurrency: int,
 ) -> tuple[bool, bool, list[FrozenTrial]]:
     """Run Ray Tune until the searcher says the study is done; returns (interrupted,
     budget_spent, the study's trials at the end)."""
@@ -163,7 +187,7 @@ def _tune(
             search_alg=searcher,
             scheduler=_scheduler(spec, study),
             num_samples=-1,  # the searcher decides when the study is done
-            max_concurrent_trials=_max_concurrent(spec),
+            max_concurrent_trials=concurrency,
             reuse_actors=True,  # one worker runs trial after trial: no torch import per trial
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
@@ -176,14 +200,12 @@ def _tune(
             failure_config=tune.FailureConfig(max_failures=spec.study.retries),
         ),
     )
-    stop_beating = _heartbeat(storage, storage.get_study_id_from_name(study.study_name))
     interrupted = False
     try:
         tuner.fit()
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        stop_beating()
         searcher.fail_unfinished(INTERRUPTED_TYPE, INTERRUPTED)
     return interrupted, searcher.budget_spent, searcher.study_trials()
 

@@ -33,7 +33,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 
-from hpo.format import format_number, format_params, format_percent, format_seconds, format_value
+from hpo.format import format_number, format_params, format_percent, format_seconds, format_spread, format_value
 from hpo.results.cost import study_cost
 from hpo.results.figures import (
     CannotPlot,
@@ -273,7 +273,8 @@ def _retrained(page: _Page, run_dir: Path, summary: dict[str, Any]) -> str:
         f"<p>{html.escape(summary.get('config_file', ''))} retrained in {html.escape(str(run_dir))}, "
         f"evaluated on the {split} split.</p>"
         f"<table><tr><th>seed</th><th>{html.escape(summary.get('metric') or split + '_acc')}</th></tr>{seeds}"
-        f"<tr><th>mean ± std</th><th>{format_value(summary['mean'])} ± {format_value(summary['std'])}</th></tr></table>"
+        + (f"<tr><th>mean ± std</th><th>{format_spread(summary['mean'], summary['std'], len(values))}</th></tr>" if len(values) > 1 else "")
+        + "</table>"
     )
     if "confusion" not in summary:
         return table

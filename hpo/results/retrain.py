@@ -47,7 +47,7 @@ from rich.table import Table
 
 from hpo.contract import Contract
 from hpo.errors import HpoError
-from hpo.format import format_number, format_value
+from hpo.format import format_number, format_spread, format_value
 from hpo.results.header import header_metric, read_header
 from hpo.spec.preflight import prepare_configs
 from hpo.spec.trainer import DEFAULT_TRAINER, check_train_config, load_trainer
@@ -301,17 +301,19 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
     seeds.add_column("seed")
     seeds.add_column(metric or f"{split}_acc", justify="right")
     seeds.add_column("epochs", justify="right")
+    count = len(summary["seeds"])
     for seed, value, epochs in zip(summary["seeds"], summary.get("values") or summary["acc"], summary["epochs"]):
-        seeds.add_row(str(seed), format_value(value), str(epochs))
-    seeds.add_row("mean ± std", f"{format_value(summary['mean'])} ± {format_value(summary['std'])}", "", style="bold")
+        seeds.add_row(str(seed), format_value(value), format_number(epochs))
+    if count > 1:  # one seed has no spread: its row is the result
+        seeds.add_row("mean ± std", format_spread(summary["mean"], summary["std"], count), "", style="bold")
     if "confusion" not in summary:
         return [seeds]
 
-    per_class = Table(title=f"per-class {split} accuracy (mean ± std over seeds)")
+    per_class = Table(title=f"per-class {split} accuracy" + (" (mean ± std over seeds)" if count > 1 else ""))
     per_class.add_column("class")
     per_class.add_column("accuracy", justify="right")
     for name, mean, std in zip(summary["classes"], summary["per_class_acc_mean"], summary["per_class_acc_std"]):
-        per_class.add_row(str(name), f"{format_value(mean)} ± {format_value(std)}")
+        per_class.add_row(str(name), format_spread(mean, std, count))
 
     confusion = Table(title=f"{split} confusion matrix, summed over seeds (rows: true class, columns: predicted)")
     confusion.add_column("true \\ pred")

@@ -8,8 +8,9 @@ from pathlib import Path
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from hpo.errors import HpoError
 from hpo.format import format_number, format_params, format_seconds, format_value
@@ -83,16 +84,20 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 
 def print_status(study: optuna.Study, console: Console) -> None:
     """Summary (done/running/pruned/failed, best) and the top trials."""
+    console.print(status_view(study))
+
+
+def status_view(study: optuna.Study) -> Group:
+    """What ``hpo status`` shows: the summary, the top trials and why trials failed."""
     trials = study.get_trials(deepcopy=False)
     mode = study_mode(study)
-    target = _target(study)
-    tally = Tally.from_trials(trials, target, mode)
-    console.print(f"study {study.study_name}: {tally.summary()}")
+    tally = Tally.from_trials(trials, study_target(study), mode)
+    lines: list[RenderableType] = [Text(f"study {study.study_name}: {tally.summary()}")]
     if tally.best is not None:
-        console.print(f"best params: {format_params(tally.best.params)}")
+        lines.append(Text(f"best params: {format_params(tally.best.params)}"))
     frame = trials_frame(study)
     if frame.empty:
-        return
+        return Group(*lines)
     best = [t.number for t in ranked((t for t in trials if t.state in FINISHED_STATES), mode)[:TOP]]
     top = frame.set_index("number").loc[best].reset_index()
     table = Table(title=f"top {len(top)} trials")
@@ -103,25 +108,26 @@ def print_status(study: optuna.Study, console: Console) -> None:
         cells = [str(row.number), row.state, format_value(row.value), format_number(row.epochs), format_seconds(row.seconds)]
         cells += ["" if pd.isna(row[c]) else format_number(row[c]) for c in params]
         table.add_row(*cells)
-    console.print(table)
+    lines.append(table)
     failed = frame[frame.state == "FAIL"]
-    for _, row in failed.iterrows():
-        console.print(f"trial {row.number} FAIL: {row.error}")
-    _print_rung(study, trials, console)
+    lines += [Text(f"trial {row.number} FAIL: {row.error}") for _, row in failed.iterrows()]
+    rung = _rung_table(study, trials)
+    if rung is not None:
+        lines.append(rung)
+    return Group(*lines)
 
 
-def _print_rung(study: optuna.Study, trials: list[FrozenTrial], console: Console) -> None:
+def _rung_table(study: optuna.Study, trials: list[FrozenTrial]) -> Table | None:
     """While fewer than MIN_SHARED trials are complete, the finished trials ranked at the
-    deepest epoch that many reached (hpo.results.rungs). The top table ranks a pruned trial
-    by its value at the epoch it was stopped, so with few complete trials it compares values
-    of different epochs; this table compares them at one. No flag asks for it: once enough
-    trials are complete, the deepest shared epoch is the last, where the top table already
-    ranks them."""
+    deepest epoch enough of them reached (hpo.results.rungs). The top table ranks a pruned
+    trial by its value at the epoch it was stopped, so with few complete trials it compares
+    values of different epochs; this table compares them at one. No flag asks for it: once
+    enough trials are complete, the top table already ranks them."""
     if sum(t.state == TrialState.COMPLETE for t in trials) >= MIN_SHARED:
-        return
+        return None
     rung = shared_rung(trials, study_mode(study))
     if rung is None or not rung.count(TrialState.PRUNED):
-        return
+        return None
     metric = study_metric(study)
     params = list(dict.fromkeys(name for t in rung.trials for name in t.trial.params))
     table = Table(title=f"ranked at one epoch: {rung.describe(metric)}; the top {min(TOP, len(rung.trials))}")
@@ -131,10 +137,11 @@ def _print_rung(study: optuna.Study, trials: list[FrozenTrial], console: Console
         trial = entry.trial
         cells = [str(trial.number), trial.state.name, format_value(entry.value), format_value(entry.final), format_number(epochs_of(trial))]
         table.add_row(*cells, *(format_number(trial.params[p]) if p in trial.params else "" for p in params))
-    console.print(table)
+    return table
 
 
-def _target(study: optuna.Study) -> int:
+def study_target(study: optuna.Study) -> int:
+    """The trials the study's spec asks for; of a study without a spec, the trials it has."""
     import yaml
 
     text = study.user_attrs.get(SPEC_TEXT_ATTR)

@@ -149,6 +149,27 @@ def driver_alive(driver: Driver | None, heartbeats: Mapping[str, Any]) -> bool:
     return isinstance(last, (int, float)) and time.time() - last < HEARTBEAT_STALE_S
 
 
+def live_drivers(storage: optuna.storages.BaseStorage, study_id: int, trials: Iterable[FrozenTrial]) -> list[Driver]:
+    """The drivers that may still be running the study: each one a trial names (any trial,
+    finished or not) that :func:`driver_alive` finds alive, and each fresh heartbeat no
+    trial names yet (a driver before its first trial), as a Driver of unknown host and
+    pid (``host`` empty, ``pid`` -1)."""
+    heartbeats = storage.get_study_system_attrs(study_id)
+    named: dict[str, Driver] = {}
+    for trial in trials:
+        driver = Driver.from_attr(trial.system_attrs.get(DRIVER_ATTR))
+        if driver is not None:
+            named.setdefault(driver.token, driver)
+    alive = [driver for driver in named.values() if driver_alive(driver, heartbeats)]
+    for key, last in heartbeats.items():
+        token = key.removeprefix(HEARTBEAT_PREFIX)
+        if key.startswith(HEARTBEAT_PREFIX) and token not in named:
+            unnamed = Driver("", -1, token)
+            if driver_alive(unnamed, {key: last}):
+                alive.append(unnamed)
+    return alive
+
+
 def _pid_gone(pid: int) -> bool:
     """True only when no process has ``pid`` here; a process of another user
     (PermissionError) or a pid that cannot be asked about is not proof of death."""

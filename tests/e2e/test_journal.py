@@ -20,6 +20,7 @@ def test_a_study_in_a_journal_file_runs_resumes_and_is_served(workdir):
     path = write_spec(workdir, spec)
     run = hpo("run", str(path), cwd=workdir)
     assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count(f"follow it: hpo dashboard quickstart --storage {URL}\n") == 1
     study = optuna.load_study(study_name="quickstart", storage=open_storage(URL, create=False))
     finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     assert len(finished) == 2 and all(t.intermediate_values for t in finished)

@@ -83,6 +83,7 @@ def test_quickstart_records_pruned_and_complete_trials_and_listens_on_loopback(w
             assert epochs < 4
     assert study.best_value > 0.9
     assert "best val_acc" in output and "studies/quickstart.db" in output
+    assert output.count("follow it: hpo dashboard quickstart\n") == 1
     assert re.search(r"8/8 finished", output)
     assert "Traceback" not in output and "WARNING" not in output  # Ray's logs go to the file
     assert (workdir / "studies" / "quickstart" / "ray.log").exists()

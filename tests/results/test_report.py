@@ -202,3 +202,11 @@ def test_cli_writes_the_report_under_the_study(fake_study, capsys, monkeypatch):
     assert Path("studies/fake/report.html").is_file() and "studies/fake/report.html" in result.out
     assert cli(capsys, monkeypatch, "report", "fake", "-o", "out/r.html").code == 0
     assert Path("out/r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_retrain_over_one_seed_shows_its_value_not_a_spread(fake_study, tmp_path):
+    page = build_report(fake_study, fake_retrain(tmp_path / "retrain", seeds=(0,)))
+    summary = json.loads((tmp_path / "retrain" / "best-final" / "summary.json").read_text())
+    assert f"<tr><td>0</td><td>{summary['acc'][0]:.4f}</td></tr></table>" in page and "mean ± std" not in page
+    two = build_report(fake_study, fake_retrain(tmp_path / "two"))
+    assert "<tr><th>mean ± std</th>" in two

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,16 @@ import yaml
 from hpo.cli import expand_seeds
 from hpo.errors import HpoError
 from hpo.results.header import read_header
-from hpo.results.retrain import check_seeds, default_output_dir, load_summaries, origin_of, summarize, takes_run_options
+from hpo.results.retrain import (
+    _plain_text,
+    check_seeds,
+    default_output_dir,
+    load_summaries,
+    origin_of,
+    summarize,
+    summary_tables,
+    takes_run_options,
+)
 from tests.results.conftest import ONE_THREAD, STUDY, cli
 from trainers.config import validate_train_config
 
@@ -194,3 +204,22 @@ def test_the_study_of_a_config_is_read_from_its_header_only(tmp_path):
     assert origin_of(exported).study == "cifar10_cnn-v2"
     assert origin_of(plain).study is None
     assert read_header(tmp_path / "missing.yaml") == {}
+
+
+def test_one_seed_prints_its_value_not_a_spread(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    header = f"# study: digits_sgd\n# trainer: {SKLEARN}\n# val_acc: 0.95 (max)\n"
+    Path("best.yaml").write_text(header + yaml.safe_dump(SGD))
+    result = cli(capsys, monkeypatch, "train", "best.yaml", "--seeds", "0")
+    assert result.code == 0, result.err
+    summary = json.loads(Path("studies/digits_sgd/retrain/best/summary.json").read_text())
+    table = Path("studies/digits_sgd/retrain/best/summary.txt").read_text()
+    for text in (result.out, table):
+        assert f"{summary['values'][0]:.4f}" in text and "±" not in text and "mean" not in text
+
+
+def test_one_seeds_accuracy_tables_show_values_and_whole_epochs():
+    run = {"seed": 0, "val_acc": 0.75, "epoch": 8.0, "per_class_acc": [1.0, 0.5], "confusion": [[5, 0], [2, 2]], "classes": ["a", "b"]}
+    text = _plain_text(summary_tables(summarize([run], "test")))
+    assert "±" not in text and "mean" not in text and "8.0" not in text
+    assert re.search(r"│ 0\s+│\s+0\.7500 │\s+8 │", text) and re.search(r"│ b\s+│\s+0\.5000 │", text)

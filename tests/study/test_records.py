@@ -14,7 +14,17 @@ import pytest
 from optuna.trial import TrialState
 
 from hpo.study.keys import DRIVER_ATTR, HEARTBEAT_PREFIX
-from hpo.study.records import THIS_DRIVER, Driver, _process_start, driver_alive, epochs_of, error_of, recover_orphans, worker_of
+from hpo.study.records import (
+    THIS_DRIVER,
+    Driver,
+    _process_start,
+    driver_alive,
+    epochs_of,
+    error_of,
+    live_drivers,
+    recover_orphans,
+    worker_of,
+)
 
 
 @pytest.fixture
@@ -177,3 +187,19 @@ def test_a_trial_is_read_through_one_helper_per_record(study):
     assert (epochs_of(running_now), epochs_of(failed_now)) == (2, 1)
     assert (error_of(running_now), error_of(failed_now)) == (None, "NonFiniteLossError: loss is nan")
     assert worker_of(failed_now)["device"] == "gpu 0" and worker_of(old_now) == {"hostname": "h2"}
+
+
+def test_live_drivers_are_the_ones_alive_among_those_trials_and_heartbeats_name(study):
+    """A driver is judged by its process wherever a trial names it (a finished run's fresh
+    heartbeat does not keep it alive); a heartbeat no trial names yet, by its age."""
+    parent = replace(THIS_DRIVER, pid=os.getppid(), token="p", started=_process_start(os.getppid()))
+    dead = replace(THIS_DRIVER, pid=dead_pid(), token="dead")
+    running(study, 0.1, parent)
+    finished = running(study, 0.2, dead)
+    study.tell(finished, 1.0)
+    for driver, age in ((dead, 0.0), (Driver("", -1, "fresh"), 0.0), (Driver("", -1, "stale"), 10_000)):
+        beat_for(study, driver, age)
+    storage = storage_of(study)
+    alive = live_drivers(storage, storage.get_study_id_from_name(study.study_name), study.get_trials())
+    assert [d.token for d in alive] == ["p", "fresh"]
+    assert alive[0].pid == os.getppid() and alive[1].pid == -1
