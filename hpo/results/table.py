@@ -13,7 +13,7 @@ from rich.table import Table
 
 from hpo.errors import HpoError
 from hpo.format import format_number, format_params, format_seconds, format_value
-from hpo.study.keys import SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, WORKER_KEYS
+from hpo.study.keys import LOG_ATTR, SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, WORKER_KEYS
 from hpo.study.records import FINISHED_STATES, epochs_of, error_of, worker_of
 from hpo.study.summary import Tally, ranked, study_mode
 
@@ -103,9 +103,10 @@ def print_status(study: optuna.Study, console: Console) -> None:
         cells += ["" if pd.isna(row[c]) else format_number(row[c]) for c in params]
         table.add_row(*cells)
     console.print(table)
-    failed = frame[frame.state == "FAIL"]
-    for _, row in failed.iterrows():
-        console.print(f"trial {row.number} FAIL: {row.error}")
+    for trial in trials:
+        if trial.state == TrialState.FAIL:
+            log = trial.user_attrs.get(LOG_ATTR)
+            console.print(f"trial {trial.number} FAIL: {error_of(trial)}" + (f" (log: {log})" if log else ""))
 
 
 def _target(study: optuna.Study) -> int:
