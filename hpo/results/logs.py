@@ -51,8 +51,10 @@ class TrialLog:
     def path(self) -> Path:
         """The trial's log on this machine; one paragraph saying why when there is none."""
         trial = self.trial()
-        recorded = trial.user_attrs.get(LOG_ATTR)
         default = trial_log_path(self.study_name, self.number)  # under the directory `hpo run` ran in, when that is here
+        recorded = trial.user_attrs.get(LOG_ATTR)
+        if not isinstance(recorded, str) or Path(recorded).parts[-len(default.parts) :] != default.parts:
+            recorded = None  # a record naming any other file (a study is shared, or edited) is not followed
         for candidate in (Path(recorded) if recorded else None, default):
             if candidate is not None and candidate.is_file():
                 return candidate
@@ -64,7 +66,7 @@ class TrialLog:
             return f"{which} has not started: it is queued, and has a log once a driver runs it"
         if not recorded:
             return (
-                f"{which} has no log: its record names none, as for a trial that ran before hpo kept trial logs "
+                f"{which} has no log: its record names no trial log, as for a trial that ran before hpo kept trial logs "
                 f"or whose driver died before recording it, and there is none at {default}"
             )
         worker = worker_of(trial)
