@@ -322,6 +322,23 @@ def data_list(
     console.print(download_source())
 
 
+@app.command()
+def logs(
+    study: StudyArg,
+    trial: Annotated[int, typer.Argument(help="The trial's number, as `hpo status` shows it.", min=0, show_default=False)],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing what it writes until the trial ends (or Ctrl-C).")] = False,
+    storage: StorageOpt = None,
+) -> None:
+    """Print what a trial printed: its output, warnings, and the traceback that ended it."""
+    from hpo.results.logs import TrialLog
+
+    log = TrialLog(study, trial, storage)
+    if follow:
+        log.follow(sys.stdout.buffer, err_console)
+    else:
+        log.print(sys.stdout.buffer)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one paragraph and exit code 2."""
     try:

@@ -46,6 +46,7 @@ from hpo.study.keys import (
     GRID_POINT_ATTR,
     HISTORY_ATTR,
     HISTORY_KEYS,
+    LOG_ATTR,
     RAY_TRIAL_ID,
     REQUEUED_FROM_ATTR,
     SECONDS_ATTR,
@@ -53,6 +54,7 @@ from hpo.study.keys import (
     WORKER_KEYS,
 )
 from hpo.study.records import FINISHED_STATES, recover_orphans
+from hpo.study.storage import trial_log_path
 from hpo.study.summary import best_of
 
 RECOVERY_INTERVAL_S = 5.0  # while waiting for running trials, look for orphans this often
@@ -178,9 +180,14 @@ class StudySearcher(Searcher):
             return None  # another driver took the last place since the replica was read
         live = _LiveTrial(trial, self._replica.number(trial), trial_id)
         self._live[trial_id] = live
+        # under the directory `hpo run` runs in, on whichever node runs the trial; recorded
+        # with its first epoch's write, or at its end
+        log = trial_log_path(self._study.study_name, live.number).absolute()
+        trial.set_user_attr(LOG_ATTR, str(log))
         if self._observer:
             self._observer.trial_started(live.number)
-        return {"config": config, "trial_number": live.number, "params": dict(trial.params)}  # params: for the trackers
+        # params: for the trackers
+        return {"config": config, "trial_number": live.number, "log_file": str(log), "params": dict(trial.params)}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         live = self._live.get(trial_id)

@@ -3,8 +3,9 @@
 It adds where the trial ran (node, host, process, device) to each report, and turns an
 exception from the trainer (a bug, a NaN loss, out of memory, a timeout) into a last
 report carrying the error's class and message, so the searcher records the trial as
-FAIL with its reason and the study goes on. Ray's own error path is left for what
-this function cannot catch: the worker process dying.
+FAIL with its reason and the study goes on; the traceback goes to the trial's log, where
+everything the trial prints goes (hpo.engine.trial_log). Ray's own error path is left for
+what this function cannot catch: the worker process dying.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import os
 import socket
 import time
+import traceback
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from hpo.contract import FINISHED
+from hpo.engine.trial_log import trial_output
 from hpo.spec.trainer import load_trainer
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, NODE_IP, PID
 
@@ -56,7 +60,12 @@ def run_trial(ray_config: dict[str, Any]) -> None:
             raise TrialTimeoutError(f"timeout: the trial ran longer than {timeout_s:g} s (study.trial_timeout)")
 
     try:
-        train(config, report)
+        with trial_output(Path(ray_config["log_file"]), ray_config["trial_number"]):
+            try:
+                train(config, report)
+            except Exception:
+                traceback.print_exc()  # into the trial's log: the record keeps only the message
+                raise
     except Exception as exc:  # every trainer failure is recorded, none stops the study
         tune.report({ERROR_TYPE_KEY: type(exc).__name__, ERROR_KEY: str(exc) or repr(exc), **where})
         _release_device_memory()

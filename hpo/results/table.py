@@ -15,7 +15,7 @@ from rich.text import Text
 from hpo.errors import HpoError
 from hpo.format import format_number, format_params, format_seconds, format_value
 from hpo.results.rungs import MIN_SHARED, shared_rung
-from hpo.study.keys import SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, WORKER_KEYS
+from hpo.study.keys import LOG_ATTR, SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, WORKER_KEYS
 from hpo.study.records import FINISHED_STATES, epochs_of, error_of, worker_of
 from hpo.study.summary import Tally, ranked, study_mode
 
@@ -109,8 +109,10 @@ def status_view(study: optuna.Study) -> Group:
         cells += ["" if pd.isna(row[c]) else format_number(row[c]) for c in params]
         table.add_row(*cells)
     lines.append(table)
-    failed = frame[frame.state == "FAIL"]
-    lines += [Text(f"trial {row.number} FAIL: {row.error}") for _, row in failed.iterrows()]
+    for trial in trials:
+        if trial.state == TrialState.FAIL:
+            log = trial.user_attrs.get(LOG_ATTR)
+            lines.append(Text(f"trial {trial.number} FAIL: {error_of(trial)}" + (f" (log: {log})" if log else "")))
     rung = _rung_table(study, trials)
     if rung is not None:
         lines.append(rung)

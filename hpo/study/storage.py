@@ -45,6 +45,12 @@ def study_dir(name: str) -> Path:
     return STUDIES_DIR / name
 
 
+def trial_log_path(study_name: str, number: int) -> Path:
+    """``studies/<study>/trials/<number>/log.txt``: what trial ``number`` printed, its
+    warnings and the traceback that ended it (the number is the study's, as Optuna shows it)."""
+    return study_dir(study_name) / "trials" / str(number) / "log.txt"
+
+
 def default_storage_url(study_name: str) -> str:
     return f"sqlite:///{STUDIES_DIR / study_name}.db"
 

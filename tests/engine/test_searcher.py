@@ -8,6 +8,8 @@ on_trial_complete is stored, finished -> COMPLETE, stopped -> PRUNED, raised -> 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -97,6 +99,21 @@ def test_trainer_exception_is_fail_with_reason(make):
     assert trial.state == TrialState.FAIL
     assert trial.user_attrs["error_type"] == "NonFiniteLossError"
     assert "nan" in trial.user_attrs["error"]
+
+
+def test_each_trial_is_given_a_log_of_its_number_and_its_record_names_it(make, monkeypatch):
+    monkeypatch.setattr(hpo.engine.searcher, "WRITE_INTERVAL_S", 0.0)  # each epoch is written as it comes
+    study, searcher = make()
+    logs = []
+    for trial_id, ending in (("t1", {ERROR_TYPE_KEY: "RuntimeError", ERROR_KEY: "boom"}), ("t2", epoch(2, 0.5, finished=True))):
+        suggested = searcher.suggest(trial_id)
+        logs.append(suggested["log_file"])
+        searcher.on_trial_result(trial_id, epoch(1, 0.4))
+        assert study.trials[-1].user_attrs["log"] == logs[-1]  # while it runs: `hpo logs` finds it from any directory
+        searcher.on_trial_complete(trial_id, ending)
+    expected = [str(Path.cwd() / "studies" / study.study_name / "trials" / str(n) / "log.txt") for n in (0, 1)]
+    assert logs == expected
+    assert [t.user_attrs["log"] for t in study.trials] == expected
 
 
 def test_ray_error_waits_for_the_callback_reason(make):

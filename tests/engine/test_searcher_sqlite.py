@@ -34,7 +34,7 @@ def test_searcher_records_on_sqlite(tmp_path):
     complete, failed = study.get_trials()
     assert complete.state == TrialState.COMPLETE and complete.value == 0.6
     assert complete.intermediate_values == {1: 0.5, 2: 0.6}
-    assert set(complete.user_attrs) == {"config", "epochs", "seconds", "history", "worker"}
+    assert set(complete.user_attrs) == {"config", "epochs", "seconds", "history", "worker", "log"}
     assert complete.user_attrs["config"] == config and complete.user_attrs["worker"] == {"ray_trial_id": "a", **WHERE}
     assert complete.user_attrs["epochs"] == 2 and [h["epoch"] for h in complete.user_attrs["history"]] == [1, 2]
     assert failed.state == TrialState.FAIL

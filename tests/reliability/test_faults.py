@@ -3,16 +3,21 @@
 One run of a grid over the faults of tests/reliability/faulty_trainer.py (out of memory,
 an exception, a NaN loss, a timeout seen at a report, a trial stuck past its timeout)
 and three trials that train for real. Each reason must be in the study, in the output
-of ``hpo status`` and in optuna-dashboard's API as ``hpo dashboard`` serves it.
+of ``hpo status`` and in optuna-dashboard's API as ``hpo dashboard`` serves it; each
+trial's log (its own only, though workers run trial after trial) must hold what it
+printed, the raised one's traceback included, and ``hpo logs`` must print it.
 """
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 
 from tests.e2e.conftest import dashboard, hpo, load_study, shortened_quickstart, write_spec
-from tests.reliability.conftest import figure
+from tests.reliability.conftest import figure, hpo_here
 from tests.reliability.faulty_trainer import FAULTS, TRIAL_TIMEOUT_S
 
 pytestmark = pytest.mark.slow
@@ -90,3 +95,23 @@ def test_each_reason_shows_in_the_dashboard_api(fault_run):
             shown.append(batch)
     figure("trial faults in the dashboard API", len(shown), len(FAULTS), "trials served as Fail with error_type and error")
     assert shown == list(FAULTS), by_batch
+
+
+def test_each_trial_has_its_own_log_and_the_raised_ones_holds_its_traceback(fault_run, capsys, monkeypatch):
+    workdir, _ = fault_run
+    trials = load_study(workdir, "quickstart").trials
+    headers = {}
+    for trial in trials:
+        log = Path(trial.user_attrs["log"])
+        assert log == workdir / "studies" / "quickstart" / "trials" / str(trial.number) / "log.txt"
+        headers[trial.number] = re.findall(r"^==> trial (\d+) started ", log.read_text(), re.MULTILINE)
+    own = [n for n, found in headers.items() if found and set(found) == {str(n)}]  # a retried trial adds a header of its own
+    figure("trial logs", len(own), len(trials), "hold their own trial's output only")
+    assert len(own) == len(trials), headers
+    raised = next(t for t in trials if t.params["batch_size"] == 24)
+    monkeypatch.chdir(workdir)
+    printed = hpo_here(capsys, monkeypatch, "logs", "quickstart", str(raised.number))
+    assert printed.code == 0, printed.err
+    assert printed.out == Path(raised.user_attrs["log"]).read_text()
+    assert "Traceback (most recent call last):" in printed.out
+    assert printed.out.rstrip().endswith("RuntimeError: simulated failure in epoch 2")
