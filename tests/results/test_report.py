@@ -60,6 +60,7 @@ def test_page_is_self_contained_with_every_section(fake_study, tmp_path):
     assert page.count("window.PlotlyConfig") == 1  # plotly.js embedded once, with the first figure
     assert "<script src" not in page and "<link" not in page  # nothing fetched: works offline
     for heading in (
+        "Augmentation gallery",
         "Optimization history",
         "Learning curves",
         "Parallel coordinates",
