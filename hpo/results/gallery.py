@@ -66,13 +66,14 @@ def gallery_rows(spec: Spec, count: int = PREVIEW_COUNT) -> list[Row]:
     preview = spec.contract.preview
     if preview is None:
         raise CannotPlot(f"No augmentation gallery: {spec.trainer} declares no preview (docs/trainer-contract.md).")
+    as_written = _row(spec, preview, {}, count)  # first: a failure here is the trainer's or the data's, not a searched value's
     rows: list[Row] = []
     for param, chain in walk(spec.space, ()):
         context = {p.path: label for p, label in chain}
         shown = [_row(spec, preview, {**context, param.path: value}, count) for value in param.extremes()]
         if any(not np.array_equal(shown[0].images, row.images) for row in shown[1:]):
             rows += shown
-    return rows or [_row(spec, preview, {}, count)]
+    return rows or [as_written]
 
 
 def _row(spec: Spec, preview: Callable[[dict[str, Any], int], Any], assignment: dict[str, Any], count: int) -> Row:

@@ -95,7 +95,7 @@ def test_the_built_in_trainer_shows_each_searched_policy_as_it_trains_on_it():
         (
             DIGITS_SPEC.replace("name: digits}", "name: cifar10, root: /nonexistent}").replace("AUGMENT", ""),
             None,
-            "data set 'cifar10' not found",
+            "preview failed: DatasetNotFoundError: data set 'cifar10' not found",
         ),
     ],
     ids=["no-spec", "no-preview", "trainer-not-importable", "float-images", "data-not-on-disk"],
