@@ -80,14 +80,15 @@ def _row(spec: Spec, preview: Callable[[dict[str, Any], int], Any], assignment: 
     config = fill_partial(spec.space, spec.train, assignment, create=spec.contract.schema is not None)
     try:
         made = preview(config, count)
-        images = as_images(made["images"] if isinstance(made, Mapping) else made)
+        if not isinstance(made, Mapping) or "images" not in made:
+            raise TypeError(f"it returned {type(made).__name__}, not a mapping holding images")
+        images = as_images(made["images"])
     except Exception as exc:  # the trainer's own code, whatever it raised: its reason in the gallery's place
         where = f" with {format_params(assignment)}" if assignment else ""
         raise CannotPlot(f"No augmentation gallery: {spec.trainer}'s preview failed{where}: {type(exc).__name__}: {exc}") from None
     if not len(images):
         raise CannotPlot(f"No augmentation gallery: {spec.trainer}'s preview returned no images.")
-    names = made.get("labels") if isinstance(made, Mapping) else None
-    return Row(format_params(assignment) or AS_WRITTEN, images, tuple(str(n) for n in names or ()))
+    return Row(format_params(assignment) or AS_WRITTEN, images, tuple(str(n) for n in made.get("labels") or ()))
 
 
 def _intro(rows: list[Row], reference: str) -> str:

@@ -38,6 +38,11 @@ def float_images(config, report):
     report({"epoch": 1, "score": 0.5, "finished": True})
 
 
+@trainer(metrics={"score": "max"}, preview=lambda config, count: np.zeros((count, 8, 8), np.uint8))
+def bare_array(config, report):
+    report({"epoch": 1, "score": 0.5, "finished": True})
+
+
 CLASSES = ["cat", "dog", "frog"]
 
 

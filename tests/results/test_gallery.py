@@ -91,14 +91,15 @@ def test_the_built_in_trainer_shows_each_searched_policy_as_it_trains_on_it():
         (None, None, "the study stores no spec"),
         (SHIFT_SPEC.replace(SHIFTED, "tests.spec.contract_trainers:declared"), None, "declares no preview"),
         (SHIFT_SPEC, "no.such.module:train", "cannot import no.such.module:train"),
-        (SHIFT_SPEC.replace(SHIFTED, "tests.results.image_trainers:float_images"), None, "uint8"),
+        (SHIFT_SPEC.replace(SHIFTED, "tests.results.image_trainers:float_images"), None, "images must be uint8"),
+        (SHIFT_SPEC.replace(SHIFTED, "tests.results.image_trainers:bare_array"), None, "it returned ndarray, not a mapping holding images"),
         (
             DIGITS_SPEC.replace("name: digits}", "name: cifar10, root: /nonexistent}").replace("AUGMENT", ""),
             None,
             "preview failed: DatasetNotFoundError: data set 'cifar10' not found",
         ),
     ],
-    ids=["no-spec", "no-preview", "trainer-not-importable", "float-images", "data-not-on-disk"],
+    ids=["no-spec", "no-preview", "trainer-not-importable", "float-images", "not-a-mapping", "data-not-on-disk"],
 )
 def test_the_gallery_says_why_it_is_absent(text, trainer, words):
     with pytest.raises(CannotPlot, match="No augmentation gallery") as caught:
