@@ -20,7 +20,11 @@ that trial only, with the error recorded. A trainer may also stop when ``report`
 that is hpo stopping the trial. ``hpo train`` retrains a config over seeds with the same
 function (setting ``seed`` in its config); a trainer that also takes the keywords
 ``final`` and ``output_dir`` is called with them (train on train+val and evaluate on
-test; save the model there).
+test; save the model there). What ``train`` returns may hold ``misclassified``: evaluated
+images it got wrong, a mapping with ``images`` (uint8 [N, H, W, C] or [N, H, W]),
+``predicted`` and ``true`` (N class indices) and optionally ``index`` (their positions in
+the evaluated split) and ``confidence``; ``hpo train`` keeps the first seed's beside its
+summary and ``hpo report`` shows them.
 
 What a trainer declares, all optional, with :func:`trainer`:
 
@@ -47,6 +51,12 @@ What a trainer declares, all optional, with :func:`trainer`:
   its own config (the built-in one reads ``data.download``). It returns lines to show
   (what it fetched), or None; what it raises ends the command before any trial, with its
   message. Trials never call it, so several workers never race to write one file.
+- ``preview``: ``preview(config, count)`` returning ``count`` training images as the
+  config's augmentations make them for training: a mapping with ``images``, a uint8 array
+  [count, H, W, C] (C 1 or 3) or [count, H, W], and optionally ``labels``, each image's
+  class name. The same images and random draws for every config, so that previews differ
+  only where the configs' augmentations do. ``hpo report`` shows them as a gallery, a row
+  per value of each searched parameter that changes them.
 
 This module imports only pydantic, so a trainer can depend on it and on nothing else of hpo.
 """
@@ -103,6 +113,7 @@ class Contract:
     check: Callable[[dict[str, Any]], None] | None = None
     probe: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None
     prepare: Prepare | None = None
+    preview: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None
 
 
 _CONTRACT_ATTR = "__hpo_contract__"
@@ -116,6 +127,7 @@ def trainer(
     check: Callable[[dict[str, Any]], None] | None = None,
     probe: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None,
     prepare: Prepare | None = None,
+    preview: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None,
 ) -> Callable[[F], F]:
     """Declare what a trainer function validates, reports and checks; returns it unchanged.
 
@@ -127,7 +139,7 @@ def trainer(
     for name, mode in (metrics or {}).items():
         if mode not in ("max", "min"):
             raise ValueError(f"metric {name!r}: direction must be 'max' or 'min', got {mode!r}")
-    contract = Contract(schema=schema, metrics=dict(metrics or {}), check=check, probe=probe, prepare=prepare)
+    contract = Contract(schema=schema, metrics=dict(metrics or {}), check=check, probe=probe, prepare=prepare, preview=preview)
 
     def declare(function: F) -> F:
         setattr(function, _CONTRACT_ATTR, contract)

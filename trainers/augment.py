@@ -368,17 +368,25 @@ class Pipeline:
         self.shift = -torch.tensor(mean, device=device).view(1, -1, 1, 1) / std_t
 
     def train(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        return self._run(x, lambda op, x: op(x, g))
+        return self._normalise(self.augment(x, g))
 
     def eval(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(x, lambda op, x: op.eval(x))
+        return self._normalise(self._run(x, lambda op, x: op.eval(x)))
+
+    def augment(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """The training transform before normalising: uint8, or float on the 0..255 scale.
+        What a model is shown, as an image (hpo's report draws it)."""
+        return self._run(x, lambda op, x: op(x, g))
 
     def _run(self, x: torch.Tensor, apply) -> torch.Tensor:
-        """Each op in turn (floats from the first op that computes new values), then normalise."""
+        """Each op in turn (floats from the first op that computes new values)."""
         for op in self.ops:
             if op.floats and x.dtype == torch.uint8:
                 x = x.float()
             x = apply(op, x)
+        return x
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         return torch.addcmul(self.shift, x.float(), self.scale)
 
     def output_shape(self, c: int, h: int, w: int) -> tuple[int, int, int]:

@@ -30,12 +30,14 @@ from trainers.data import check_data, load_data
 from trainers.download import fetch_data
 from trainers.models import create_model, features
 from trainers.optim import create_optimizer, create_schedule, scale_lr
+from trainers.preview import preview
 from trainers.probe import probe
 from trainers.weights import check_pretrained, train_mode
 
-__all__ = ["NonFiniteLossError", "check", "evaluate", "pick_device", "prepare", "seed_everything", "train"]
+__all__ = ["NonFiniteLossError", "check", "evaluate", "most_confident_mistakes", "pick_device", "prepare", "seed_everything", "train"]
 
 FEATURE_SAMPLES = 2000  # evaluation images whose penultimate features go to features.npz
+MISCLASSIFIED = 32  # wrong evaluation images returned (the most confident ones): a grid in hpo's report
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -63,16 +65,35 @@ def set_threads() -> None:
 
 @torch.no_grad()
 def evaluate(model, pipeline: Pipeline, x: torch.Tensor, y: torch.Tensor, batch_size: int, autocast):
-    """(mean cross-entropy, accuracy, predictions) over a uint8 image tensor, in eval mode."""
+    """(mean cross-entropy, accuracy, predictions, their softmax probabilities) over a uint8
+    image tensor, in eval mode."""
     model.eval()
-    loss, preds = torch.zeros((), device=x.device), []
+    loss, preds, probs = torch.zeros((), device=x.device), [], []
     for i in range(0, len(x), batch_size):
         with autocast:
             logits = model(pipeline.eval(x[i : i + batch_size]))
         loss += F.cross_entropy(logits.float(), y[i : i + batch_size], reduction="sum")
-        preds.append(logits.argmax(1))
+        prob, pred = logits.float().softmax(1).max(1)
+        preds.append(pred)
+        probs.append(prob)
     predictions = torch.cat(preds)
-    return loss.item() / len(y), (predictions == y).float().mean().item(), predictions
+    return loss.item() / len(y), (predictions == y).float().mean().item(), predictions, torch.cat(probs)
+
+
+def most_confident_mistakes(x: torch.Tensor, y: torch.Tensor, preds: torch.Tensor, confidence: torch.Tensor, count: int) -> dict:
+    """The `count` evaluation images predicted wrong with the highest confidence, most
+    confident first: images (uint8 numpy [N, H, W, C]), index (in the evaluation split),
+    predicted and true class, confidence (the predicted class's probability)."""
+    wrong = (preds != y).nonzero().squeeze(1)
+    order = torch.sort(confidence[wrong], descending=True, stable=True).indices[:count]
+    worst = wrong[order]
+    return {
+        "images": x[worst].permute(0, 2, 3, 1).cpu().numpy(),
+        "index": worst.tolist(),
+        "predicted": preds[worst].tolist(),
+        "true": y[worst].tolist(),
+        "confidence": confidence[worst].tolist(),
+    }
 
 
 def check(config: dict) -> None:
@@ -101,7 +122,7 @@ def prepare(config: dict, download: bool) -> list[str]:
     return fetch_data(cfg.data) if download or cfg.data.download else []
 
 
-@trainer(schema=TrainConfig, metrics=METRICS, check=check, probe=probe, prepare=prepare)
+@trainer(schema=TrainConfig, metrics=METRICS, check=check, probe=probe, prepare=prepare, preview=preview)
 def train(config: dict, report: Callable[[dict], None], *, final: bool = False, output_dir: str | None = None) -> dict:
     """Train the config; report(metrics) after every epoch; return the last metrics.
 
@@ -115,7 +136,8 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
         output_dir: if given, save model.pt, config.yaml, metrics.json and features.npz there.
 
     Returns:
-        The last report plus per_class_acc, confusion (rows: true class) and classes.
+        The last report plus per_class_acc, confusion (rows: true class), classes and
+        misclassified (most_confident_mistakes of the last evaluation).
 
     Raises:
         NonFiniteLossError: the training loss became NaN or infinite.
@@ -177,7 +199,7 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
             )
         train_seconds = time.perf_counter() - start
 
-        val_loss, val_acc, preds = evaluate(model, pipeline, data.eval_x, data.eval_y, eval_batch_size, autocast)
+        val_loss, val_acc, preds, confidence = evaluate(model, pipeline, data.eval_x, data.eval_y, eval_batch_size, autocast)
         schedule.end_of_epoch(val_acc if not final else correct.item() / (steps * batch_size))
         best_acc = max(best_acc, val_acc)
         improved = val_acc > stopping_best + (patience.min_delta if patience else 0.0)
@@ -212,6 +234,7 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
         "per_class_acc": per_class.tolist(),
         "confusion": confusion.tolist(),
         "classes": data.classes,
+        "misclassified": most_confident_mistakes(data.eval_x, data.eval_y, preds, confidence, MISCLASSIFIED),
     }
     if output_dir is not None:
         save_run(output_dir, model, cfg, result, history, pipeline, data, eval_batch_size)
@@ -219,7 +242,8 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
 
 
 def save_run(output_dir, model, cfg, result, history, pipeline, data, batch_size) -> None:
-    """model.pt (state_dict), config.yaml (the validated config), metrics.json, features.npz."""
+    """model.pt (state_dict), config.yaml (the validated config), metrics.json (without the
+    misclassified images), features.npz."""
     import yaml
 
     os.makedirs(output_dir, exist_ok=True)
@@ -227,7 +251,8 @@ def save_run(output_dir, model, cfg, result, history, pipeline, data, batch_size
     with open(os.path.join(output_dir, "config.yaml"), "w") as f:
         yaml.safe_dump(cfg.model_dump(mode="json"), f, sort_keys=False)
     with open(os.path.join(output_dir, "metrics.json"), "w") as f:
-        json.dump({**result, "history": history}, f, indent=1)
+        mistakes = {k: v for k, v in result["misclassified"].items() if k != "images"}
+        json.dump({**result, "misclassified": mistakes, "history": history}, f, indent=1)
     model.eval()
     feats = []
     x, y = data.eval_x[:FEATURE_SAMPLES], data.eval_y[:FEATURE_SAMPLES]

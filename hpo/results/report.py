@@ -5,6 +5,7 @@ with ``hpo train``, from ``studies/<study>/retrain/``. The page holds, top to bo
 
 - the study: metric, direction, trial counts, best trial, the spec it searched;
 - its cost: epochs, wall time, CPU/GPU hours, and the epochs pruning saved (hpo.results.cost);
+- a gallery of training images under each augmentation searched (:mod:`hpo.results.gallery`);
 - optimization history with the best value so far;
 - learning curves of every trial (the metric per epoch); pruned trials dashed, ending in x;
 - parallel coordinates, hyperparameter importances and one slice plot per parameter, of
@@ -12,7 +13,7 @@ with ``hpo train``, from ``studies/<study>/retrain/``. The page holds, top to bo
   (hpo.results.rungs);
 - a timeline of trials per worker (host, process, device) and the top trials as a table;
 - per retrained run: accuracy per seed, per-class accuracy, the confusion matrix summed
-  over seeds and a t-SNE map of the penultimate-layer features.
+  over seeds, a t-SNE map of the penultimate-layer features and misclassified images.
 
 The figures are drawn by :mod:`hpo.results.figures`; this module puts them on the page.
 plotly.js is embedded once, with the first figure; every other figure reuses it. Where a
@@ -48,6 +49,8 @@ from hpo.results.figures import (
     timeline_figure,
     tsne_figure,
 )
+from hpo.results.gallery import gallery_html
+from hpo.results.misclassified import misclassified_html
 from hpo.results.retrain import load_summaries
 from hpo.results.rungs import MIN_SHARED, Rung, shared_rung
 from hpo.results.table import param_columns, ranked_trials, study_metric, trials_frame
@@ -70,6 +73,7 @@ def build_report(study: optuna.Study, retrain_dir: Path | None = None) -> str:
     page = _Page(f"hpo report: {study.study_name}")
     trials = study.get_trials(deepcopy=False)
     page.section("Study", _overview(study, trials))
+    page.section("Augmentation gallery", _optional(page, lambda: gallery_html(study)))
     if not trials:
         page.note("The study has no trials yet.")
     else:
@@ -84,7 +88,7 @@ def build_report(study: optuna.Study, retrain_dir: Path | None = None) -> str:
         where = retrain_dir or f"studies/{study.study_name}/retrain/"
         page.section("Retrained models", page.note_html(f"No retrained model in {where} (run `hpo export` then `hpo train`)."))
     for run_dir, summary in runs:
-        page.section(f"Retrained: {run_dir.name}", _retrained(page, run_dir, summary))
+        page.section(f"Retrained: {run_dir.name}", _retrained(page, run_dir, summary) + misclassified_html(run_dir, summary))
     return page.render()
 
 

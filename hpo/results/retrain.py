@@ -25,6 +25,8 @@ an exported config's header or a spec, else the config file's name):
 
     config.yaml             the config file as given
     summary.json, summary.txt   the tables below
+    misclassified.npz       the first seed's misclassified images, when the trainer returns
+                            them (hpo.results.misclassified)
     seed<N>/...             what the trainer saves in output_dir (the built-in: model.pt,
                             config.yaml, metrics.json, features.npz); for a plain trainer
                             hpo writes config.yaml and metrics.json (last report, history)
@@ -49,6 +51,7 @@ from hpo.contract import Contract
 from hpo.errors import HpoError
 from hpo.format import format_number, format_spread, format_value
 from hpo.results.header import header_metric, read_header
+from hpo.results.misclassified import MISCLASSIFIED, MISCLASSIFIED_FILE, save_misclassified
 from hpo.spec.preflight import prepare_configs
 from hpo.spec.trainer import DEFAULT_TRAINER, check_train_config, load_trainer
 from hpo.spec.yamlfile import read_yaml
@@ -186,7 +189,8 @@ def train_seeds(
             job.contract.check(runs[0][1])
         except Exception as exc:  # the trainer's verdict on this machine, whatever its type: one line
             raise HpoError(f"{config_file}: {str(exc).strip() or type(exc).__name__}") from exc
-    results = [_train_one(job, seed, seeded, console) for seed, seeded in runs]
+    trained = [_train_one(job, seed, seeded, console) for seed, seeded in runs]
+    results = [result for result, _ in trained]
     rich = all(isinstance(r, Mapping) and {"val_acc", "per_class_acc", "confusion"} <= set(r) for r in results)
     summary = summarize(results, "test" if final else "val") if rich else summarize_metric(results, job.metric or "val_acc")
     summary.update(config_file=str(config_file), trainer=job.reference)
@@ -195,14 +199,28 @@ def train_seeds(
         console.print(table)
     job.root.mkdir(parents=True, exist_ok=True)
     (job.root / "config.yaml").write_text(config_file.read_text(encoding="utf-8"), encoding="utf-8")
+    _keep_misclassified(job.root, summary, trained[0][1], results[0]["seed"], console)
     (job.root / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     (job.root / "summary.txt").write_text(_plain_text(tables))
     console.print(f"saved to {job.root}")
     return summary
 
 
-def _train_one(job: Retrain, seed: int, config: dict[str, Any], console: Console) -> dict[str, Any]:
-    """One seed: the trainer's result, with ``seed`` and, for a plain trainer, its reports."""
+def _keep_misclassified(root: Path, summary: dict[str, Any], record: Any, seed: int, console: Console) -> None:
+    """Save the first seed's misclassified images beside the summary and note them in it;
+    a malformed record is said and skipped: the seeds' results are kept all the same."""
+    (root / MISCLASSIFIED_FILE).unlink(missing_ok=True)  # an earlier run's, into the same folder
+    if record is None:
+        return
+    try:
+        summary[MISCLASSIFIED] = save_misclassified(root, record, seed)
+    except ValueError as exc:
+        console.print(f"misclassified images of seed {seed} not kept: {exc}")
+
+
+def _train_one(job: Retrain, seed: int, config: dict[str, Any], console: Console) -> tuple[dict[str, Any], Any]:
+    """One seed: the trainer's result, with ``seed`` and, for a plain trainer, its reports;
+    and its ``misclassified`` record, if it returned one."""
     run_dir = job.root / f"seed{seed}"
     console.print(f"[bold]seed {seed}[/bold] ({'train+val, evaluated on test' if job.final else 'evaluated on val'})")
     history: list[dict[str, Any]] = []
@@ -219,6 +237,7 @@ def _train_one(job: Retrain, seed: int, config: dict[str, Any], console: Console
     except Exception as exc:  # the trainer refused or failed this config (weights, data, a NaN loss): one paragraph
         raise HpoError(f"{job.config_file}: seed {seed}: {type(exc).__name__}: {str(exc).strip() or 'no message'}") from exc
     result = dict(returned) if isinstance(returned, Mapping) else {}
+    mistakes = result.pop(MISCLASSIFIED, None)
     result["seed"] = seed
     if not job.rich:
         result = _plain_result(job, seed, config, result, history, run_dir)
@@ -226,7 +245,7 @@ def _train_one(job: Retrain, seed: int, config: dict[str, Any], console: Console
     value = result.get("val_acc" if job.rich else shown)
     scored = f"{shown} {format_value(value)}; " if isinstance(value, (int, float)) else ""
     console.print(f"seed {seed}: {scored}saved to {run_dir}")
-    return result
+    return result, mistakes
 
 
 def _plain_result(job: Retrain, seed: int, config: dict[str, Any], returned: dict[str, Any], history: list, run_dir: Path) -> dict:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hpo.contract import contract_of, trainer
 from trainers.config import METRICS, TrainConfig
+from trainers.preview import preview
 
 HELD_TRAINER = "tests.e2e.held_trainer:train"
 HOLD_LIMIT_S = 900.0
@@ -64,7 +65,7 @@ def _check(config):
         check(config)
 
 
-@trainer(schema=TrainConfig, metrics=METRICS, check=_check)
+@trainer(schema=TrainConfig, metrics=METRICS, check=_check, preview=preview)
 def train(config, report, *, final=False, output_dir=None):
     from trainers.loop import train as real_train
 

@@ -64,6 +64,7 @@ def test_page_is_self_contained_with_every_section(fake_study, tmp_path):
     assert "<script src" not in page and "<link" not in page  # nothing fetched: works offline
     for heading in (
         "Cost",
+        "Augmentation gallery",
         "Optimization history",
         "Learning curves",
         "Parallel coordinates",

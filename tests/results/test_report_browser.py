@@ -86,6 +86,10 @@ def test_report_renders_in_headless_chromium(retrained, tmp_path):
             "{text: s.innerText, titles: Array.from(s.querySelectorAll('.gtitle')).map(t => t.textContent), "
             "legend: Array.from(s.querySelectorAll('.legendtext')).map(t => t.textContent)}]))"
         )
+        pictures = driver.execute_script(  # per grid of images: whether each one decoded and drew
+            "return ['table.gallery img', 'div.misclassified img']"
+            ".map(css => Array.from(document.querySelectorAll(css)).map(img => img.complete && img.naturalWidth > 0))"
+        )
         fetched = driver.execute_script(
             "return performance.getEntriesByType('resource').map(r => r.name).filter(n => !n.startsWith('data:'))"
         )
@@ -104,6 +108,9 @@ def test_report_renders_in_headless_chromium(retrained, tmp_path):
     # history, curves, parallel coordinates, importances, slices, timeline, per class, confusion, t-SNE
     assert len(plots) >= 10, plots
     assert [div for div, svgs in plots if svgs == 0] == []  # every plot drew its SVG
+    gallery, misclassified = pictures  # the training images as trials saw them; the retrained model's mistakes
+    assert len(gallery) >= 8 and all(gallery), gallery
+    assert len(misclassified) >= 1 and all(misclassified), misclassified
     assert shot.stat().st_size > 50_000
     # the cost, and the trials compared at one epoch, pruned ones included, drawn by state
     assert re.search(r"pruning saved\s+\d+ epochs \(\d+%\)", sections["Cost"]["text"]), sections["Cost"]

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -13,6 +14,7 @@ import yaml
 from hpo.cli import expand_seeds
 from hpo.errors import HpoError
 from hpo.results.header import read_header
+from hpo.results.misclassified import MISCLASSIFIED, MISCLASSIFIED_FILE
 from hpo.results.retrain import (
     _plain_text,
     check_seeds,
@@ -107,6 +109,14 @@ def test_train_saves_weights_configs_and_tables(tmp_path, capsys, monkeypatch):
         assert yaml.safe_load((run / "config.yaml").read_text())["seed"] == seed
         assert {"features.npz", "metrics.json"} <= {p.name for p in run.iterdir()}
     assert [d.name for d, _ in load_summaries("demo")] == ["tiny"]
+    # the first seed's misclassified validation images, beside the summary
+    seed0 = json.loads((root / "seed0" / "metrics.json").read_text())
+    count = min(32, np.sum(seed0["confusion"]) - np.trace(seed0["confusion"]))
+    assert summary[MISCLASSIFIED] == {"file": MISCLASSIFIED_FILE, "seed": 0, "count": count}
+    recorded = seed0[MISCLASSIFIED]
+    with np.load(root / MISCLASSIFIED_FILE) as kept:
+        assert kept["images"].shape == (count, 8, 8, 1) and kept["index"].tolist() == recorded["index"]
+        assert (kept["predicted"] != kept["true"]).all() and kept["true"].tolist() == recorded["true"]
 
 
 def test_train_refuses_a_repeated_seed_and_a_bad_config(tmp_path, capsys, monkeypatch):
@@ -142,6 +152,7 @@ def test_a_plain_trainer_retrains_over_seeds_to_its_metrics_mean_and_std(tmp_pat
     summary = json.loads((root / "summary.json").read_text())
     assert summary["metric"] == "val_acc" and summary["trainer"] == SKLEARN and summary["seeds"] == [0, 1, 2]
     assert all(0.5 < v <= 1.0 for v in summary["values"]) and summary["epochs"] == [2, 2, 2]
+    assert MISCLASSIFIED not in summary and not (root / MISCLASSIFIED_FILE).exists()  # it returns none: no record, no error
     assert summary["mean"] == pytest.approx(sum(summary["values"]) / 3)
     assert f"{summary['mean']:.4f} ± {summary['std']:.4f}" in result.out and "confusion" not in result.out
     for seed in (0, 1, 2):
@@ -188,6 +199,11 @@ def test_exported_config_retrains_unchanged_over_three_seeds_on_test(retrained):
     assert f"{summary['mean']:.4f} ± {summary['std']:.4f}" in out
     assert 0.5 < summary["mean"] <= 1.0
     assert sum(map(sum, summary["confusion"])) == 3 * 360  # digits' test split, three times
+    with np.load(retrained.output / MISCLASSIFIED_FILE) as kept:  # seed 0's most confident mistakes on test
+        count = summary[MISCLASSIFIED]["count"]
+        assert 0 < count <= 32 and kept["images"].shape == (count, 8, 8, 1)
+        assert kept["index"].max() < 360 and (kept["predicted"] != kept["true"]).all()
+        assert (np.diff(kept["confidence"]) <= 0).all()
     for seed in (0, 1, 2):
         torch.load(retrained.output / f"seed{seed}" / "model.pt", weights_only=True)
     trained = yaml.safe_load((retrained.output / "seed2" / "config.yaml").read_text())

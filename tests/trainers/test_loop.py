@@ -12,7 +12,7 @@ from conftest import Recorder, synthetic_data, tiny_config
 
 from trainers.config import validate_train_config
 from trainers.data import DatasetNotFoundError
-from trainers.loop import NonFiniteLossError, check, train
+from trainers.loop import MISCLASSIFIED, NonFiniteLossError, check, most_confident_mistakes, train
 from trainers.models import PretrainedWeightsError
 
 TIMING = {"seconds", "images_per_second"}
@@ -104,6 +104,10 @@ def test_final_trains_on_train_and_val_and_evaluates_on_test(tmp_path, recorder)
     assert validate_train_config(saved) == validate_train_config(config)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test_acc"] == result["test_acc"] and len(metrics["history"]) == 2
+    wrong = result["misclassified"]
+    assert len(wrong["index"]) == min(MISCLASSIFIED, 360 - np.trace(result["confusion"]))
+    assert wrong["images"].shape == (len(wrong["index"]), 8, 8, 1) and wrong["images"].dtype == np.uint8
+    assert metrics["misclassified"] == {k: v for k, v in wrong.items() if k != "images"}  # the images stay out of the JSON
     feats = np.load(tmp_path / "features.npz")
     assert feats["features"].shape == (360, 64) and feats["labels"].shape == (360,)
 
@@ -161,3 +165,16 @@ def test_check_passes_what_trains_and_refuses_what_cannot_start(tmp_path, record
         check(tiny_config(model=model))
     assert info.value.key == "model.pretrained"
     assert recorder.reports == []
+
+
+def test_the_most_confident_mistakes_come_first_and_are_bounded():
+    x = torch.arange(6, dtype=torch.uint8).view(6, 1, 1, 1).expand(6, 1, 2, 3)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    preds = torch.tensor([0, 2, 0, 1, 1, 0])  # wrong: 1, 2, 3, 5
+    confidence = torch.tensor([0.99, 0.4, 0.9, 0.6, 0.8, 0.9])
+    found = most_confident_mistakes(x, y, preds, confidence, 3)
+    assert found["index"] == [2, 5, 3]  # 0.9, 0.9 (ties keep their order), 0.6; 0.4 left out
+    assert found["predicted"] == [0, 0, 1] and found["true"] == [2, 2, 0]
+    assert found["confidence"] == pytest.approx([0.9, 0.9, 0.6])
+    assert found["images"].shape == (3, 2, 3, 1) and found["images"][:, 0, 0, 0].tolist() == [2, 5, 3]
+    assert most_confident_mistakes(x, y, y, confidence, 3)["index"] == []
