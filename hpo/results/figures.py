@@ -250,32 +250,18 @@ def rung_slice_figure(rung: Rung, metric: str, name: str) -> go.Figure:
         value = entry.trial.params[name]
         return format_number(value) if categorical else value
 
+    def points(entries: list[RungTrial], y: list[float | None], name: str, marker: dict[str, Any]) -> go.Scatter:
+        hover = [_rung_hover(t, metric, rung.step) for t in entries]
+        return go.Scatter(x=[x(t) for t in entries], y=y, mode="markers", name=name, marker=marker, text=hover, hoverinfo="text")
+
     fig = go.Figure()
     for state in _RUNG_STATES:
-        points = [t for t in chosen if t.trial.state.name == state]
-        fig.add_trace(
-            go.Scatter(
-                x=[x(t) for t in points],
-                y=[t.value for t in points],
-                mode="markers",
-                name=f"{state.lower()}, at epoch {rung.step}",
-                marker={"color": STATE_COLORS[state], "size": 8, "symbol": "circle" if state == "COMPLETE" else "x"},
-                text=[_rung_hover(t, metric, rung.step) for t in points],
-                hoverinfo="text",
-            )
-        )
+        at_rung = [t for t in chosen if t.trial.state.name == state]
+        marker = {"color": STATE_COLORS[state], "size": 8, "symbol": "circle" if state == "COMPLETE" else "x"}
+        fig.add_trace(points(at_rung, [t.value for t in at_rung], f"{state.lower()}, at epoch {rung.step}", marker))
     complete = [t for t in chosen if t.final is not None]
-    fig.add_trace(
-        go.Scatter(
-            x=[x(t) for t in complete],
-            y=[t.final for t in complete],
-            mode="markers",
-            name=f"complete: final {metric}",
-            marker={"symbol": "diamond-open", "size": 10, "color": STATE_COLORS["COMPLETE"]},
-            text=[_rung_hover(t, metric, rung.step) for t in complete],
-            hoverinfo="text",
-        )
-    )
+    marker = {"symbol": "diamond-open", "size": 10, "color": STATE_COLORS["COMPLETE"]}
+    fig.add_trace(points(complete, [t.final for t in complete], f"complete: final {metric}", marker))
     if isinstance(distribution, CategoricalDistribution):
         fig.update_xaxes(type="category", categoryorder="array", categoryarray=[format_number(c) for c in distribution.choices])
     elif isinstance(distribution, (FloatDistribution, IntDistribution)) and distribution.log:

@@ -155,13 +155,19 @@ def fake_study_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def copied_study(study_file: Path, name: str, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> optuna.Study:
+    """A fresh copy of the study ``name`` of ``study_file`` in ``workdir/studies/<name>.db``,
+    with the working directory there: each test writes to its own copy."""
+    monkeypatch.chdir(workdir)
+    (workdir / "studies").mkdir()
+    shutil.copy(study_file, workdir / "studies" / f"{name}.db")
+    return optuna.load_study(study_name=name, storage=f"sqlite:///studies/{name}.db")
+
+
 @pytest.fixture
 def fake_study(fake_study_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> optuna.Study:
     """A fresh copy of the fake study in ``studies/fake.db``, with the working directory there."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "studies").mkdir()
-    shutil.copy(fake_study_file, tmp_path / "studies" / "fake.db")
-    return optuna.load_study(study_name="fake", storage="sqlite:///studies/fake.db")
+    return copied_study(fake_study_file, "fake", tmp_path, monkeypatch)
 
 
 @pytest.fixture

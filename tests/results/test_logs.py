@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from hpo.results.table import print_status
 from hpo.study.keys import DRIVER_ATTR, ERROR_ATTR, ERROR_TYPE_ATTR, LOG_ATTR, WORKER_ATTR
 from hpo.study.records import THIS_DRIVER, Driver
 from hpo.study.storage import open_storage
-from tests.results.conftest import HPO, cli, hpo_env
+from tests.results.conftest import HPO, cli, copied_study, hpo_env
 
 STORAGE = "sqlite:///studies/logs.db"  # under the test's working directory, where `hpo logs logs N` finds it
 FAILED = {ERROR_TYPE_ATTR: "RuntimeError", ERROR_ATTR: "boom"}
@@ -40,10 +39,7 @@ def empty_study_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def study(empty_study_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> optuna.Study:
     """A fresh copy of the empty study in ``studies/logs.db``, with the working directory there."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "studies").mkdir()
-    shutil.copy(empty_study_file, tmp_path / "studies" / "logs.db")
-    return optuna.load_study(study_name="logs", storage=STORAGE)
+    return copied_study(empty_study_file, "logs", tmp_path, monkeypatch)
 
 
 def log_path(number: int) -> Path:
