@@ -60,10 +60,12 @@ def format_number(value: Any) -> str:
 
 def format_spread(mean: Any, std: Any, count: int) -> str:
     """The mean and standard deviation of ``count`` measurements (a config retrained over
-    seeds): ``0.9312 ± 0.0041``; of a single one, its value: one seed has no spread."""
+    seeds): ``0.9312 ± 0.0041``; of a single one, its value: one seed has no spread. The
+    spread has the mean's precision, so seeds that agree read ``0.9528 ± 0.0000``."""
     if count == 1:
         return format_value(mean)
-    return f"{format_value(mean)} ± {format_value(std)}"
+    spread = format_value(std) if _whole(mean) is not None or _missing(std) else f"{std:.4f}"
+    return f"{format_value(mean)} ± {spread}"
 
 
 def format_datetime(moment: dt.datetime | None) -> str:

@@ -72,6 +72,8 @@ def test_params_durations_and_sizes():
 def test_a_spread_over_one_seed_is_its_value():
     assert format_spread(0.93691, 0.0, 1) == "0.9369"
     assert format_spread(0.93691, 0.0123, 3) == "0.9369 ± 0.0123"
+    assert format_spread(0.9528, 0.0, 2) == "0.9528 ± 0.0000"  # seeds that agree: the mean's precision
+    assert format_spread(1.0, 0.0, 2) == "1 ± 0"
 
 
 def test_a_moment_to_the_second():
