@@ -91,7 +91,7 @@ def run_study(
     download: bool = False,
     log: Sequence[str] = (),
 ) -> RunOutcome:
-    """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials.
+    """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials, or a stop rule fires.
 
     Every trial calls the spec's trainer (``spec.trainer``, imported when the spec loaded)
     as ``train(config, report)``; a Ray instance already initialised in this process is
