@@ -32,8 +32,8 @@ def run(
     download: bool = False,
     log: Sequence[str] = (),
 ) -> optuna.Study:
-    """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials,
-    as ``hpo run`` does, and return it.
+    """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials
+    (or a stop rule fires), as ``hpo run`` does, and return it.
 
     Args:
         spec: A spec file, or a :class:`~hpo.spec.sections.Spec` (``load_spec``,
@@ -50,7 +50,9 @@ def run(
             ``wandb``), beside those the spec's ``log:`` names; as ``hpo run --log``.
 
     Returns:
-        The study, loaded from its storage once the run has ended.
+        The study, loaded from its storage once the run has ended; its user attribute
+        ``stop_reason`` says why (a stop rule, the time budget, or its trials). A study that
+        already met its ``study.target`` or ``study.patience`` runs no trial.
 
     Raises:
         hpo.errors.HpoError: The spec, the trainer's check, a tracker that is not installed,

@@ -71,7 +71,7 @@ def run(
 ) -> None:
     """Run (or resume) the study a spec describes.
 
-    Exit code 0 when the study has its trials (or the time budget is spent), 1 when
+    Exit code 0 when the study has its trials (or a stop rule fired, or the time budget is spent), 1 when
     study.max_failures trials in a row failed, 2 for a spec or trainer check refused before
     any trial, 130 when interrupted.
     """
@@ -91,8 +91,8 @@ def run(
     console.print(tally.summary())
     if outcome.interrupted:
         console.print(f"interrupted: running trials were recorded as failed and queued again; run `hpo run {spec_file}` to resume")
-    if outcome.budget_spent:
-        console.print("the time budget was spent: no new trials were started after it")
+    if outcome.reason is not None and not outcome.interrupted and not outcome.failures:
+        console.print(f"ended: {outcome.reason}")
     if tally.best is not None:
         console.print(f"best {spec.metric}: {format_value(tally.best.value)} (trial {tally.best.number})")
         console.print(f"best params: {format_params(tally.best.params)}")

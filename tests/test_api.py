@@ -59,6 +59,7 @@ def test_run_returns_the_study_and_load_reads_it_back(workdir):
 
     assert study.study_name == "tiny_api"
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
+    assert study.user_attrs["stop_reason"] == "2/2 trials"  # why the run ended
     assert all(t.user_attrs["epochs"] == 2 and sorted(t.intermediate_values) == [1, 2] for t in study.trials)
 
     for target in ("tiny_api", spec_file, str(spec_file), load_spec(spec_file)):

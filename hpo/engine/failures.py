@@ -63,9 +63,13 @@ class FailureStreak:
             kind.count += 1
         return dict(sorted(kinds.items(), key=lambda item: -item[1].count))
 
+    def headline(self) -> str:
+        """Why the run stopped, in one line (the run's stop reason)."""
+        return f"the last {len(self._streak)} trials failed in a row (study.max_failures: {self.limit})"
+
     def summary(self) -> str:
-        """Why the run stopped: one line, then one line per error type with an example."""
-        lines = [f"the last {len(self._streak)} trials failed in a row (study.max_failures: {self.limit}):"]
+        """Why the run stopped: the headline, then one line per error type with an example."""
+        lines = [self.headline() + ":"]
         for error_type, kind in self.kinds().items():
             example = _first_line(kind.example)
             lines.append(f"  {kind.count} × {error_type}" + (f", e.g. {example}" if example else ""))

@@ -38,7 +38,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.study.keys import FIXED_PARAMS_ATTR
-from hpo.study.records import driver_mark
+from hpo.study.records import FINISHED_STATES, driver_mark
 
 TAKEN_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # and the queue's WAITING
 SYNC_INTERVAL_S = 1.0  # the sampler sees other drivers' trials at most this late
@@ -123,6 +123,11 @@ class StudyReplica:
         are left out."""
         self.sync()
         return self._as_in_study(self.trials())
+
+    def finished_trials(self) -> list[FrozenTrial]:
+        """The study's finished (COMPLETE or PRUNED) trials as of the last :meth:`sync`,
+        numbered as in the study; no read of the study."""
+        return self._as_in_study(self.trials(FINISHED_STATES))
 
     def _as_in_study(self, trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
         """Copies of replica trials with their numbers in the study, in that order."""

@@ -8,6 +8,12 @@ the running trials as "interrupted" and leaves a consistent study to resume. Bef
 study is opened, the trainer's ``check`` sees every config the space can give
 (hpo.spec.preflight); during the run, ``study.max_failures`` failed trials in a row end it
 (hpo.engine.failures).
+
+A run ends for one reason, said in its summary and stored in the study (STOP_REASON_ATTR,
+shown by ``hpo status``): a stop rule fired (``study.target``, ``study.patience``:
+hpo.study.stoprules), the time budget was spent, the study has its trials, trials kept
+failing, or it was interrupted. The stop rules are judged on the stored trials, so a resumed
+run of a study that met them starts nothing and gives the same reason.
 """
 
 from __future__ import annotations
@@ -35,8 +41,10 @@ from hpo.errors import HpoError
 from hpo.spec.preflight import preflight, prepare
 from hpo.spec.sections import Spec
 from hpo.spec.trackers import LogSection
+from hpo.study.keys import STOP_REASON_ATTR
 from hpo.study.locate import resolve_study
 from hpo.study.records import INTERRUPTED, INTERRUPTED_TYPE, beat, recover_orphans
+from hpo.study.stoprules import StopRules
 from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
 from hpo.study.summary import Tally
 from hpo.study.versions import open_study_for_spec
@@ -71,6 +79,7 @@ class RunOutcome:
     budget_spent: bool
     recovered: list[int]
     failures: str | None = None  # the summary, when study.max_failures trials in a row failed
+    reason: str | None = None  # why the run ended, in words (also stored in the study: STOP_REASON_ATTR)
 
 
 def run_study(
@@ -82,7 +91,7 @@ def run_study(
     download: bool = False,
     log: Sequence[str] = (),
 ) -> RunOutcome:
-    """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials.
+    """Run (or resume) the study of ``spec`` until it has ``study.trials`` finished trials, or a stop rule fires.
 
     Every trial calls the spec's trainer (``spec.trainer``, imported when the spec loaded)
     as ``train(config, report)``; a Ray instance already initialised in this process is
@@ -118,8 +127,16 @@ def run_study(
         target = sampler.size
     tally = Tally.from_trials(trials, target, spec.mode)
     outcome = RunOutcome(study.study_name, storage_url, tally, False, False, recovered)
-    if tally.finished >= target:
+    rules = StopRules(spec.metric, spec.mode, spec.study.target, spec.study.patience)
+    done = rules.verdict(trials)
+    if done is not None:
+        console.print(f"study {study.study_name} met its stop rule ({done}): no trial started", highlight=False)
+    elif tally.finished >= target:
         console.print(f"study {study.study_name} already has {tally.finished} finished trials (target {target})", highlight=False)
+        done = _trials_reason(tally.finished, target)
+    if done is not None:
+        outcome.reason = done
+        _store_reason(study, done, storage_url)
         return outcome
     console.print(f"follow it: {dashboard_command(study.study_name, storage_url)}", highlight=False, soft_wrap=True)
     log_dir = STUDIES_DIR / study.study_name
@@ -133,15 +150,33 @@ def run_study(
             concurrency = _max_concurrent(spec)
             progress = StudyProgress(study.study_name, tally, console, concurrency=concurrency, time_budget_s=spec.study.time_budget)
             with progress:
-                outcome.interrupted, outcome.budget_spent, trials = _tune(
-                    spec, study, storage, target, progress, failures, trackers, concurrency
+                outcome.interrupted, outcome.budget_spent, outcome.reason, trials = _tune(
+                    spec, study, storage, target, progress, failures, trackers, concurrency, rules
                 )
     finally:
         stop_beating()
     outcome.tally = Tally.from_trials(trials, target, spec.mode)
-    if failures.stop and not outcome.interrupted:  # Ctrl-C's own failures say nothing of the trainer
+    if outcome.interrupted:
+        outcome.reason = "interrupted"
+    elif failures.stop:  # Ctrl-C's own failures say nothing of the trainer
         outcome.failures = failures.summary()
+        outcome.reason = failures.headline()
+    elif outcome.reason is None:
+        outcome.reason = "the time budget was spent" if outcome.budget_spent else _trials_reason(outcome.tally.finished, target)
+    _store_reason(study, outcome.reason, storage_url)
     return outcome
+
+
+def _trials_reason(finished: int, target: int) -> str:
+    return f"{finished}/{target} trials"
+
+
+def _store_reason(study: optuna.Study, reason: str, storage_url: str) -> None:
+    """Record why the run ended, for ``hpo status``. An unchanged reason is not written
+    again: a resumed run of a finished study needs no write."""
+    if study.user_attrs.get(STOP_REASON_ATTR) != reason:
+        with refused_as_error(storage_url):
+            study.set_user_attr(STOP_REASON_ATTR, reason)
 
 
 def dashboard_command(study_name: str, storage_url: str) -> str:
@@ -171,14 +206,15 @@ def _tune(
     failures: FailureStreak,
     trackers: LogSection,
     concurrency: int,
-) -> tuple[bool, bool, list[FrozenTrial]]:
+    rules: StopRules,
+) -> tuple[bool, bool, str | None, list[FrozenTrial]]:
     """Run Ray Tune until the searcher says the study is done; returns (interrupted,
-    budget_spent, the study's trials at the end)."""
+    budget_spent, the verdict of the stop rule that fired, the study's trials at the end)."""
     from ray import tune
 
     from hpo.engine.trainable import run_trial
 
-    searcher = _searcher(spec, study, storage, target, progress, failures)
+    searcher = _searcher(spec, study, storage, target, progress, failures, rules)
     resources = spec.resources
     tuner = tune.Tuner(
         tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
@@ -207,7 +243,7 @@ def _tune(
         interrupted = True
     finally:
         searcher.fail_unfinished(INTERRUPTED_TYPE, INTERRUPTED)
-    return interrupted, searcher.budget_spent, searcher.study_trials()
+    return interrupted, searcher.budget_spent, searcher.stopped, searcher.study_trials()
 
 
 def _searcher(
@@ -217,6 +253,7 @@ def _searcher(
     target: int,
     progress: StudyProgress,
     failures: FailureStreak,
+    rules: StopRules,
 ) -> StudySearcher:
     from hpo.engine.searcher import StudySearcher
 
@@ -235,6 +272,7 @@ def _searcher(
         observer=progress,
         grid=sampler if isinstance(sampler, ConditionalGridSampler) else None,
         failures=failures,
+        rules=rules,
     )
 
 

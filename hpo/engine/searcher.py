@@ -15,7 +15,9 @@ result at which it was stopped. Here the study is the record of truth:
 
 Only the driver runs this code, so workers on other nodes never touch the database.
 The searcher also decides when the study is done: it keeps proposing trials until
-exactly ``study.trials`` have finished, because a trial that fails does not count. While
+exactly ``study.trials`` have finished, because a trial that fails does not count, or
+until a stop rule (``study.target``, ``study.patience``: hpo.study.stoprules) fires on the
+study's finished trials. While
 it waits for the last running trials, it recovers those whose driver died (another
 driver on the same study killed mid-run), so that no run waits for an orphan.
 """
@@ -54,6 +56,7 @@ from hpo.study.keys import (
     WORKER_KEYS,
 )
 from hpo.study.records import FINISHED_STATES, recover_orphans
+from hpo.study.stoprules import StopRules
 from hpo.study.storage import trial_log_path
 from hpo.study.summary import best_of
 
@@ -99,6 +102,8 @@ class StudySearcher(Searcher):
         grid: The grid sampler, when the spec searches a grid: it says when every point
             is held, and which point each trial holds (recorded with the trial).
         failures: Told each trial's end; proposing stops when it says so (study.max_failures).
+        rules: The study's stop rules; proposing stops once one fires (its verdict is
+            :attr:`stopped`).
     """
 
     def __init__(
@@ -117,6 +122,7 @@ class StudySearcher(Searcher):
         observer: TrialObserver | None = None,
         grid: ConditionalGridSampler | None = None,
         failures: FailureStreak | None = None,
+        rules: StopRules | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self._study = study
@@ -134,13 +140,16 @@ class StudySearcher(Searcher):
         self._live: dict[str, _LiveTrial] = {}
         self._errored: dict[str, _LiveTrial] = {}
         self._recovered_at = time.monotonic()  # the run recovered orphans as it started
+        self._rules = rules
+        self._judged = -1  # finished trials when the rules were last judged: judged again only when one more finished
         self.budget_spent = False
+        self.stopped: str | None = None  # the verdict of the stop rule that fired
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the Tuner for its own restore, which hpo never uses: a run resumes
         from the study. The pickled copy carries no database handle or live trials."""
         state = dict(self.__dict__)
-        for key in ("_study", "_storage", "_replica", "_observer", "_live", "_errored", "_grid"):
+        for key in ("_study", "_storage", "_replica", "_observer", "_live", "_errored", "_grid", "_rules"):
             state[key] = None
         return state
 
@@ -158,6 +167,11 @@ class StudySearcher(Searcher):
             return Searcher.FINISHED  # running trials end as they would; none is started
         self._replica.maybe_sync()
         finished, running = self._study_counts()
+        if self._rules is not None and finished != self._judged:
+            self._judged = finished
+            self.stopped = self._rules.verdict(self._replica.finished_trials())
+        if self.stopped is not None:
+            return Searcher.FINISHED  # running trials end as they would; none is started
         if finished >= self._target:
             return Searcher.FINISHED
         if finished + running >= self._target:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -63,6 +64,10 @@ class StudySection(StrictModel):
     objective: Literal["best", "last"] = "best"  # a complete trial's value: best epoch or last
     trials: int = Field(ge=1)  # finished (complete + pruned) trials to reach
     time_budget: Duration | None = None  # stop launching trials after this
+    # stop launching trials once a complete trial's value reaches this (>= for max, <= for min)
+    target: float | None = Field(None, strict=True)  # strict: `true` or "0.9" is a mistake, not a number
+    # stop launching trials after this many finished trials in a row without a better complete value
+    patience: int | None = Field(None, ge=1, strict=True)
     trial_timeout: Duration | None = None  # a trial running longer fails with reason "timeout"
     retries: int = Field(0, ge=0)  # re-run a trial whose worker died this many times
     # failed trials in a row that end the run (hpo.engine.failures): enough that a few diverging
@@ -70,6 +75,13 @@ class StudySection(StrictModel):
     max_failures: int | None = Field(10, ge=0)
     seed: int = 0  # sampler seed: the same spec proposes the same first trials
     storage: str | None = None  # SQLAlchemy URL; default sqlite:///studies/<name>.db
+
+    @field_validator("target")
+    @classmethod
+    def _finite_target(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value}")
+        return value
 
 
 class TPESection(StrictModel):
@@ -216,7 +228,7 @@ class Spec:
     def search_hash(self) -> str:
         """Hash of what defines the search (trainer, train, space, metric, mode, objective).
 
-        Changing trials, time budget, resources or sampler keeps the hash, so such a
+        Changing trials, time budget, target, patience, resources or sampler keeps the hash, so such a
         change resumes the study; anything else would mix incomparable trials.
         """
         return hashlib.sha256(_canonical(self.search_definition()).encode()).hexdigest()[:16]

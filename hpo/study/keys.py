@@ -35,6 +35,7 @@ SPEC_SOURCE_ATTR = "spec_file"  # user: the path of that spec, as given
 SEARCH_ATTR = "search_definition"  # user: what defines the search (trainer, train, space, metric, mode, objective)
 TRAINER_ATTR = "trainer"  # user: the module:function the trials called; export and retrain call it too
 SEARCH_HASH_ATTR = "search_hash"  # user: the hash of SEARCH_ATTR; written last, it marks the record complete
+STOP_REASON_ATTR = "stop_reason"  # user: why the last run ended (its rule: target, patience, time budget, trials; or failures, interrupted)
 HEARTBEAT_PREFIX = "hpo:heartbeat:"  # system, + a driver's token: when that driver last said it was alive
 
 # ----------------------------------------------------------------------------- inside WORKER_ATTR

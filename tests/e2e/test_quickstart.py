@@ -133,6 +133,24 @@ def test_rerun_resumes_a_changed_space_is_refused_and_new_version_starts_beside_
     assert len(load_study(workdir, "quickstart-v2", database="quickstart").trials) == 2
 
 
+def test_a_met_target_ends_the_run_and_a_second_run_starts_nothing(workdir):
+    spec = shortened_quickstart(trials=4, epochs=2, target=0.0)  # any complete trial meets it
+    spec["scheduler"] = {"type": "none"}  # every trial completes: the first to end meets the target
+    spec_file = write_spec(workdir, spec)
+    result = hpo("run", str(spec_file), cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trials = load_study(workdir, "quickstart").trials
+    first = min((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.datetime_complete)
+    reason = f"target val_acc >= 0 reached by trial {first.number}"
+    assert f"ended: {reason}" in result.stdout
+    assert len(trials) <= 2  # the one running beside it (max_concurrent: 2) ends; no other starts
+    again = hpo("run", str(spec_file), cwd=workdir)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"met its stop rule ({reason}): no trial started" in again.stdout
+    assert len(load_study(workdir, "quickstart").trials) == len(trials)
+    assert f"last run ended: {reason}" in hpo("status", "quickstart", cwd=workdir).stdout
+
+
 def test_time_budget_stops_launching_trials_and_lets_running_ones_end(workdir):
     # a warm worker runs such a trial in a tenth of a second: 200 of them once fitted in 20 s
     spec_file = write_spec(workdir, shortened_quickstart(trials=10_000, epochs=2, time_budget="20s"))

@@ -20,6 +20,7 @@ import hpo.engine.searcher
 from hpo.engine.searcher import StudySearcher
 from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY
 from hpo.spec.space import parse_space
+from hpo.study.stoprules import StopRules
 from hpo.study.storage import open_storage
 
 SPACE = parse_space({"optimizer.lr": {"float": [1e-4, 1e-1], "log": True}}, "t.yaml")
@@ -30,11 +31,11 @@ BASE = {"optimizer": {"name": "adam", "lr": 1e-3}, "epochs": 4}
 def make(tmp_path):
     """A searcher on a fresh SQLite study, as ``hpo run`` keeps it: (study, searcher)."""
 
-    def build(target=3, objective="best", mode="max", budget=None):
+    def build(target=3, objective="best", mode="max", budget=None, rules=None):
         storage = open_storage(f"sqlite:///{tmp_path}/searcher.db")
         study = optuna.create_study(storage=storage, direction="maximize" if mode == "max" else "minimize")
         searcher = StudySearcher(
-            study, storage, SPACE, BASE, metric="val_acc", mode=mode, objective=objective, target=target, time_budget_s=budget
+            study, storage, SPACE, BASE, metric="val_acc", mode=mode, objective=objective, target=target, time_budget_s=budget, rules=rules
         )
         return study, searcher
 
@@ -155,6 +156,19 @@ def test_time_budget_stops_new_trials_but_not_running_ones(make):
     study, searcher = make(target=10, budget=1e-9)
     assert searcher.suggest("a") == Searcher.FINISHED
     assert searcher.budget_spent
+
+
+def test_a_stop_rule_that_fires_stops_new_trials_and_lets_running_ones_end(make):
+    study, searcher = make(target=10, rules=StopRules("val_acc", "max", target=0.9))
+    searcher.suggest("a")
+    searcher.suggest("b")
+    searcher.on_trial_complete("a", epoch(1, 0.5, finished=True))
+    assert searcher.suggest("c") is not None and searcher.stopped is None  # 0.5 is short of the target
+    searcher.on_trial_complete("b", epoch(1, 0.95, finished=True))
+    assert searcher.suggest("d") == Searcher.FINISHED
+    assert searcher.stopped == "target val_acc >= 0.9 reached by trial 1"
+    searcher.on_trial_complete("c", epoch(1, 0.7, finished=True))  # the running one is still recorded
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
 
 
 def test_interrupt_fails_every_open_trial_and_queues_its_parameters_again(make):

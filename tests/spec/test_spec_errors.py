@@ -61,6 +61,13 @@ CASES = [
     ("metric-mode-mismatch", replace("metric: val_acc, mode: max", "metric: val_loss, mode: max"), "study.mode", "use mode: min"),
     ("bad-study-name", replace("name: tiny", "name: 'my study/1'"), "study.name", "pattern"),
     ("bad-time-budget", replace("seed: 0}", "seed: 0, time_budget: soon}"), "study.time_budget", "duration"),
+    ("target-not-a-number", replace("seed: 0}", "seed: 0, target: high}"), "study.target", "valid number"),
+    ("target-a-boolean", replace("seed: 0}", "seed: 0, target: true}"), "study.target", "valid number"),
+    ("target-quoted", replace("seed: 0}", "seed: 0, target: '0.9'}"), "study.target", "valid number"),
+    ("target-not-finite", replace("seed: 0}", "seed: 0, target: .inf}"), "study.target", "finite number"),
+    ("patience-zero", replace("seed: 0}", "seed: 0, patience: 0}"), "study.patience", "greater than or equal to 1"),
+    ("patience-fraction", replace("seed: 0}", "seed: 0, patience: 2.5}"), "study.patience", "valid integer"),
+    ("patience-quoted", replace("seed: 0}", "seed: 0, patience: '3'}"), "study.patience", "valid integer"),
     ("unknown-sampler", replace("type: tpe", "type: tpee"), "sampler", "did you mean 'tpe'"),
     ("sampler-bad-option", replace("n_startup_trials: 2", "n_startup: 2"), "sampler.n_startup", "did you mean 'n_startup_trials'"),
     (
