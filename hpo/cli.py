@@ -286,12 +286,17 @@ def enqueue(
 ) -> None:
     """Put configs at the head of a study's queue: the next trials run them, and the sampler
     fills in the keys a config leaves out. All are checked against the space before any is queued."""
+    from hpo.results.table import study_target
     from hpo.study.locate import load_existing_study
     from hpo.study.queue import enqueue_files
+    from hpo.study.records import FINISHED_STATES
 
     loaded = load_existing_study(study, storage)
     count = enqueue_files(loaded, configs)
-    console.print(f"queued {count} config(s) in study {loaded.study_name}: `hpo run` runs them next")
+    console.print(f"queued {count} config(s) in study {loaded.study_name}: the next trials `hpo run` starts run them")
+    target, finished = study_target(loaded), len(loaded.get_trials(deepcopy=False, states=FINISHED_STATES))
+    if finished >= target:
+        console.print(f"the study has its {target} trials: raise study.trials in its spec for them to run")
 
 
 @app.command(name="list")

@@ -18,6 +18,7 @@ def test_configs_are_queued_in_order_with_their_labels(fake_study, tmp_path, cap
     result = cli(capsys, monkeypatch, "enqueue", "fake", "a.yaml", "b.yaml")
     assert result.code == 0, result.err
     assert "queued 2 config(s) in study fake" in result.out
+    assert "the study has its 5 trials: raise study.trials" in result.out  # its spec asks for 5, 12 have finished
     assert [(t.system_attrs[FIXED_PARAMS_ATTR], t.user_attrs[ENQUEUED_ATTR]) for t in waiting(fake_study)] == [
         ({"model.kernel_sizes": "k53", "optimizer.lr": 0.01}, "a.yaml"),
         ({"batch_size": 32}, "b.yaml"),
