@@ -9,13 +9,14 @@ side (:mod:`hpo.study.queue`) enqueues what these return.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
 from hpo.contract import did_you_mean
 from hpo.errors import SpecError
 from hpo.spec.params import ChoiceParam, FloatParam, IntParam, Param, Scalar, Space, kind_of, same, walk
-from hpo.spec.space import param_paths
+from hpo.spec.space import branch_of, param_paths, set_path
 
 _MISSING = object()
 
@@ -37,23 +38,40 @@ def baseline_params(space: Space, train: Mapping[str, Any]) -> dict[str, Scalar]
         value = _get_path(train, param.path)
         if value is _MISSING:
             raise NotInSpace(f"train has no value at {param.path}, which the space searches")
-        label = _label_of_value(param, value)
+        label = _label_of_value(param, value, train)
         params[param.path] = label
         if isinstance(param, ChoiceParam):
-            branch = next((sub for key, sub in param.branches.items() if same(key, label)), ())
-            params.update(baseline_params(branch, train))
+            params.update(baseline_params(branch_of(param, label), train))
     return params
 
 
-def _label_of_value(param: Param, value: Any) -> Scalar:
+def _label_of_value(param: Param, value: Any, train: Mapping[str, Any]) -> Scalar:
     if isinstance(param, ChoiceParam):
         for label, option in param.options:
-            if _equal(option, value):
+            if _equal(_with_branch_values(param, label, option, train), value):
                 return label
         raise NotInSpace(f"train.{param.path} is {value!r}, which is none of the options of space.{param.path}")
     if not _in_range(param, value):
         raise NotInSpace(f"train.{param.path} is {value!r}, outside space.{param.path} ({_expected(param)})")
     return value
+
+
+def _with_branch_values(param: ChoiceParam, label: Scalar, option: Any, train: Mapping[str, Any]) -> Any:
+    """A mapping option with the keys its ``when:`` searches inside it taken from train: an
+    option ``{name: adam, lr: 1.0e-3}`` whose branch searches ``optimizer.lr`` is train's
+    ``{name: adam, lr: 3.0e-3}`` too."""
+    if not isinstance(option, dict):
+        return option
+    filled = copy.deepcopy(option)
+    prefix = f"{param.path}."
+    for sub, _ in walk(branch_of(param, label), ()):
+        value = _get_path(train, sub.path)
+        if sub.path.startswith(prefix) and value is not _MISSING:
+            try:
+                set_path(filled, sub.path.removeprefix(prefix), value, create=False)
+            except KeyError:
+                pass  # a key the option lacks: train's value cannot be this option's
+    return filled
 
 
 def check_assignment(space: Space, raw: Any, source: str, where: str = "") -> dict[str, Scalar]:
@@ -74,7 +92,7 @@ def check_assignment(space: Space, raw: Any, source: str, where: str = "") -> di
     for key, value in raw.items():
         if key not in occurrences:
             raise SpecError(source, f"{at}{key}", f"not a key of the space: {did_you_mean(str(key), param_paths(space))}")
-        param, chain = occurrences[key][0]
+        param = occurrences[key][0][0]  # a path under several options is defined alike in each (hpo.spec.params)
         checked[key] = _check_value(param, value, source, f"{at}{key}")
     for key in checked:
         if not any(_active(chain, checked) for _, chain in occurrences[key]):
@@ -124,7 +142,7 @@ def _equal(a: Any, b: Any) -> bool:
         return same(a, b)
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return a == b
-    return same(a, b) if not isinstance(a, (list, dict)) else a == b
+    return same(a, b)
 
 
 def _get_path(config: Mapping[str, Any], path: str) -> Any:

@@ -87,3 +87,21 @@ def test_a_config_outside_the_space_is_refused_naming_the_key(raw, where, says):
     with pytest.raises(SpecError, match=says) as refused:
         check_assignment(SPACE, raw, "c.yaml")
     assert str(refused.value).startswith(where)
+
+
+def test_a_whole_sub_config_option_matches_train_with_the_values_searched_under_it():
+    space = parse_space(
+        {
+            "optimizer": {
+                "choice": {"adam": {"name": "adam", "lr": 1e-3}, "sgd": {"name": "sgd", "lr": 1e-3, "momentum": 0.9}},
+                "when": {"adam": {"optimizer.lr": {"float": [1e-4, 1e-2], "log": True}}},
+            }
+        },
+        "s.yaml",
+    )
+    train = {"optimizer": {"name": "adam", "lr": 3e-3}}
+    params = baseline_params(space, train)
+    assert params == {"optimizer": "adam", "optimizer.lr": 3e-3}
+    assert fill(space, train, lambda param: params[param.path]) == train
+    with pytest.raises(NotInSpace, match="none of the options of space.optimizer"):
+        baseline_params(space, {"optimizer": {"name": "sgd", "lr": 3e-3, "momentum": 0.9}})  # sgd searches no lr
