@@ -95,6 +95,8 @@ def run(
         console.print(f"ended: {outcome.reason}")
     if tally.best is not None:
         console.print(f"best {spec.metric}: {format_value(tally.best.value)} (trial {tally.best.number})")
+        if outcome.versus_baseline:
+            console.print(outcome.versus_baseline)
         console.print(f"best params: {format_params(tally.best.params)}")
         console.print("best config:\n" + yaml.safe_dump(tally.best.user_attrs.get(CONFIG_ATTR), sort_keys=False).rstrip())
     console.print(f"study {outcome.study_name} stored in {outcome.storage_url}")
@@ -271,6 +273,30 @@ def status(
         watch_study(locate_study(study, storage), console)
     except KeyboardInterrupt:  # leaving a watch is the normal way out of it: no message
         raise typer.Exit(130) from None
+
+
+@app.command()
+def enqueue(
+    study: StudyArg,
+    configs: Annotated[
+        list[Path],
+        typer.Argument(help="YAML files, each a mapping of the space's keys to values (labels for labelled choices).", show_default=False),
+    ],
+    storage: StorageOpt = None,
+) -> None:
+    """Put configs at the head of a study's queue: the next trials run them, and the sampler
+    fills in the keys a config leaves out. All are checked against the space before any is queued."""
+    from hpo.results.table import study_target
+    from hpo.study.locate import load_existing_study
+    from hpo.study.queue import enqueue_files
+    from hpo.study.records import FINISHED_STATES
+
+    loaded = load_existing_study(study, storage)
+    count = enqueue_files(loaded, configs)
+    console.print(f"queued {count} config(s) in study {loaded.study_name}: the next trials `hpo run` starts run them")
+    target, finished = study_target(loaded), len(loaded.get_trials(deepcopy=False, states=FINISHED_STATES))
+    if finished >= target:
+        console.print(f"the study has its {target} trials: raise study.trials in its spec for them to run")
 
 
 @app.command(name="list")

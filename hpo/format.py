@@ -47,6 +47,15 @@ def format_value(value: Any) -> str:
     return f"{value:.4f}"
 
 
+def format_gain(value: float, than: float) -> str:
+    """How far ``value`` lies from ``than``, signed: in points (hundredths, one decimal)
+    when both lie in [0, 1], as accuracies do (``+2.1 points``), else the plain
+    difference (``-0.0123``)."""
+    if 0 <= value <= 1 and 0 <= than <= 1:
+        return f"{(value - than) * 100:+.1f} points"
+    return f"{value - than:+.4f}"
+
+
 def format_number(value: Any) -> str:
     """A parameter or a reported number, to four significant digits (``0.0003162``,
     ``12.5``, ``1e-05``); a whole number with all its digits; a flag or a label as written."""

@@ -43,10 +43,11 @@ from hpo.spec.sections import Spec
 from hpo.spec.trackers import LogSection
 from hpo.study.keys import STOP_REASON_ATTR
 from hpo.study.locate import resolve_study
+from hpo.study.queue import enqueue_from_spec
 from hpo.study.records import INTERRUPTED, INTERRUPTED_TYPE, beat, recover_orphans
 from hpo.study.stoprules import StopRules
 from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
-from hpo.study.summary import Tally
+from hpo.study.summary import Tally, versus_baseline
 from hpo.study.versions import open_study_for_spec
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class RunOutcome:
     recovered: list[int]
     failures: str | None = None  # the summary, when study.max_failures trials in a row failed
     reason: str | None = None  # why the run ended, in words (also stored in the study: STOP_REASON_ATTR)
+    versus_baseline: str | None = None  # the best trial against the baseline trial (hpo.study.summary)
 
 
 def run_study(
@@ -115,8 +117,11 @@ def run_study(
     with refused_as_error(storage_url):  # the first writes: a read-only database says no here
         study = open_study_for_spec(spec, storage, sampler, new_version=new_version, console=console)
         recovered = recover_orphans(study, storage, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        queued = enqueue_from_spec(study, spec)
+    for line in queued:
+        console.print(line, highlight=False)
     trials = study.get_trials(deepcopy=False)
-    asked = len(trials)
+    asked = sum(t.state != TrialState.WAITING for t in trials)  # a queue alone is no resume
     if asked:  # a resumed study: a fresh random stream, not the one its first run drew from
         sampler = study.sampler = build_sampler(spec, asked)
     if recovered:
@@ -126,7 +131,7 @@ def run_study(
         console.print(f"the grid has {sampler.size} points: running {sampler.size} trials, not {target}", highlight=False)
         target = sampler.size
     tally = Tally.from_trials(trials, target, spec.mode)
-    outcome = RunOutcome(study.study_name, storage_url, tally, False, False, recovered)
+    outcome = RunOutcome(study.study_name, storage_url, tally, False, False, recovered, versus_baseline=versus_baseline(tally.best, trials))
     rules = StopRules(spec.metric, spec.mode, spec.study.target, spec.study.patience)
     done = rules.verdict(trials)
     if done is not None:
@@ -156,6 +161,7 @@ def run_study(
     finally:
         stop_beating()
     outcome.tally = Tally.from_trials(trials, target, spec.mode)
+    outcome.versus_baseline = versus_baseline(outcome.tally.best, trials)
     if outcome.interrupted:
         outcome.reason = "interrupted"
     elif failures.stop:  # Ctrl-C's own failures say nothing of the trainer

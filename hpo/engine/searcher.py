@@ -50,12 +50,11 @@ from hpo.study.keys import (
     HISTORY_KEYS,
     LOG_ATTR,
     RAY_TRIAL_ID,
-    REQUEUED_FROM_ATTR,
     SECONDS_ATTR,
     WORKER_ATTR,
     WORKER_KEYS,
 )
-from hpo.study.records import FINISHED_STATES, recover_orphans
+from hpo.study.records import FINISHED_STATES, recover_orphans, requeued_attrs
 from hpo.study.stoprules import StopRules
 from hpo.study.storage import trial_log_path
 from hpo.study.summary import best_of
@@ -246,7 +245,7 @@ class StudySearcher(Searcher):
             self._fail(live, error_type, message)
             # one ended elsewhere was queued by the recovery that ended it, or failed by a user on purpose
             if live.trial.params and not self._replica.ended_elsewhere(live.trial):
-                self._study.enqueue_trial(live.trial.params, user_attrs={REQUEUED_FROM_ATTR: live.number})
+                self._study.enqueue_trial(live.trial.params, user_attrs=requeued_attrs(live.number, live.trial.user_attrs))
         return len(open_trials)
 
     def study_trials(self) -> list[FrozenTrial]:

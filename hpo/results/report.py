@@ -55,7 +55,7 @@ from hpo.results.retrain import load_summaries
 from hpo.results.rungs import MIN_SHARED, Rung, shared_rung
 from hpo.results.table import param_columns, ranked_trials, study_metric, trials_frame
 from hpo.study.keys import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
-from hpo.study.summary import Tally, study_mode
+from hpo.study.summary import Tally, study_mode, versus_baseline
 
 TOP = 10  # trials in the table of the best
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -175,6 +175,9 @@ def _overview(study: optuna.Study, trials: list[FrozenTrial]) -> str:
     ]
     if tally.best is not None:
         rows.append(("best params", format_params(tally.best.params)))
+    versus = versus_baseline(tally.best, trials)
+    if versus:
+        rows.append(("baseline", versus))
     spec = study.user_attrs.get(SPEC_TEXT_ATTR)
     spec_html = f"<details><summary>spec</summary><pre>{html.escape(spec)}</pre></details>" if spec else ""
     return _rows_table(rows) + spec_html

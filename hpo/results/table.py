@@ -17,7 +17,7 @@ from hpo.format import format_number, format_params, format_seconds, format_valu
 from hpo.results.rungs import MIN_SHARED, shared_rung
 from hpo.study.keys import LOG_ATTR, SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, STOP_REASON_ATTR, WORKER_KEYS
 from hpo.study.records import FINISHED_STATES, epochs_of, error_of, worker_of
-from hpo.study.summary import Tally, ranked, study_mode
+from hpo.study.summary import Tally, ranked, study_mode, versus_baseline
 
 TOP = 10
 TABLE_FORMATS = (".csv", ".parquet")
@@ -96,6 +96,9 @@ def status_view(study: optuna.Study) -> Group:
     reason = study.user_attrs.get(STOP_REASON_ATTR)
     if reason:
         lines.append(Text(f"last run ended: {reason}"))
+    versus = versus_baseline(tally.best, trials)
+    if versus:
+        lines.append(Text(versus))
     if tally.best is not None:
         lines.append(Text(f"best params: {format_params(tally.best.params)}"))
     frame = trials_frame(study)

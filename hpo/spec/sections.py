@@ -24,7 +24,8 @@ from pydantic import Field, field_validator, model_validator
 from hpo.contract import Contract, Mode, StrictModel, validate_strict
 from hpo.errors import SpecError
 from hpo.spec.messages import validation_error
-from hpo.spec.space import Space, assignments, parse_space
+from hpo.spec.queue import check_assignment
+from hpo.spec.space import Scalar, Space, assignments, parse_space
 from hpo.spec.trackers import LogSection, named_trackers
 from hpo.spec.trainer import DEFAULT_TRAINER, check_epochs, check_space, check_train_config, load_trainer, resolve_objective
 from hpo.spec.yamlfile import parse_yaml, read_yaml
@@ -74,6 +75,7 @@ class StudySection(StrictModel):
     # corners never end it, few enough that a cause shared by every trial costs minutes; 0/null: never
     max_failures: int | None = Field(10, ge=0)
     seed: int = 0  # sampler seed: the same spec proposes the same first trials
+    baseline: bool = True  # run `train:` as it is as the first trial, to compare the search against (hpo.spec.queue)
     storage: str | None = None  # SQLAlchemy URL; default sqlite:///studies/<name>.db
 
     @field_validator("target")
@@ -178,6 +180,7 @@ class SpecFile(StrictModel):
     log: Annotated[LogSection, pydantic.BeforeValidator(named_trackers)] = Field(default_factory=LogSection)  # hpo.spec.trackers
     train: dict[str, Any]
     space: Any = None
+    enqueue: list[Any] = Field(default_factory=list)  # configs run first, after the baseline (hpo.spec.queue)
 
 
 class Spec:
@@ -191,9 +194,19 @@ class Spec:
         contract: What that trainer declared (schema, metrics, check, probe).
         train: The base training config, as written.
         space: The parsed search space.
+        enqueue: The ``enqueue:`` configs as labels of the space, checked against it.
     """
 
-    def __init__(self, source: str, text: str, sections: SpecFile, space: Space, trainer: str, contract: Contract) -> None:
+    def __init__(
+        self,
+        source: str,
+        text: str,
+        sections: SpecFile,
+        space: Space,
+        trainer: str,
+        contract: Contract,
+        enqueue: tuple[dict[str, Scalar], ...] = (),
+    ) -> None:
         self.source = source
         self.text = text
         self.sections = sections
@@ -207,6 +220,7 @@ class Spec:
         self.train = sections.train
         self.raw_space = sections.space or {}
         self.space = space
+        self.enqueue = enqueue
 
     @property
     def epochs(self) -> int:
@@ -297,9 +311,10 @@ def spec_from_data(raw: Any, source: str, text: str, trainer: str | None = None)
     space = parse_space(sections.space, source)
     check_space(space, sections.train, contract, source)
     _check_scheduler(sections.scheduler, epochs, source)
+    enqueue = tuple(check_assignment(space, entry, source, f"enqueue.{i}") for i, entry in enumerate(sections.enqueue))
     if sections.sampler.type == "grid":
         assignments(space, source)  # a float without `step` has no grid: refused here, before any study is opened
-    return Spec(source, text, sections, space, reference, contract)
+    return Spec(source, text, sections, space, reference, contract, enqueue)
 
 
 def _check_scheduler(scheduler: SchedulerSection, epochs: int, source: str) -> None:

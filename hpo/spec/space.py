@@ -26,6 +26,7 @@ __all__ = [
     "Space",
     "Trial",
     "assignments",
+    "branch_of",
     "fill",
     "fill_partial",
     "param_paths",
@@ -63,7 +64,7 @@ def _fill_level(space: Space, config: dict[str, Any], pick: Picker, create: bool
         if label is KEEP:
             continue
         set_path(config, param.path, param.value_of(label), create=create)
-        _fill_level(_branch(param, label), config, pick, create)
+        _fill_level(branch_of(param, label), config, pick, create)
 
 
 def sample(trial: Trial, space: Space, base: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,7 +120,7 @@ def assignments(space: Space, source: str) -> list[dict[str, Any]]:
     for param in space:
         options: list[dict[str, Any]] = []
         for label in param.grid(source):
-            branch = _branch(param, label)
+            branch = branch_of(param, label)
             for sub in assignments(branch, source) if branch else [{}]:
                 options.append({param.path: label, **sub})
         result = [{**done, **option} for done in result for option in options]
@@ -152,7 +153,7 @@ def _corner(space: Space, pick_last: bool) -> dict[str, Any]:
     for param in space:
         label = param.extremes()[-1 if pick_last else 0]
         corner[param.path] = label
-        branch = _branch(param, label)
+        branch = branch_of(param, label)
         if branch:
             corner.update(_corner(branch, pick_last))
     return corner
@@ -163,7 +164,8 @@ def fill_partial(space: Space, base: Mapping[str, Any], params: Mapping[str, Any
     return fill(space, base, lambda param: params.get(param.path, KEEP), create=create)
 
 
-def _branch(param: Param, label: Any) -> Space:
+def branch_of(param: Param, label: Any) -> Space:
+    """The ``when:`` sub-space sampled under option ``label`` of a choice (none for a number)."""
     if isinstance(param, ChoiceParam):
         return next((sub for key, sub in param.branches.items() if same(key, label)), ())
     return ()

@@ -20,6 +20,8 @@ ERROR_TYPE_ATTR = "error_type"  # of a FAIL trial: the class of the error that e
 ERROR_ATTR = "error"  # of a FAIL trial: the error's message
 GRID_POINT_ATTR = "grid_point"  # under the grid sampler: the index of the grid point it holds
 REQUEUED_FROM_ATTR = "requeued_from"  # of a queued trial: the number of the interrupted trial it runs again
+BASELINE_ATTR = "baseline"  # true on the trial that runs ``train:`` as it is (and on its requeued copies)
+ENQUEUED_ATTR = "enqueued"  # of a trial a user put in the queue: the file its config came from (a spec or a config)
 LOG_ATTR = "log"  # the absolute path of its log (stdout and stderr) on the machine that ran it: WORKER_ATTR's hostname
 
 # ----------------------------------------------------------------------------- trial system attributes

@@ -28,7 +28,9 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.study.keys import (
+    BASELINE_ATTR,
     DRIVER_ATTR,
+    ENQUEUED_ATTR,
     EPOCHS_ATTR,
     ERROR_ATTR,
     ERROR_TYPE_ATTR,
@@ -214,10 +216,17 @@ def recover_orphans(study: optuna.Study, storage: optuna.storages.BaseStorage, c
         # ones it was enqueued with
         params = {**trial.system_attrs.get(FIXED_PARAMS_ATTR, {}), **trial.params}
         if params:
-            study.enqueue_trial(params, user_attrs={REQUEUED_FROM_ATTR: trial.number})
+            study.enqueue_trial(params, user_attrs=requeued_attrs(trial.number, trial.user_attrs))
         _log.info("trial %d was orphaned by a driver that is gone; its parameters run again", trial.number)
         recovered.append(trial.number)
     return recovered
+
+
+def requeued_attrs(number: int, user_attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The user attributes of trial ``number`` queued again: where it came from, and the
+    marks a user's queue gave it (the baseline stays the baseline when it is interrupted)."""
+    kept = {key: user_attrs[key] for key in (BASELINE_ATTR, ENQUEUED_ATTR) if key in user_attrs}
+    return {**kept, REQUEUED_FROM_ATTR: number}
 
 
 def worker_of(trial: FrozenTrial) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo.format import format_value
+from hpo.format import format_gain, format_value
+from hpo.study.keys import BASELINE_ATTR
 from hpo.study.records import state_counts
 
 
@@ -46,6 +47,25 @@ def direction_of(mode: str) -> StudyDirection:
 def study_mode(study: optuna.Study) -> str:
     """The spec's ``mode`` of a study: ``max`` or ``min``."""
     return "max" if study.direction == StudyDirection.MAXIMIZE else "min"
+
+
+def versus_baseline(best: FrozenTrial | None, trials: Iterable[FrozenTrial]) -> str | None:
+    """The best trial against the user's baseline (``train:`` as it is, marked
+    ``BASELINE_ATTR``): "best 0.9312 vs your baseline 0.9105 (+2.1 points)", as ``hpo run``,
+    ``hpo status`` and the report say it. None while there is no best trial, or the baseline
+    has not finished (or failed)."""
+    marked = [t for t in trials if t.user_attrs.get(BASELINE_ATTR) and t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    if best is None or best.value is None or not marked:
+        return None
+    baseline = next((t for t in marked if t.state == TrialState.COMPLETE), marked[0])
+    if baseline.number == best.number:
+        return f"best {format_value(best.value)} is your baseline (trial {baseline.number}): no trial has beaten it yet"
+    if baseline.state == TrialState.PRUNED:
+        epoch = max(baseline.intermediate_values, default=None)
+        at = "" if epoch is None else f" at epoch {epoch} ({format_value(baseline.intermediate_values[epoch])})"
+        return f"best {format_value(best.value)} vs your baseline: pruned{at} (trial {baseline.number})"
+    assert baseline.value is not None  # a COMPLETE trial has its value
+    return f"best {format_value(best.value)} vs your baseline {format_value(baseline.value)} ({format_gain(best.value, baseline.value)})"
 
 
 @dataclass
