@@ -1,9 +1,10 @@
-"""A model's starting weights and frozen layers: `model.pretrained`, `model.freeze_until` and
-`model.trainable`.
+"""A model's weights and frozen layers: `model.pretrained`, `model.freeze_until` and
+`model.trainable`, and the trained weights `hpo evaluate` scores (`load_weights`).
 
 Weights are read only as tensors (torch.load with weights_only=True), never as code. A model
 that wraps another (gray images fed to an RGB network) says so with `inner_prefix`, the
-prefix of the wrapped network's keys and module names: files and names may leave it out.
+prefix of the wrapped network's keys and module names: pretrained files and names may leave
+it out.
 """
 
 from __future__ import annotations
@@ -23,10 +24,15 @@ __all__ = [
     "find_module",
     "freeze_all_but",
     "freeze_until",
+    "WeightsError",
     "head_name",
     "load_pretrained",
+    "load_weights",
+    "read_state_dict",
     "train_mode",
 ]
+
+SHOWN_KEYS = 5  # keys named in an error about a file that does not fit; the count says how many more
 
 
 def head_name(model: nn.Module) -> str:
@@ -36,7 +42,11 @@ def head_name(model: nn.Module) -> str:
     return cast(str, model.head_name)
 
 
-class PretrainedWeightsError(ValueError):
+class WeightsError(ValueError):
+    """A weights file that is missing, unsafe, not a state_dict, or does not fit the model."""
+
+
+class PretrainedWeightsError(WeightsError):
     """A `pretrained` file that is unsafe, missing or does not fit the model."""
 
     key = "model.pretrained"  # the config key to change (hpo names it in its error)
@@ -47,32 +57,59 @@ def check_pretrained(config) -> None:
     disk. Cheap (one stat call): hpo runs it before a study's first trial; whether the file
     is safe and fits the model is known only when a trial loads it."""
     if config.pretrained and not os.path.isfile(config.pretrained):
-        raise _weights_not_found(config.pretrained)
+        raise PretrainedWeightsError(f"pretrained weights file not found: {config.pretrained}")
 
 
-def _weights_not_found(path: str) -> PretrainedWeightsError:
-    return PretrainedWeightsError(f"pretrained weights file not found: {path}")
+def read_state_dict(path: str) -> dict[str, torch.Tensor]:
+    """A state_dict file read with torch.load(weights_only=True): tensors only, never code. A
+    mapping that holds one under `state_dict` (a training checkpoint) gives that one.
+
+    Raises WeightsError naming `path`: missing, refused by weights_only loading (code, or not
+    a file torch.save wrote), or not a mapping of names to tensors.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise WeightsError(f"weights file not found: {path}") from None
+    except Exception as error:  # pickle.UnpicklingError (code in the file), a file that is no torch.save archive, and friends
+        raise WeightsError(
+            f"refusing to load {path}: it is not a plain state_dict of tensors written by torch.save "
+            f"(torch.load with weights_only=True failed: {_load_failure(error)})"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} holds a {type(state).__name__}, not a state_dict")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise WeightsError(f"{path} holds a dict of other things than tensors ({_keys(list(state))}), not a state_dict")
+    return state
+
+
+def _load_failure(error: Exception) -> str:
+    """Why torch.load refused a file, in one line: the exception's type and the unpickler's
+    verdict (`Unsupported global: GLOBAL posix.system ...`), else its first line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    verdicts = [line.partition("WeightsUnpickler error:")[2].split(". ")[0].strip() for line in lines if "WeightsUnpickler error:" in line]
+    detail = (verdicts or lines or [""])[0]
+    return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+
+
+def _keys(keys: list[str]) -> str:
+    """The first SHOWN_KEYS of `keys`, and how many more."""
+    more = f", and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
+    return ", ".join(map(str, keys[:SHOWN_KEYS])) + more
 
 
 def load_pretrained(model: nn.Module, path: str) -> None:
-    """Load a state_dict file with torch.load(weights_only=True): tensors only, never code.
+    """Load a state_dict file (read_state_dict) to start training from.
 
     Weights whose shape does not fit (the old head) are skipped; the head may be missing from
     the file; anything else missing or extra is an error.
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise _weights_not_found(path) from None
-    except Exception as error:  # pickle.UnpicklingError and friends
-        raise PretrainedWeightsError(
-            f"refusing to load {path}: it is not a plain state_dict of tensors "
-            f"(torch.load with weights_only=True failed: {str(error).splitlines()[0]})"
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise PretrainedWeightsError(f"{path} holds a {type(state).__name__}, not a state_dict")
+        state = read_state_dict(path)
+    except WeightsError as error:
+        raise PretrainedWeightsError(str(error)) from None
     prefix = getattr(model, "inner_prefix", "")
     if prefix and not any(k.startswith(prefix) for k in state):
         state = {prefix + k: v for k, v in state.items()}  # the wrapped network's own key names
@@ -87,6 +124,34 @@ def load_pretrained(model: nn.Module, path: str) -> None:
             f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}"
         )
     model.load_state_dict(fitting, strict=False)
+
+
+def _shape(tensor: torch.Tensor) -> str:
+    return "x".join(map(str, tensor.shape)) or "scalar"
+
+
+def load_weights(model: nn.Module, path: str) -> None:
+    """Load a whole model's state_dict file (read_state_dict), as `train` saves it in model.pt:
+    every key of the model, no other, each of the model's shape, or a WeightsError that names
+    the first few keys of each kind that differ."""
+    state = read_state_dict(path)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    reshaped = [
+        f"{k} ({_shape(state[k])} in the file, {_shape(own[k])} in the model)" for k in own if k in state and state[k].shape != own[k].shape
+    ]
+    if missing or extra or reshaped:
+        differences = [
+            f"{what}: {_keys(keys)}"
+            for what, keys in (("missing from the file", missing), ("not in the model", extra), ("of another shape", reshaped))
+            if keys
+        ]
+        raise WeightsError(
+            f"{path} does not fit the model of this config ({len(own)} tensors): {'; '.join(differences)}. "
+            "Were the weights saved by a model of this config (its model, data set and augmentations)?"
+        )
+    model.load_state_dict(state)
 
 
 class ModuleNameError(ValueError):
