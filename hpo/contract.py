@@ -57,6 +57,17 @@ What a trainer declares, all optional, with :func:`trainer`:
   class name. The same images and random draws for every config, so that previews differ
   only where the configs' augmentations do. ``hpo report`` shows them as a gallery, a row
   per value of each searched parameter that changes them.
+- ``evaluate``: ``evaluate(config, weights, split)`` scoring the saved weights of
+  ``config``'s model without training: ``weights`` is the path of the file the trainer
+  saved in ``output_dir`` (the built-in one's ``model.pt``; the trainer reads its own
+  format, the built-in one with ``torch.load(weights_only=True)``), ``split`` one of
+  :data:`SPLITS`: ``"test"``, the held-out split ``final`` evaluates on, or ``"val"``, the
+  validation split a trial of ``config`` is scored on. It returns ``<split>_acc``
+  (``test_acc``) and may return ``<split>_loss`` and, as ``train`` does, ``per_class_acc``,
+  ``confusion`` (rows: true class) and ``classes``. It raises ``ValueError`` for weights
+  that are not such a file or do not fit the config's model, with a message naming the
+  file and the keys that differ, and ``FileNotFoundError`` for data missing. ``hpo
+  evaluate`` calls it.
 
 This module imports only pydantic, so a trainer can depend on it and on nothing else of hpo.
 """
@@ -77,7 +88,9 @@ if TYPE_CHECKING:
 __all__ = [
     "EPOCH",
     "FINISHED",
+    "SPLITS",
     "Contract",
+    "Evaluate",
     "Mode",
     "Prepare",
     "Report",
@@ -92,10 +105,12 @@ __all__ = [
 
 EPOCH = "epoch"  # report key: the epoch just finished, from 1
 FINISHED = "finished"  # report key: true on a trainer's last report
+SPLITS = ("test", "val")  # what an `evaluate` hook scores weights on; the first is the default
 
 Mode = Literal["max", "min"]
 Report = Callable[[Mapping[str, Any]], None]
 Prepare = Callable[[dict[str, Any], bool], Iterable[str] | None]  # prepare(config, download) -> lines to show
+Evaluate = Callable[[dict[str, Any], str, str], Mapping[str, Any]]  # evaluate(config, weights, split) -> <split>_acc, ...
 
 
 class Trainer(Protocol):
@@ -114,6 +129,7 @@ class Contract:
     probe: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None
     prepare: Prepare | None = None
     preview: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None
+    evaluate: Evaluate | None = None
 
 
 _CONTRACT_ATTR = "__hpo_contract__"
@@ -128,6 +144,7 @@ def trainer(
     probe: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None,
     prepare: Prepare | None = None,
     preview: Callable[[dict[str, Any], int], Mapping[str, Any]] | None = None,
+    evaluate: Evaluate | None = None,
 ) -> Callable[[F], F]:
     """Declare what a trainer function validates, reports and checks; returns it unchanged.
 
@@ -139,7 +156,9 @@ def trainer(
     for name, mode in (metrics or {}).items():
         if mode not in ("max", "min"):
             raise ValueError(f"metric {name!r}: direction must be 'max' or 'min', got {mode!r}")
-    contract = Contract(schema=schema, metrics=dict(metrics or {}), check=check, probe=probe, prepare=prepare, preview=preview)
+    contract = Contract(
+        schema=schema, metrics=dict(metrics or {}), check=check, probe=probe, prepare=prepare, preview=preview, evaluate=evaluate
+    )
 
     def declare(function: F) -> F:
         setattr(function, _CONTRACT_ATTR, contract)

@@ -1,14 +1,16 @@
 """The training loop: `train(config, report)`, the trainer hpo runs unless a spec names another,
 and `prepare` and `check`, which it declares (hpo.contract) for hpo to call before a study's
-first trial.
+first trial, and `evaluate_weights`, which scores saved weights for `hpo evaluate`.
 
     metrics = train(config, report=print)          # report(metrics) once per epoch
     metrics = train(config, report, final=True, output_dir="runs/best")   # train+val -> test
     prepare(config, download=True)                 # fetches the data set if it is missing
     check(config)                                  # raises if a trial of config cannot start
+    scores = evaluate_weights(config, "runs/best/model.pt", "test")   # no training
 
 Reads top to bottom: set-up, then the epoch loop (train, evaluate, report, stop), then the
-final evaluation and the files of `output_dir`.
+final evaluation and the files of `output_dir`. `set_up` and `class_scores` are shared with
+`evaluate_weights`, so that saved weights are scored exactly as `train` scored them.
 """
 
 from __future__ import annotations
@@ -18,23 +20,37 @@ import os
 import random
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hpo.contract import trainer
+from hpo.contract import SPLITS, trainer
 from trainers.augment import Pipeline
 from trainers.config import METRICS, TrainConfig, augment_ops, validate_train_config
-from trainers.data import check_data, load_data
+from trainers.data import Splits, check_data, load_data
 from trainers.download import fetch_data
 from trainers.models import create_model, features
 from trainers.optim import create_optimizer, create_schedule, scale_lr
 from trainers.preview import preview
 from trainers.probe import probe
-from trainers.weights import check_pretrained, train_mode
+from trainers.weights import check_pretrained, load_weights, train_mode
 
-__all__ = ["NonFiniteLossError", "check", "evaluate", "most_confident_mistakes", "pick_device", "prepare", "seed_everything", "train"]
+__all__ = [
+    "NonFiniteLossError",
+    "Setup",
+    "check",
+    "class_scores",
+    "evaluate",
+    "evaluate_weights",
+    "most_confident_mistakes",
+    "pick_device",
+    "prepare",
+    "seed_everything",
+    "set_up",
+    "train",
+]
 
 FEATURE_SAMPLES = 2000  # evaluation images whose penultimate features go to features.npz
 MISCLASSIFIED = 32  # wrong evaluation images returned (the most confident ones): a grid in hpo's report
@@ -63,6 +79,36 @@ def set_threads() -> None:
         torch.set_num_threads(int(threads))
 
 
+class Setup(NamedTuple):
+    """What training a config and scoring its saved weights both start from."""
+
+    device: torch.device
+    autocast: torch.autocast  # bf16 on CUDA, a no-op on CPU
+    memory_format: torch.memory_format
+    data: Splits
+    pipeline: Pipeline
+    model: torch.nn.Module  # freshly built (with its pretrained weights, if any), on the device
+    eval_batch_size: int
+
+
+def set_up(cfg: TrainConfig, final: bool) -> Setup:
+    """Threads, seeds, the device, the data (evaluated on test when `final`, else on the
+    validation split `cfg.seed` carves) and the model for the data's image shape and classes."""
+    set_threads()
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda)
+    memory_format = torch.channels_last if cuda else torch.contiguous_format
+    data = load_data(cfg.data, cfg.seed, device, final)
+    pipeline = Pipeline(augment_ops(cfg), data.mean, data.std, device)
+    in_shape = pipeline.output_shape(*data.train_x.shape[1:])
+    model = create_model(cfg.model, in_shape, len(data.classes)).to(device).to(memory_format=memory_format)
+    return Setup(device, autocast, memory_format, data, pipeline, model, 2 * cfg.batch_size)
+
+
 @torch.no_grad()
 def evaluate(model, pipeline: Pipeline, x: torch.Tensor, y: torch.Tensor, batch_size: int, autocast):
     """(mean cross-entropy, accuracy, predictions, their softmax probabilities) over a uint8
@@ -78,6 +124,15 @@ def evaluate(model, pipeline: Pipeline, x: torch.Tensor, y: torch.Tensor, batch_
         probs.append(prob)
     predictions = torch.cat(preds)
     return loss.item() / len(y), (predictions == y).float().mean().item(), predictions, torch.cat(probs)
+
+
+def class_scores(y: torch.Tensor, preds: torch.Tensor, classes: list[str]) -> dict:
+    """per_class_acc (recall of each class), confusion (counts; rows: true class, columns:
+    predicted) and classes, of predictions `preds` of labels `y`."""
+    k = len(classes)
+    confusion = torch.bincount(y * k + preds, minlength=k * k).view(k, k).cpu()
+    per_class = confusion.diag() / confusion.sum(1).clamp(min=1)
+    return {"per_class_acc": per_class.tolist(), "confusion": confusion.tolist(), "classes": classes}
 
 
 def most_confident_mistakes(x: torch.Tensor, y: torch.Tensor, preds: torch.Tensor, confidence: torch.Tensor, count: int) -> dict:
@@ -122,7 +177,39 @@ def prepare(config: dict, download: bool) -> list[str]:
     return fetch_data(cfg.data) if download or cfg.data.download else []
 
 
-@trainer(schema=TrainConfig, metrics=METRICS, check=check, probe=probe, prepare=prepare, preview=preview)
+def evaluate_weights(config: dict, weights: str, split: str = "test") -> dict:
+    """Score saved weights of `config`'s model on a split, without training (`hpo evaluate`).
+
+    The model is built and the split loaded as `train` does (`set_up`), the weights loaded
+    strictly, and the split scored with `evaluate` at `train`'s batch size: weights `train`
+    saved score exactly what it reported for them. `model.pretrained` is not read: the
+    weights replace it, so that file need not be on this machine.
+
+    Args:
+        config: the training config the weights were trained with.
+        weights: a state_dict file, as `train` saves it in output_dir/model.pt.
+        split: "test", the held-out split `final=True` evaluates on, or "val", the
+            validation split carved from train with the config's `seed` (a trial's).
+
+    Returns:
+        <split>_acc and <split>_loss (test_acc, test_loss), and class_scores: per_class_acc,
+        confusion (rows: true class), classes.
+
+    Raises:
+        WeightsError: the file is missing, not a state_dict of tensors, or does not fit the model.
+        DatasetNotFoundError: the data set's files are not under `data.root`.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    cfg = validate_train_config(config)
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"pretrained": None})})
+    run = set_up(cfg, final=split == "test")
+    load_weights(run.model, weights)
+    loss, acc, preds, _ = evaluate(run.model, run.pipeline, run.data.eval_x, run.data.eval_y, run.eval_batch_size, run.autocast)
+    return {f"{split}_acc": acc, f"{split}_loss": loss, **class_scores(run.data.eval_y, preds, run.data.classes)}
+
+
+@trainer(schema=TrainConfig, metrics=METRICS, check=check, probe=probe, prepare=prepare, preview=preview, evaluate=evaluate_weights)
 def train(config: dict, report: Callable[[dict], None], *, final: bool = False, output_dir: str | None = None) -> dict:
     """Train the config; report(metrics) after every epoch; return the last metrics.
 
@@ -144,19 +231,7 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
     """
     # ------------------------------------------------------------------ set-up
     cfg = validate_train_config(config)
-    set_threads()
-    seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda)
-    memory_format = torch.channels_last if cuda else torch.contiguous_format
-
-    data = load_data(cfg.data, cfg.seed, device, final)
-    pipeline = Pipeline(augment_ops(cfg), data.mean, data.std, device)
-    in_shape = pipeline.output_shape(*data.train_x.shape[1:])
-    model = create_model(cfg.model, in_shape, len(data.classes)).to(device).to(memory_format=memory_format)
+    device, autocast, memory_format, data, pipeline, model, eval_batch_size = set_up(cfg, final)
     optimizer = create_optimizer(model, cfg.optimizer)
     schedule = create_schedule(cfg.schedule, cfg.epochs)
     generator = torch.Generator(device).manual_seed(cfg.seed)  # shuffling and augmentation
@@ -164,7 +239,6 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
     n = len(data.train_y)
     batch_size = min(cfg.batch_size, n)
     steps = n // batch_size  # the last partial batch is dropped (a batch of 1 breaks batch norm)
-    eval_batch_size = 2 * cfg.batch_size
     patience = cfg.early_stopping if not final else None
     best_acc, stopping_best, bad_epochs, history = 0.0, -1.0, 0, []
 
@@ -226,14 +300,9 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
             break
 
     # ------------------------------------------------------------------ final metrics and files
-    k = len(data.classes)
-    confusion = torch.bincount(data.eval_y * k + preds, minlength=k * k).view(k, k).cpu()
-    per_class = confusion.diag() / confusion.sum(1).clamp(min=1)
     result = {
         **metrics,
-        "per_class_acc": per_class.tolist(),
-        "confusion": confusion.tolist(),
-        "classes": data.classes,
+        **class_scores(data.eval_y, preds, data.classes),
         "misclassified": most_confident_mistakes(data.eval_x, data.eval_y, preds, confidence, MISCLASSIFIED),
     }
     if output_dir is not None:
