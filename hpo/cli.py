@@ -189,6 +189,28 @@ def train(
 
 
 @app.command()
+def evaluate(
+    config_file: Annotated[Path, typer.Argument(help="Training config the weights were trained with (an exported config, or a spec).")],
+    weights: Annotated[
+        Path, typer.Option("--weights", help="The model.pt that hpo train or hpo export --weights saved.", show_default=False)
+    ],
+    split: Annotated[
+        str, typer.Option("--split", help="test (the held-out split) or val (the validation split of the config's seed).")
+    ] = "test",
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the scores to this JSON file.")] = None,
+    trainer: TrainerOpt = None,
+    download: DownloadOpt = False,
+) -> None:
+    """Score saved weights of a config without training: accuracy, per class, and the confusion matrix."""
+    from hpo.results.evaluate import evaluate_weights, write_scores
+
+    scores = evaluate_weights(config_file, weights, split=split, trainer=trainer, download=download, console=console)
+    if json_path is not None:
+        write_scores(scores, json_path)
+        console.print(f"scores -> {json_path}")
+
+
+@app.command()
 def export(
     study: StudyArg,
     output: Annotated[

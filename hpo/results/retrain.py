@@ -87,6 +87,13 @@ def _is_spec(raw: Any) -> bool:
     return isinstance(raw, dict) and "train" in raw and ("space" in raw or "study" in raw)
 
 
+def trainer_of(path: Path, trainer: str | None = None) -> tuple[str, Callable[..., Any], Contract]:
+    """The trainer a config file names (``trainer`` overrides it; else the default): its
+    reference, its function and what it declared."""
+    reference = trainer or origin_of(path).trainer or DEFAULT_TRAINER
+    return (reference, *load_trainer(reference, str(path)))
+
+
 def load_train_config(path: Path, trainer: str | None = None) -> dict[str, Any]:
     """Read a training config (or a spec, whose ``train:`` is taken) and validate it with
     the schema of its trainer (``trainer`` overrides the one the file names)."""
@@ -94,7 +101,7 @@ def load_train_config(path: Path, trainer: str | None = None) -> dict[str, Any]:
     prefix = ""
     if _is_spec(raw):
         raw, prefix = raw["train"], "train"
-    _, contract = load_trainer(trainer or origin_of(path).trainer or DEFAULT_TRAINER, str(path))
+    _, _, contract = trainer_of(path, trainer)
     check_train_config(raw, contract, str(path), prefix)
     return raw
 
@@ -149,10 +156,8 @@ class Retrain:
 
 def plan_retrain(config_file: Path, *, trainer: str | None, final: bool, output_dir: Path | None) -> Retrain:
     """Resolve the trainer and the metric; refuse what cannot run before any seed trains."""
-    origin = origin_of(config_file)
-    reference = trainer or origin.trainer or DEFAULT_TRAINER
-    function, contract = load_trainer(reference, str(config_file))
-    metric = origin.metric or next(iter(contract.metrics), None)
+    reference, function, contract = trainer_of(config_file, trainer)
+    metric = origin_of(config_file).metric or next(iter(contract.metrics), None)
     job = Retrain(config_file, reference, function, contract, metric, final, output_dir or default_output_dir(config_file, final))
     if final and not job.rich:
         raise HpoError(f"--final: {reference} does not take the keywords final and output_dir, so it cannot train on train+val")
@@ -327,20 +332,32 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
         seeds.add_row("mean ± std", format_spread(summary["mean"], summary["std"], count), "", style="bold")
     if "confusion" not in summary:
         return [seeds]
+    return [
+        seeds,
+        *class_tables(split, summary["classes"], summary["per_class_acc_mean"], summary["confusion"], summary["per_class_acc_std"], count),
+    ]
 
-    per_class = Table(title=f"per-class {split} accuracy" + (" (mean ± std over seeds)" if count > 1 else ""))
-    per_class.add_column("class")
-    per_class.add_column("accuracy", justify="right")
-    for name, mean, std in zip(summary["classes"], summary["per_class_acc_mean"], summary["per_class_acc_std"]):
-        per_class.add_row(str(name), format_spread(mean, std, count))
 
-    confusion = Table(title=f"{split} confusion matrix, summed over seeds (rows: true class, columns: predicted)")
-    confusion.add_column("true \\ pred")
-    for name in summary["classes"]:
-        confusion.add_column(str(name), justify="right")
-    for name, row in zip(summary["classes"], summary["confusion"]):
-        confusion.add_row(str(name), *(str(n) for n in row))
-    return [seeds, per_class, confusion]
+def class_tables(
+    split: str, classes: list[str], per_class: list[float], confusion: list[list[int]], spread: list[float] | None = None, count: int = 1
+) -> list[Table]:
+    """The accuracy per class and the confusion matrix of ``count`` evaluations (seeds): per
+    class their mean ± ``spread`` (std), the matrix their sum; as rich tables (also ``hpo
+    evaluate``'s, of one evaluation)."""
+    per_class_table = Table(title=f"per-class {split} accuracy" + (" (mean ± std over seeds)" if count > 1 else ""))
+    per_class_table.add_column("class")
+    per_class_table.add_column("accuracy", justify="right")
+    for name, mean, std in zip(classes, per_class, spread or [0.0] * len(per_class)):
+        per_class_table.add_row(str(name), format_spread(mean, std, count))
+
+    summed = ", summed over seeds" if count > 1 else ""
+    confusion_table = Table(title=f"{split} confusion matrix{summed} (rows: true class, columns: predicted)")
+    confusion_table.add_column("true \\ pred")
+    for name in classes:
+        confusion_table.add_column(str(name), justify="right")
+    for name, row in zip(classes, confusion):
+        confusion_table.add_row(str(name), *(str(n) for n in row))
+    return [per_class_table, confusion_table]
 
 
 def _plain_text(tables: list[Table]) -> str:
