@@ -91,7 +91,9 @@ def run_confirm(spec: Spec, study: optuna.Study, runs: list[PlannedRun], *, addr
 
 class ConfirmProgress:
     """Runs done, running and failed, elapsed time and ETA: a live line in a terminal,
-    else one line per run that ends (as ``hpo run`` shows its trials)."""
+    else one line per run that ends (as ``hpo run`` shows its trials). As for a study's
+    trials (hpo.engine.progress), the ETA leaves out the first run of each worker, which
+    also waited for the worker to start, once later runs have ended."""
 
     def __init__(self, total: int, concurrency: int, console: Console, clock: Callable[[], float] = time.monotonic) -> None:
         self._total = total
@@ -100,7 +102,8 @@ class ConfirmProgress:
         self._clock = clock
         self._start = clock()
         self._running: dict[tuple[int, int], float] = {}
-        self._durations: list[float] = []
+        self._durations: list[tuple[tuple[int, int], float]] = []  # (trial, seed), seconds of the runs that ended
+        self._first_wave: set[tuple[int, int]] = set()
         self._done = self._failed = 0
         self._live: Live | None = None
 
@@ -118,13 +121,16 @@ class ConfirmProgress:
 
     def started(self, run: PlannedRun) -> None:
         self._running[(run.trial, run.seed)] = self._clock()
+        if len(self._first_wave) < self._concurrency and not self._durations:
+            self._first_wave.add((run.trial, run.seed))
 
     def finished(self, planned: PlannedRun, run: ConfirmRun, metric: str) -> None:
-        started = self._running.pop((planned.trial, planned.seed), self._clock())
+        key = (planned.trial, planned.seed)
+        started = self._running.pop(key, self._clock())
         self._done += 1
         self._failed += run.failed
-        if not run.failed:
-            self._durations.append(self._clock() - started)
+        if not run.failed:  # a failure says little of how long runs take
+            self._durations.append((key, self._clock() - started))
         outcome = f"failed: {run.reason()}" if run.failed else f"{metric} {format_value(run.value)}"
         line = f"trial {planned.trial} seed {planned.seed}: {outcome}"
         if self._live is not None:
@@ -142,9 +148,10 @@ class ConfirmProgress:
     def _eta(self) -> str:
         if not self._durations:
             return "-"
+        durations = [s for key, s in self._durations if key not in self._first_wave] or [s for _, s in self._durations]
         now = self._clock()
         eta = estimate_eta(
-            mean_s=sum(self._durations) / len(self._durations),
+            mean_s=sum(durations) / len(durations),
             running_for=[now - started for started in self._running.values()],
             to_start=max(0, self._total - self._done - len(self._running)),
             concurrency=self._concurrency,
