@@ -77,7 +77,7 @@ def plan_confirm(study: optuna.Study, top: int, seeds: list[int]) -> ConfirmPlan
             check_train_config(seeded, spec.contract, source, "")
             runs.append(PlannedRun(trial.number, seed, seeded))
     notes = [f"the study has only {len(trials)} complete trial(s), not {top}: confirming those"] if len(trials) < top else []
-    searched = sorted({config.get("seed", 0) for config in configs.values()} & set(seeds))
+    searched = sorted({config["seed"] for config in configs.values() if "seed" in config} & set(seeds))
     if searched:
         notes.append(f"seed {', '.join(map(str, searched))}: the search trained with it, so those runs repeat the search's, luck included")
     to_run = {run.trial for run in runs}

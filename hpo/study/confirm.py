@@ -150,12 +150,8 @@ def rank_confirmed(trials: Iterable[FrozenTrial], records: Mapping[int, Mapping[
     means = [statistics.fmean(v) if v else None for v in values]
     bounds = [None if any(run.failed for run in r) else spread_bound(v, mode) for r, v in zip(runs, values)]
     by_mean, by_bound = _ranks(means, mode), _ranks(bounds, mode)
-    rows = [
-        Confirmed(
-            trial, runs[i], means[i], statistics.stdev(values[i]) if len(values[i]) > 1 else None, bounds[i], i + 1, by_mean[i], by_bound[i]
-        )
-        for i, trial in enumerate(searched)
-    ]
+    stds = [statistics.stdev(v) if len(v) > 1 else None for v in values]
+    rows = [Confirmed(trial, runs[i], means[i], stds[i], bounds[i], i + 1, by_mean[i], by_bound[i]) for i, trial in enumerate(searched)]
     return sorted(rows, key=lambda row: row.bound_rank)
 
 
