@@ -221,10 +221,14 @@ def export(
     ] = None,
     top: Annotated[int, typer.Option("--top", help="Export the K best complete trials.", min=1)] = 1,
     table: Annotated[Path | None, typer.Option("--table", help="Also write the table of all trials (.csv or .parquet).")] = None,
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="Export the best by `hpo confirm` (the confidence bound over seeds), not by the search.")
+    ] = False,
     storage: StorageOpt = None,
 ) -> None:
     """Write the best trial (or --top K) as complete training configs that `hpo train` runs."""
     from hpo.format import format_value
+    from hpo.results.confirm import export_confirmed
     from hpo.results.export import export_best, retrain_command
     from hpo.results.table import check_table_path, trials_frame, write_table
     from hpo.study.locate import load_existing_study
@@ -233,15 +237,57 @@ def export(
     if table is not None:
         check_table_path(table)
     loaded = load_existing_study(study, storage)
-    written = export_best(loaded, output or study_dir(loaded.study_name) / "best.yaml", top)
+    written = (export_confirmed if confirmed else export_best)(loaded, output or study_dir(loaded.study_name) / "best.yaml", top)
     for path, trial in written:
         console.print(f"trial {trial.number} (value {format_value(trial.value)}) -> {path}")
     if len(written) < top:
-        console.print(f"the study has only {len(written)} complete trial(s), not {top}")
+        console.print(f"the study has only {len(written)} {'confirmed' if confirmed else 'complete'} trial(s), not {top}")
     if table is not None:
         write_table(trials_frame(loaded), table)
         console.print(f"trials table -> {table}")
     console.print(f"retrain: {retrain_command(loaded, written[0][0])}")
+
+
+@app.command()
+def confirm(
+    study: StudyArg,
+    seeds: Annotated[
+        list[int] | None, typer.Option("--seeds", help="Train each config once per seed: --seeds 1 2 3 (at least two).")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", help="Confirm the K best complete trials.", min=1)] = 3,
+    address: Annotated[str | None, typer.Option("--address", help="Join an existing Ray cluster (HOST:PORT or auto).")] = None,
+    storage: StorageOpt = None,
+) -> None:
+    """Train the top trials' configs again once per seed, through Ray as the study ran, and rank
+    them by the mean and by a confidence bound over the seeds. Runs the study holds already are kept."""
+    import signal
+
+    from hpo.results.confirm import plan_confirm
+    from hpo.results.confirm_view import confirm_view
+    from hpo.results.table import study_metric
+    from hpo.study.confirm import confirmed_trials
+    from hpo.study.locate import load_existing_study
+    from hpo.study.summary import study_mode
+
+    loaded = load_existing_study(study, storage)
+    plan = plan_confirm(loaded, top, seeds or [])
+    for note in plan.notes:
+        console.print(note)
+    console.print(
+        f"confirming trials {', '.join(str(t.number) for t in plan.trials)} over seeds {' '.join(map(str, seeds or []))}: "
+        f"{len(plan.runs)} run(s) to do, {plan.stored} stored already"
+    )
+    interrupted = False
+    if plan.runs:
+        from hpo.engine.confirm import run_confirm
+
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        interrupted = run_confirm(plan.spec, loaded, plan.runs, address=address, console=console).interrupted
+    console.print(confirm_view(confirmed_trials(loaded), study_metric(loaded), study_mode(loaded)))
+    if interrupted:
+        again = f"hpo confirm {study} --top {top} --seeds {' '.join(map(str, seeds or []))}"
+        console.print(f"interrupted: the runs that ended are kept; `{again}` runs the rest")
+        raise typer.Exit(130)
 
 
 @app.command()

@@ -10,18 +10,22 @@ check (at each report) cannot see it.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import ray
 from ray.tune import Callback
 
-from hpo.engine.searcher import StudySearcher
-
 TIMEOUT_GRACE_S = 10.0  # the trainable's own check gets this long to end the trial first
 
 
+class ErrorRecorder(Protocol):
+    """What records a trial's error: the study's searcher, or ``hpo confirm``'s."""
+
+    def record_error(self, trial_id: str, error_type: str, message: str) -> None: ...
+
+
 class TrialErrorCallback(Callback):
-    def __init__(self, searcher: StudySearcher) -> None:
+    def __init__(self, searcher: ErrorRecorder) -> None:
         self._searcher = searcher
         self._timed_out: set[str] = set()
 

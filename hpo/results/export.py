@@ -19,6 +19,7 @@ header names, summarises its metric, and puts its results under ``studies/<study
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,9 @@ def trial_config(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     return config
 
 
-def export_text(study: optuna.Study, trial: FrozenTrial, rank: int, of: int, path: Path) -> str:
-    """The config file of ``trial``: a comment header (hpo.results.header), then the training config."""
+def export_text(study: optuna.Study, trial: FrozenTrial, rank: int, of: int, path: Path, facts: Mapping[str, str] | None = None) -> str:
+    """The config file of ``trial``: a comment header (hpo.results.header), with ``facts``
+    added before its last line, then the training config."""
     config = trial_config(study, trial)
     finished = trial.datetime_complete.isoformat(sep=" ", timespec="seconds") if trial.datetime_complete else "-"
     header = {
@@ -101,6 +103,7 @@ def export_text(study: optuna.Study, trial: FrozenTrial, rank: int, of: int, pat
         "exported": dt.datetime.now().isoformat(sep=" ", timespec="seconds"),
         "search hash": study.user_attrs.get(SEARCH_HASH_ATTR, "-"),
         "spec": study.user_attrs.get(SPEC_SOURCE_ATTR, "-"),
+        **(facts or {}),
         "retrain": retrain_command(study, path),
     }
     body = yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=100)
@@ -125,10 +128,17 @@ def export_paths(output: Path, count: int) -> list[Path]:
 
 def export_best(study: optuna.Study, output: Path, top: int = 1) -> list[tuple[Path, FrozenTrial]]:
     """Write the ``top`` best trials' configs; returns (file, trial) pairs, best first."""
-    trials = best_trials(study, top)
-    of = len(ranked_trials(study))
-    paths = export_paths(output, len(trials))
-    texts = [export_text(study, trial, rank, of, path) for rank, (path, trial) in enumerate(zip(paths, trials), start=1)]
+    return write_exports(study, output, [(trial, {}) for trial in best_trials(study, top)])
+
+
+def write_exports(study: optuna.Study, output: Path, chosen: list[tuple[FrozenTrial, Mapping[str, str]]]) -> list[tuple[Path, FrozenTrial]]:
+    """Write the configs of the ``chosen`` trials, each with its extra header facts, in
+    the order given (see :func:`export_paths`); returns (file, trial) pairs."""
+    ranked = ranked_trials(study)
+    rank = {trial.number: position for position, trial in enumerate(ranked, start=1)}
+    paths = export_paths(output, len(chosen))
+    trials = [trial for trial, _ in chosen]
+    texts = [export_text(study, trial, rank[trial.number], len(ranked), path, facts) for path, (trial, facts) in zip(paths, chosen)]
     output.parent.mkdir(parents=True, exist_ok=True)
     for path, text in zip(paths, texts):
         path.write_text(text, encoding="utf-8")

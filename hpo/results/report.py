@@ -12,6 +12,7 @@ with ``hpo train``, from ``studies/<study>/retrain/``. The page holds, top to bo
   every finished trial at the deepest epoch enough of them reached, pruned trials included
   (hpo.results.rungs);
 - a timeline of trials per worker (host, process, device) and the top trials as a table;
+- the top trials confirmed over seeds by ``hpo confirm``, when it has run (hpo.results.confirm_view);
 - per retrained run: accuracy per seed, per-class accuracy, the confusion matrix summed
   over seeds, a t-SNE map of the penultimate-layer features and misclassified images.
 
@@ -35,6 +36,7 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 
 from hpo.format import format_number, format_params, format_percent, format_seconds, format_spread, format_value
+from hpo.results.confirm_view import confirm_html
 from hpo.results.cost import study_cost
 from hpo.results.figures import (
     CannotPlot,
@@ -54,6 +56,7 @@ from hpo.results.misclassified import misclassified_html
 from hpo.results.retrain import load_summaries
 from hpo.results.rungs import MIN_SHARED, Rung, shared_rung
 from hpo.results.table import param_columns, ranked_trials, study_metric, trials_frame
+from hpo.study.confirm import confirmed_trials
 from hpo.study.keys import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
 from hpo.study.summary import Tally, study_mode, versus_baseline
 
@@ -83,6 +86,9 @@ def build_report(study: optuna.Study, retrain_dir: Path | None = None) -> str:
         _compared_at_rung(page, study, trials)
         page.section("Timeline of trials per worker", page.figure(timeline_figure(trials)))
         page.section(f"Top {TOP} trials", _top_table(study))
+    confirmed = confirmed_trials(study)
+    if confirmed:
+        page.section("Confirmed over seeds", confirm_html(confirmed, study_metric(study), study_mode(study)))
     runs = load_summaries(study.study_name, retrain_dir)
     if not runs:
         where = retrain_dir or f"studies/{study.study_name}/retrain/"

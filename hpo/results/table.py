@@ -14,7 +14,9 @@ from rich.text import Text
 
 from hpo.errors import HpoError
 from hpo.format import format_number, format_params, format_seconds, format_value
+from hpo.results.confirm_view import confirm_view
 from hpo.results.rungs import MIN_SHARED, shared_rung
+from hpo.study.confirm import confirmed_trials
 from hpo.study.keys import LOG_ATTR, SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, STOP_REASON_ATTR, WORKER_KEYS
 from hpo.study.records import FINISHED_STATES, epochs_of, error_of, worker_of
 from hpo.study.summary import Tally, ranked, study_mode, versus_baseline
@@ -122,6 +124,9 @@ def status_view(study: optuna.Study) -> Group:
     rung = _rung_table(study, trials)
     if rung is not None:
         lines.append(rung)
+    confirmed = confirmed_trials(study)
+    if confirmed:
+        lines.append(confirm_view(confirmed, study_metric(study), mode))
     return Group(*lines)
 
 

@@ -38,6 +38,7 @@ SEARCH_ATTR = "search_definition"  # user: what defines the search (trainer, tra
 TRAINER_ATTR = "trainer"  # user: the module:function the trials called; export and retrain call it too
 SEARCH_HASH_ATTR = "search_hash"  # user: the hash of SEARCH_ATTR; written last, it marks the record complete
 STOP_REASON_ATTR = "stop_reason"  # user: why the last run ended (its rule: target, patience, time budget, trials; or failures, interrupted)
+CONFIRM_PREFIX = "confirm:"  # user, + ``<trial>:<seed>``: one run of ``hpo confirm``, that trial's config trained with that seed
 HEARTBEAT_PREFIX = "hpo:heartbeat:"  # system, + a driver's token: when that driver last said it was alive
 
 # ----------------------------------------------------------------------------- inside WORKER_ATTR

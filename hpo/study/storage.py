@@ -51,6 +51,12 @@ def trial_log_path(study_name: str, number: int) -> Path:
     return study_dir(study_name) / "trials" / str(number) / "log.txt"
 
 
+def confirm_log_path(study_name: str, number: int, seed: int) -> Path:
+    """``studies/<study>/trials/<number>/confirm-seed<seed>.txt``: the log of trial
+    ``number``'s config trained again by ``hpo confirm`` with ``seed``, beside the trial's own."""
+    return trial_log_path(study_name, number).with_name(f"confirm-seed{seed}.txt")
+
+
 def default_storage_url(study_name: str) -> str:
     return f"sqlite:///{STUDIES_DIR / study_name}.db"
 
