@@ -1,0 +1,98 @@
+"""The training loop's state after an epoch, as the mapping it hands hpo with its report,
+and back (hpo.contract: resumable trainers).
+
+    state = capture(progress, model, optimizer, schedule, generator)   # after an epoch's evaluation
+    progress = restore(state, model, optimizer, schedule, generator)   # instead of starting at epoch 1
+
+Besides the model, the optimizer (its moments) and the schedule (reduce-on-plateau's
+counters), a state holds every random generator a run draws from after its set-up:
+
+- ``pipeline``: the loop's torch.Generator, which orders each epoch's batches
+  (``torch.randperm``) and draws every augmentation's parameters (trainers/augment.py);
+- ``torch`` and ``cuda``: torch's global generators, which dropout draws from;
+- ``python`` and ``numpy``: seeded by the loop for code of one's own that draws from them.
+
+The set-up itself draws nothing that outlives it: the validation split comes from a
+generator seeded there (trainers/data.py) and the model's initial weights are replaced by
+the state's. So on the CPU a resumed run repeats the uninterrupted one to the last digit.
+On a GPU it goes on from the same point, but the kernels cudnn picks need not add up in
+the same order, as in two uninterrupted runs.
+
+Everything is in forms ``torch.load(weights_only=True)`` reads: tensors, numbers, strings
+and containers (numpy's generator key as a tensor, not an array). The tensors are the live
+ones, not copies: hpo writes a state before ``report`` returns.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim import Optimizer
+
+from trainers.optim import Schedule
+
+__all__ = ["Progress", "capture", "random_state", "restore", "set_random_state"]
+
+
+class Progress(NamedTuple):
+    """What the loop carries from one epoch to the next besides the model, the optimizer, the
+    schedule and the generators."""
+
+    epoch: int  # the last epoch finished
+    best_acc: float  # the best val_acc so far (the reports' best_val_acc)
+    stopping_best: float  # early stopping: the val_acc to beat
+    bad_epochs: int  # early stopping: epochs since it was last beaten
+    history: list[dict[str, Any]]  # every report so far
+
+
+def capture(progress: Progress, model: nn.Module, optimizer: Optimizer, schedule: Schedule, generator: torch.Generator) -> dict:
+    """The state to resume from after ``progress.epoch``; its ``model`` entry is the weights."""
+    return {
+        **progress._asdict(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "random": random_state(generator),
+    }
+
+
+def restore(state: Mapping[str, Any], model: nn.Module, optimizer: Optimizer, schedule: Schedule, generator: torch.Generator) -> Progress:
+    """Put the run back where ``state`` was captured; returns the loop's progress then."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    set_random_state(state["random"], generator)
+    progress = Progress(*(state[name] for name in Progress._fields))
+    return progress._replace(history=list(progress.history))  # the run appends to its own copy
+
+
+def random_state(generator: torch.Generator) -> dict:
+    """The state of every generator the loop draws from (see the module doc)."""
+    numpy_state = np.random.get_state(legacy=False)  # {bit_generator, state: {key: a uint32 array, pos}, has_gauss, gauss}
+    key = torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))
+    return {
+        "pipeline": generator.get_state(),
+        "torch": torch.get_rng_state(),
+        # a run on the CPU never started CUDA; asking for its generators would (and take GPU memory)
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "python": random.getstate(),
+        "numpy": {**numpy_state, "state": {**numpy_state["state"], "key": key}},
+    }
+
+
+def set_random_state(state: dict, generator: torch.Generator) -> None:
+    """Set every generator to what :func:`random_state` captured."""
+    generator.set_state(state["pipeline"])
+    torch.set_rng_state(state["torch"])
+    for device, cuda_state in zip(range(torch.cuda.device_count()), state["cuda"]):
+        torch.cuda.set_rng_state(cuda_state, device)
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    numpy_state = state["numpy"]
+    key = numpy_state["state"]["key"].numpy().astype(np.uint32)
+    np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
