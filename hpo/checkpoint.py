@@ -10,6 +10,11 @@ state is checked before it replaces the old one: torch would write a numpy array
 object, but ``weights_only`` refuses to read it, and a trial must not learn that only when
 it resumes. Reading with ``weights_only=True`` runs no code from the file.
 
+The data are synced before the rename, so after a crash of the machine the file holds the
+new state or the previous one, both whole. The folder is not synced after it: that would
+only make the new one sure to survive, at the price of a second sync per save, and a
+state names its own epoch, so a trial that finds the previous one resumes after that.
+
 torch is imported inside the functions, so ``import hpo`` stays light.
 """
 
@@ -44,19 +49,18 @@ def save_state(state: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
         with os.fdopen(handle, "wb") as file:
             torch.save(dict(state), file)
             file.flush()
-            os.fsync(file.fileno())
-        unsafe = get_unsafe_globals_in_checkpoint(temporary)
-        if unsafe:
-            raise StateError(
-                f"a trainer's state must hold only tensors, numbers, strings, bools, None, lists, tuples and dicts "
-                f"(torch.load(weights_only=True) reads nothing else), but it holds {', '.join(sorted(unsafe))}: "
-                "hand numpy arrays as torch.from_numpy(a) or a.tolist(), objects as their state_dict()"
-            )
+            unsafe = get_unsafe_globals_in_checkpoint(temporary)
+            if unsafe:
+                raise StateError(
+                    f"a trainer's state must hold only tensors, numbers, strings, bools, None, lists, tuples and dicts "
+                    f"(torch.load(weights_only=True) reads nothing else), but it holds {', '.join(sorted(unsafe))}: "
+                    "hand numpy arrays as torch.from_numpy(a) or a.tolist(), objects as their state_dict()"
+                )
+            os.fsync(file.fileno())  # the data on disk before the name points at them
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    _sync_folder(target.parent)
 
 
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -65,15 +69,3 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     import torch
 
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable: a crash of the machine right after must not bring
-    the old file back (POSIX; Windows has no folder handles to sync)."""
-    if os.name != "posix":
-        return
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
