@@ -20,11 +20,14 @@ the same order, as in two uninterrupted runs.
 
 Everything is in forms ``torch.load(weights_only=True)`` reads: tensors, numbers, strings
 and containers (numpy's generator key as a tensor, not an array). The tensors are the live
-ones, not copies: hpo writes a state before ``report`` returns.
+ones, not copies: hpo writes a state before ``report`` returns. What torch.save pickles
+object by object (the history, Python's generator) goes as one string or one tensor: a
+state is written every epoch, and its cost should not grow with the epochs.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -47,13 +50,17 @@ class Progress(NamedTuple):
     best_acc: float  # the best val_acc so far (the reports' best_val_acc)
     stopping_best: float  # early stopping: the val_acc to beat
     bad_epochs: int  # early stopping: epochs since it was last beaten
-    history: list[dict[str, Any]]  # every report so far
+    history: list[dict[str, Any]]  # every report so far (in a state: as JSON text)
 
 
 def capture(progress: Progress, model: nn.Module, optimizer: Optimizer, schedule: Schedule, generator: torch.Generator) -> dict:
-    """The state to resume from after ``progress.epoch``; its ``model`` entry is the weights."""
+    """The state to resume from after ``progress.epoch``; its ``model`` entry is the weights.
+
+    The history goes as JSON text (floats as their shortest exact repr): torch.save pickles
+    a list of dicts object by object, a cost that would grow with every epoch."""
     return {
         **progress._asdict(),
+        "history": json.dumps(progress.history),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(),
@@ -67,12 +74,12 @@ def restore(state: Mapping[str, Any], model: nn.Module, optimizer: Optimizer, sc
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     set_random_state(state["random"], generator)
-    progress = Progress(*(state[name] for name in Progress._fields))
-    return progress._replace(history=list(progress.history))  # the run appends to its own copy
+    return Progress(state["epoch"], state["best_acc"], state["stopping_best"], state["bad_epochs"], json.loads(state["history"]))
 
 
 def random_state(generator: torch.Generator) -> dict:
     """The state of every generator the loop draws from (see the module doc)."""
+    version, internal, gauss_next = random.getstate()
     numpy_state = np.random.get_state(legacy=False)  # {bit_generator, state: {key: a uint32 array, pos}, has_gauss, gauss}
     key = torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))
     return {
@@ -80,7 +87,7 @@ def random_state(generator: torch.Generator) -> dict:
         "torch": torch.get_rng_state(),
         # a run on the CPU never started CUDA; asking for its generators would (and take GPU memory)
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-        "python": random.getstate(),
+        "python": (version, torch.tensor(internal), gauss_next),  # 625 numbers as one tensor, not 625 objects to pickle
         "numpy": {**numpy_state, "state": {**numpy_state["state"], "key": key}},
     }
 
@@ -92,7 +99,7 @@ def set_random_state(state: dict, generator: torch.Generator) -> None:
     for device, cuda_state in zip(range(torch.cuda.device_count()), state["cuda"]):
         torch.cuda.set_rng_state(cuda_state, device)
     version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
+    random.setstate((version, tuple(internal.tolist()), gauss_next))
     numpy_state = state["numpy"]
     key = numpy_state["state"]["key"].numpy().astype(np.uint32)
     np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
