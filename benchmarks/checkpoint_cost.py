@@ -12,6 +12,7 @@ does on its checkpoint schedule) into --workdir. Per epoch, side by side in the 
     epoch  the epoch's training and evaluation, as the trainer measures it (`seconds`)
     build  from there to the report: the loop captures the state (trainers/state.py)
     save   save_state of that state
+    bytes  torch.save of the same state into memory: the part of `save` that is not the disk
 
 The first epoch is left out (warm-up). Last line: `checkpoint_ms_per_epoch=X epoch_ms=Y
 ratio=X/Y`, X the median of build + save, Y the median epoch; the target is a ratio of at
@@ -21,6 +22,7 @@ most 0.05.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import statistics
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the trainer sets torch's threads from it, as in a trial
 
+    import torch
+
     from hpo.checkpoint import save_state
     from trainers.loop import train
 
@@ -51,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="hpo-checkpoint-cost-")).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "state.pt"
-    rows: list[tuple[float, float, float]] = []  # (epoch, build, save) seconds
+    rows: list[tuple[float, float, float, float]] = []  # (epoch, build, save, bytes) seconds
     returned = time.perf_counter()  # when the loop got control back from the last report
 
     def report(metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None:
@@ -61,10 +65,15 @@ def main(argv: list[str] | None = None) -> None:
             raise RuntimeError("the built-in trainer hands its state with every report")
         save_state(state, path)
         saved = time.perf_counter()
+        torch.save(state, io.BytesIO())
+        in_memory = time.perf_counter() - saved
         if metrics["epoch"] > 1:
             epoch, build, save = metrics["seconds"], called - returned - metrics["seconds"], saved - called
-            rows.append((epoch, build, save))
-            print(f"epoch {metrics['epoch']:3d}: {epoch * 1e3:7.1f} ms; state built {build * 1e3:6.2f} ms, saved {save * 1e3:6.2f} ms")
+            rows.append((epoch, build, save, in_memory))
+            print(
+                f"epoch {metrics['epoch']:3d}: {epoch * 1e3:7.1f} ms; state built {build * 1e3:5.2f} ms, "
+                f"saved {save * 1e3:6.2f} ms (into memory {in_memory * 1e3:5.2f} ms)"
+            )
         returned = time.perf_counter()
 
     try:
@@ -76,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(folder, ignore_errors=True)
     epoch_ms = statistics.median(r[0] for r in rows) * 1e3
     cost_ms = statistics.median(r[1] + r[2] for r in rows) * 1e3
-    print(f"state file {size / 1024:.0f} KiB; median over {len(rows)} epochs")
+    bytes_ms = statistics.median(r[3] for r in rows) * 1e3
+    print(f"state file {size / 1024:.0f} KiB; medians over {len(rows)} epochs; into memory alone {bytes_ms:.2f} ms")
     print(f"checkpoint_ms_per_epoch={cost_ms:.2f} epoch_ms={epoch_ms:.2f} ratio={cost_ms / epoch_ms:.4f}")
 
 

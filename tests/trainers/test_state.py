@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,8 @@ from trainers.optim import Plateau, PlateauSchedule
 from trainers.state import random_state, set_random_state
 
 TIMING = {"seconds", "images_per_second"}  # wall-clock figures: the only numbers allowed to differ
-QUICKSTART = Path(__file__).resolve().parents[2] / "search_spaces" / "quickstart.yaml"
+REPO = Path(__file__).resolve().parents[2]
+QUICKSTART = REPO / "search_spaces" / "quickstart.yaml"
 
 
 def quickstart(**overrides) -> dict:
@@ -98,6 +101,32 @@ def test_a_run_resumed_between_a_plateau_and_early_stopping_stops_where_the_unin
     result = train(config, after_the_end, resume=whole.states[-1])
     assert after_the_end.reports == []
     assert str({k: v for k, v in result.items() if k not in TIMING}) == str({k: v for k, v in expected.items() if k not in TIMING})
+
+
+RESUMER = """\
+import json, sys
+from hpo.checkpoint import load_state
+from trainers.loop import train
+reports = []
+result = train(json.loads(sys.argv[1]), lambda metrics, state=None: reports.append(metrics), resume=load_state(sys.argv[2]))
+print(json.dumps({"reports": reports, "val_acc": result["val_acc"]}))
+"""
+
+
+def test_a_run_resumed_in_a_new_process_ends_as_the_uninterrupted_one(tmp_path):
+    """As after a kill: nothing of the first process is left but the state's file."""
+    config = tiny_config(
+        epochs=3, augment=[{"random_crop": {"padding": 1}}, "hflip"], model={"name": "cnn", "channels": [8], "dropout": 0.2}
+    )
+    whole = Recorder(tmp_path)
+    expected = train(config, whole)
+    run = subprocess.run(
+        [sys.executable, "-c", RESUMER, json.dumps(config), str(tmp_path / "epoch1.pt")], capture_output=True, text=True, cwd=REPO
+    )
+    assert run.returncode == 0, run.stderr
+    resumed = json.loads(run.stdout.splitlines()[-1])
+    assert without_timing(resumed["reports"]) == without_timing(whole.reports[1:])
+    assert resumed["val_acc"] == expected["val_acc"]
 
 
 def test_a_state_holds_the_weights_and_what_the_loop_carries(tmp_path):
