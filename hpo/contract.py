@@ -26,6 +26,40 @@ images it got wrong, a mapping with ``images`` (uint8 [N, H, W, C] or [N, H, W])
 the evaluated split) and ``confidence``; ``hpo train`` keeps the first seed's beside its
 summary and ``hpo report`` shows them.
 
+Resumable trainers. ``report`` also takes the keyword ``state`` (:class:`Report`):
+``report(metrics, state=state)`` hands hpo what the trainer needs to go on after this
+epoch. A state is a mapping that ``torch.save`` writes and ``torch.load(weights_only=True)``
+reads back: tensors, numbers, strings, bools, None, and lists, tuples and dicts of them (a
+model's or an optimizer's ``state_dict()``, a ``torch.Generator``'s ``get_state()``); not
+numpy arrays or other objects (hand ``torch.from_numpy(a)`` or ``a.tolist()``). hpo keeps
+it on its checkpoint schedule, not necessarily every epoch, and writes it before
+``report`` returns, so a trainer hands its live tensors without copying them. The
+optional entry ``model`` (:data:`MODEL`), a model's ``state_dict()``, is the model's
+weights: what ``hpo export --weights`` writes as model.pt.
+
+A trainer whose signature takes the keyword ``resume`` (:func:`takes_resume`) is called
+with ``resume=`` the last state it reported when its trial resumes, and None when the
+trial starts. It restores what the state holds and continues: its next report is the
+epoch after the state's (there is none when the state came with its ``finished``
+report). A state comes back with its tensors on the CPU; ``load_state_dict`` copies them
+to the model's device. A trainer without the keyword is never given a state: a resumed
+trial of it starts again from epoch 1. Opting in takes a few lines::
+
+    def train(config, report, resume=None):
+        model, optimizer = build(config)
+        first = 1
+        if resume is not None:  # go on after the state's epoch
+            model.load_state_dict(resume["model"])
+            optimizer.load_state_dict(resume["optimizer"])
+            first = resume["epoch"] + 1
+        for epoch in range(first, config["epochs"] + 1):
+            metrics = fit_one_epoch(model, optimizer, epoch)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
+            report(metrics, state=state)
+
+To end with the very numbers of the uninterrupted run, a state also holds the random
+generators the trainer draws from (the built-in trainer's: trainers/state.py).
+
 What a trainer declares, all optional, with :func:`trainer`:
 
 - ``schema``: a pydantic model of its config. hpo validates ``train:`` and every corner
@@ -75,6 +109,7 @@ This module imports only pydantic, so a trainer can depend on it and on nothing 
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -88,6 +123,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EPOCH",
     "FINISHED",
+    "MODEL",
+    "RESUME",
     "SPLITS",
     "Contract",
     "Evaluate",
@@ -99,24 +136,52 @@ __all__ = [
     "UnknownKeyError",
     "contract_of",
     "did_you_mean",
+    "takes_keywords",
+    "takes_resume",
     "trainer",
     "validate_strict",
 ]
 
 EPOCH = "epoch"  # report key: the epoch just finished, from 1
 FINISHED = "finished"  # report key: true on a trainer's last report
+MODEL = "model"  # state key: the model's state_dict, its weights
+RESUME = "resume"  # train's keyword: the state to go on from
 SPLITS = ("test", "val")  # what an `evaluate` hook scores weights on; the first is the default
 
 Mode = Literal["max", "min"]
-Report = Callable[[Mapping[str, Any]], None]
 Prepare = Callable[[dict[str, Any], bool], Iterable[str] | None]  # prepare(config, download) -> lines to show
 Evaluate = Callable[[dict[str, Any], str, str], Mapping[str, Any]]  # evaluate(config, weights, split) -> <split>_acc, ...
+
+
+class Report(Protocol):
+    """``report(metrics, state=None)``: one epoch's metrics, and optionally the trainer's
+    state after it, to resume from (see the module doc)."""
+
+    def __call__(self, metrics: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> None: ...
 
 
 class Trainer(Protocol):
     """``train(config, report)``: runs one config, reporting once per epoch."""
 
     def __call__(self, config: dict[str, Any], report: Report) -> Any: ...
+
+
+def takes_keywords(function: Callable[..., Any], names: Iterable[str]) -> bool:
+    """Whether ``function`` names every one of ``names`` among the parameters it accepts by
+    keyword: how hpo tells which optional parts of the contract a trainer takes part in. A
+    bare ``**kwargs`` does not count: it would swallow the keyword without acting on it."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # a callable without a signature Python can read: the plain contract
+        return False
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return all(name in parameters and parameters[name].kind in keyword for name in names)
+
+
+def takes_resume(train: Callable[..., Any]) -> bool:
+    """Whether ``train`` takes the keyword ``resume``: hpo then gives a resumed trial the
+    last state it reported, else it starts the trial again from epoch 1."""
+    return takes_keywords(train, (RESUME,))
 
 
 @dataclass(frozen=True)

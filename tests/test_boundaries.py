@@ -7,6 +7,8 @@ in a file counts, also one inside a function: a lazy import still ties the parts
 - ``hpo/results/`` reads the stored study and never imports the engine;
 - ``hpo/spec/`` is the language: it imports no Optuna, and nothing of the study, engine
   or results;
+- ``hpo/checkpoint.py`` (a trainer's state on disk) is a leaf the engine and the results
+  use; it imports torch only inside its functions;
 - ``hpo/format.py`` (how numbers print) imports nothing of hpo and nothing heavy: every
   part uses it, the spec included;
 - ``trainers/`` knows nothing of the search: of hpo it imports the contract only, and
@@ -30,8 +32,9 @@ RULES: dict[str, tuple[str, ...]] = {
     "hpo/errors.py": ("optuna", "ray", "torch", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results"),
     "hpo/data.py": ("optuna", "ray", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli"),
     "hpo/contract.py": ("optuna", "ray", "torch", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results"),
+    "hpo/checkpoint.py": ("optuna", "ray", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli"),
     "hpo/format.py": ("optuna", "ray", "torch", "numpy", "pandas", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli"),
-    "trainers": ("optuna", "ray", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli", "hpo.errors"),
+    "trainers": ("optuna", "ray", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli", "hpo.errors", "hpo.checkpoint"),
 }
 
 

@@ -2,15 +2,18 @@
 and `prepare` and `check`, which it declares (hpo.contract) for hpo to call before a study's
 first trial, and `evaluate_weights`, which scores saved weights for `hpo evaluate`.
 
-    metrics = train(config, report=print)          # report(metrics) once per epoch
+    metrics = train(config, report)                # report(metrics, state=...) once per epoch
+    metrics = train(config, report, resume=state)  # go on after the epoch of a reported state
     metrics = train(config, report, final=True, output_dir="runs/best")   # train+val -> test
     prepare(config, download=True)                 # fetches the data set if it is missing
     check(config)                                  # raises if a trial of config cannot start
     scores = evaluate_weights(config, "runs/best/model.pt", "test")   # no training
 
-Reads top to bottom: set-up, then the epoch loop (train, evaluate, report, stop), then the
-final evaluation and the files of `output_dir`. `set_up` and `class_scores` are shared with
-`evaluate_weights`, so that saved weights are scored exactly as `train` scored them.
+Reads top to bottom: set-up (and, when resuming, the state put back), then the epoch loop
+(train, evaluate, report with the state, stop), then the final evaluation and the files of
+`output_dir`. `set_up` and `class_scores` are shared with `evaluate_weights`, so that saved
+weights are scored exactly as `train` scored them. What a state holds, and why a resumed run
+ends with the very numbers of an uninterrupted one: trainers/state.py.
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hpo.contract import SPLITS, trainer
+from hpo.contract import SPLITS, Report, trainer
 from trainers.augment import Pipeline
 from trainers.config import METRICS, TrainConfig, augment_ops, validate_train_config
 from trainers.data import Splits, check_data, load_data
@@ -35,6 +38,7 @@ from trainers.models import create_model, features
 from trainers.optim import create_optimizer, create_schedule, scale_lr
 from trainers.preview import preview
 from trainers.probe import probe
+from trainers.state import Progress, capture, restore
 from trainers.weights import check_pretrained, load_weights, train_mode
 
 __all__ = [
@@ -210,17 +214,22 @@ def evaluate_weights(config: dict, weights: str, split: str = "test") -> dict:
 
 
 @trainer(schema=TrainConfig, metrics=METRICS, check=check, probe=probe, prepare=prepare, preview=preview, evaluate=evaluate_weights)
-def train(config: dict, report: Callable[[dict], None], *, final: bool = False, output_dir: str | None = None) -> dict:
-    """Train the config; report(metrics) after every epoch; return the last metrics.
+def train(
+    config: dict, report: Report, *, final: bool = False, output_dir: str | None = None, resume: Mapping[str, Any] | None = None
+) -> dict:
+    """Train the config; report(metrics, state=...) after every epoch; return the last metrics.
 
     Args:
         config: a training config dict (see trainers.config.TrainConfig).
         report: called once per epoch with epoch, train_loss, train_acc, val_loss, val_acc, lr,
             seconds, images_per_second, device and finished (True only on the last report: all
-            epochs ran, or early stopping ended training).
+            epochs ran, or early stopping ended training); and the state to resume from after
+            that epoch (trainers.state.capture), its `model` entry the weights.
         final: train on train+val and evaluate on the test split (val_* then hold test metrics,
             also given as test_*). Early stopping is off: there is no validation split to watch.
         output_dir: if given, save model.pt, config.yaml, metrics.json and features.npz there.
+        resume: a state this config reported: go on with the epoch after its own (none after
+            its finished report), restoring everything that state holds.
 
     Returns:
         The last report plus per_class_acc, confusion (rows: true class), classes and
@@ -240,10 +249,16 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
     batch_size = min(cfg.batch_size, n)
     steps = n // batch_size  # the last partial batch is dropped (a batch of 1 breaks batch norm)
     patience = cfg.early_stopping if not final else None
-    best_acc, stopping_best, bad_epochs, history = 0.0, -1.0, 0, []
+    history: list[dict] = []  # every report
+    last, best_acc, stopping_best, bad_epochs = 0, 0.0, -1.0, 0  # last: the last epoch finished
+    if resume is not None:  # everything back as it was after the state's epoch
+        last, best_acc, stopping_best, bad_epochs, history = restore(resume, model, optimizer, schedule, generator)
+    epochs = range(last + 1, cfg.epochs + 1)
+    if history and history[-1]["finished"]:  # resumed from its finished report (early stopping): nothing left to train
+        epochs = range(0)
 
     # ------------------------------------------------------------------ epochs
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in epochs:
         start = time.perf_counter()
         train_mode(model)  # frozen batch norm layers stay in eval mode
         order = torch.randperm(n, device=device, generator=generator)
@@ -295,11 +310,15 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
         if final:
             metrics.update(test_loss=val_loss, test_acc=val_acc)
         history.append(metrics)
-        report(dict(metrics))
+        state = capture(Progress(epoch, best_acc, stopping_best, bad_epochs, history), model, optimizer, schedule, generator)
+        report(dict(metrics), state=state)
         if metrics["finished"]:
             break
 
     # ------------------------------------------------------------------ final metrics and files
+    if not epochs:  # resumed from its finished report: nothing trained, the restored model evaluated
+        metrics = history[-1]
+        *_, preds, confidence = evaluate(model, pipeline, data.eval_x, data.eval_y, eval_batch_size, autocast)
     result = {
         **metrics,
         **class_scores(data.eval_y, preds, data.classes),

@@ -210,6 +210,14 @@ class Schedule:
     def end_of_epoch(self, val_acc: float) -> None:
         """Called after each epoch's evaluation (reduce-on-plateau listens here)."""
 
+    def state_dict(self) -> dict:
+        """What the schedule learnt from the epochs so far, for a resumed run: nothing for
+        a function of the epoch alone."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Go on from a :meth:`state_dict`."""
+
 
 SCHEDULES = Registry("schedule", default="cosine")  # cosine anneals to 0 by the last epoch; rarely hurts
 register_schedule, list_schedules = SCHEDULES.register, SCHEDULES.names
@@ -323,6 +331,12 @@ class Plateau(Schedule):
         self.bad += 1
         if self.bad > self.c.patience:
             self.scale, self.bad = max(self.scale * self.c.factor, self.c.min_lr_ratio), 0
+
+    def state_dict(self):
+        return {"scale": self.scale, "best": self.best, "bad": self.bad}
+
+    def load_state_dict(self, state):
+        self.scale, self.best, self.bad = state["scale"], state["best"], state["bad"]
 
 
 def create_schedule(config, epochs: int) -> Schedule:

@@ -53,7 +53,8 @@ def run_trial(ray_config: dict[str, Any]) -> None:
     where = _where()
     started = time.monotonic()
 
-    def report(metrics: dict[str, Any]) -> None:
+    def report(metrics: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> None:
+        # the contract's report (hpo.contract.Report); states are not kept yet, so a trial restarts from epoch 1
         device = metrics.get(DEVICE)  # the trainer knows its device better than Ray's assignment
         tune.report({**metrics, **where, **({DEVICE: device} if isinstance(device, str) else {})})
         if timeout_s is not None and time.monotonic() - started > timeout_s and not metrics.get(FINISHED):

@@ -34,7 +34,6 @@ an exported config's header or a spec, else the config file's name):
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
 import statistics
@@ -47,7 +46,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from hpo.contract import Contract
+from hpo.contract import Contract, takes_keywords
 from hpo.errors import HpoError
 from hpo.format import format_number, format_spread, format_value
 from hpo.results.header import header_metric, read_header
@@ -129,12 +128,7 @@ def check_seeds(seeds: list[int]) -> list[int]:
 
 def takes_run_options(function: Callable[..., Any]) -> bool:
     """Whether ``function`` accepts ``final`` and ``output_dir`` by keyword (see module doc)."""
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):  # a callable without a signature Python can read: the plain contract
-        return False
-    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return all(name in parameters and parameters[name].kind in keyword for name in RUN_OPTIONS)
+    return takes_keywords(function, RUN_OPTIONS)
 
 
 @dataclass
@@ -230,7 +224,8 @@ def _train_one(job: Retrain, seed: int, config: dict[str, Any], console: Console
     console.print(f"[bold]seed {seed}[/bold] ({'train+val, evaluated on test' if job.final else 'evaluated on val'})")
     history: list[dict[str, Any]] = []
 
-    def report(metrics: Mapping[str, Any]) -> None:
+    def report(metrics: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> None:
+        """A seed runs to its end in one go, so its states are not kept."""
         history.append(dict(metrics))
         _print_epoch(console, metrics, job.metric)
 

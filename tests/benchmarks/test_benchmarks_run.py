@@ -1,4 +1,4 @@
-"""The engine benchmarks run end to end with tiny arguments and end with their line.
+"""The benchmarks run end to end with tiny arguments and end with their line.
 
 Only the format is checked: wall-clock figures of a shared machine are no test.
 """
@@ -53,3 +53,13 @@ def test_study_work_prints_milliseconds_per_trial_and_their_ratio(tmp_path):
     ours, theirs, ratio = map(float, match.groups())
     assert ours > 0 and theirs > 0
     assert ratio == pytest.approx(ours / theirs, rel=0.02, abs=0.01)
+
+
+def test_checkpoint_cost_prints_milliseconds_per_epoch_and_their_ratio(tmp_path):
+    line = last_line(tmp_path, "checkpoint_cost.py", "--epochs", "3")
+    match = re.fullmatch(f"checkpoint_ms_per_epoch={NUMBER} epoch_ms={NUMBER} ratio={NUMBER}", line)
+    assert match, line
+    cost, epoch, ratio = map(float, match.groups())
+    assert cost > 0 and epoch > 0
+    assert ratio == pytest.approx(cost / epoch, rel=0.01, abs=0.001)
+    assert (tmp_path / "state.pt").is_file()  # the last state, where --workdir says

@@ -26,7 +26,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, d
         for key, value in ONE_THREAD.items():
             patch.setenv(key, value)
         for split, final in (("val", False), ("test", True)):
-            result = train(dict(TINY), lambda metrics: None, final=final, output_dir=str(root / split))
+            result = train(dict(TINY), lambda metrics, state=None: None, final=final, output_dir=str(root / split))
             runs[split] = (root / split / "model.pt", result)
     return runs
 

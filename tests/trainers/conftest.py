@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
+
+from hpo.checkpoint import load_state, save_state
 
 
 def tiny_config(**overrides) -> dict:
@@ -28,13 +31,20 @@ def synthetic_data(shape=(3, 16, 16), num_classes=4, size=64, **extra) -> dict:
 
 
 class Recorder:
-    """A `report` callback that keeps every epoch's metrics."""
+    """A `report` callback that keeps every epoch's metrics; given a folder, also every
+    epoch's state, written and read back as hpo does (hpo.checkpoint)."""
 
-    def __init__(self):
+    def __init__(self, states: Path | None = None):
         self.reports: list[dict] = []
+        self.folder = states
+        self.states: list[dict] = []
 
-    def __call__(self, metrics: dict) -> None:
+    def __call__(self, metrics: dict, state: dict | None = None) -> None:
         self.reports.append(metrics)
+        if self.folder is not None and state is not None:
+            path = self.folder / f"epoch{metrics['epoch']}.pt"
+            save_state(state, path)
+            self.states.append(load_state(path))
 
     @property
     def finished(self) -> list[bool]:
