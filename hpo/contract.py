@@ -14,6 +14,14 @@ calls ``report`` once per epoch with a mapping that holds at least
 - optionally ``device``: where it trains (``"cuda:0"``), recorded with the trial in place
   of the GPUs Ray assigned it.
 
+With a report a trainer may hand hpo its state, ``report(metrics, state)``: a mapping
+that ``torch.save`` writes and ``torch.load(weights_only=True)`` reads back (its optional
+``model`` entry is the model's ``state_dict``), the state after the epoch reported. hpo
+checkpoints it. A trainer that also takes the keyword ``resume`` (:func:`takes_resume`)
+is called with ``resume=`` the last state it checkpointed when its trial is resumed (after
+a crash, Ctrl-C, a lost worker or the time budget), else ``resume=None``; its next report
+is then the epoch after the state's. A trainer without it starts every trial from scratch.
+
 The metric and the other metrics a trainer declares are stored, per epoch, with the
 trial's history. An exception, a NaN or an out-of-memory error inside ``train`` fails
 that trial only, with the error recorded. A trainer may also stop when ``report`` raises:
@@ -64,6 +72,7 @@ This module imports only pydantic, so a trainer can depend on it and on nothing 
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -86,6 +95,7 @@ __all__ = [
     "UnknownKeyError",
     "contract_of",
     "did_you_mean",
+    "takes_resume",
     "trainer",
     "validate_strict",
 ]
@@ -94,8 +104,19 @@ EPOCH = "epoch"  # report key: the epoch just finished, from 1
 FINISHED = "finished"  # report key: true on a trainer's last report
 
 Mode = Literal["max", "min"]
-Report = Callable[[Mapping[str, Any]], None]
+Report = Callable[..., None]  # report(metrics) or report(metrics, state)
 Prepare = Callable[[dict[str, Any], bool], Iterable[str] | None]  # prepare(config, download) -> lines to show
+
+
+def takes_resume(train: Callable[..., Any]) -> bool:
+    """Whether ``train`` takes the keyword ``resume``: the state to continue a resumed trial
+    from. Only a parameter of that name counts (not ``**kwargs``): a trainer that ignored
+    the state would retrain from epoch 1 and report epochs hpo already holds."""
+    try:
+        parameter = inspect.signature(train).parameters.get("resume")
+    except (TypeError, ValueError):  # a callable without a signature Python can read: the plain contract
+        return False
+    return parameter is not None and parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
 class Trainer(Protocol):

@@ -9,6 +9,7 @@ in a file counts, also one inside a function: a lazy import still ties the parts
   or results;
 - ``hpo/format.py`` (how numbers print) imports nothing of hpo and nothing heavy: every
   part uses it, the spec included;
+- ``hpo/checkpoint.py`` (a trainer's state on disk) is torch only: workers and trainers read it;
 - ``trainers/`` knows nothing of the search: of hpo it imports the contract only, and
   neither Optuna nor Ray.
 """
@@ -30,6 +31,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "hpo/errors.py": ("optuna", "ray", "torch", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results"),
     "hpo/data.py": ("optuna", "ray", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli"),
     "hpo/contract.py": ("optuna", "ray", "torch", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results"),
+    "hpo/checkpoint.py": ("optuna", "ray", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli"),
     "hpo/format.py": ("optuna", "ray", "torch", "numpy", "pandas", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli"),
     "trainers": ("optuna", "ray", "hpo.spec", "hpo.study", "hpo.engine", "hpo.results", "hpo.cli", "hpo.errors"),
 }
