@@ -93,6 +93,8 @@ def run(
         console.print(f"interrupted: running trials were recorded as failed and queued again; run `hpo run {spec_file}` to resume")
     if outcome.reason is not None and not outcome.interrupted and not outcome.failures:
         console.print(f"ended: {outcome.reason}")
+    if outcome.paused:
+        console.print(f"paused {outcome.paused} running trials at the time budget; `hpo run {spec_file}` resumes them")
     if tally.best is not None:
         console.print(f"best {spec.metric}: {format_value(tally.best.value)} (trial {tally.best.number})")
         if outcome.versus_baseline:

@@ -8,7 +8,7 @@ in a file counts, also one inside a function: a lazy import still ties the parts
 - ``hpo/spec/`` is the language: it imports no Optuna, and nothing of the study, engine
   or results;
 - ``hpo/checkpoint.py`` (a trainer's state on disk) is a leaf the engine and the results
-  use; it imports torch only inside its functions;
+  use; it imports torch only inside its functions, and trainers do not import it;
 - ``hpo/format.py`` (how numbers print) imports nothing of hpo and nothing heavy: every
   part uses it, the spec included;
 - ``trainers/`` knows nothing of the search: of hpo it imports the contract only, and

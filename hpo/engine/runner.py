@@ -4,7 +4,9 @@ Ray Tune schedules the trials (ASHA, resources, concurrency); the searcher in th
 process asks and tells the Optuna study. Running the same spec again resumes: trials
 left RUNNING by a crash are failed as "interrupted" and their parameters enqueued, and
 the run stops at exactly ``study.trials`` finished trials. Ctrl-C (or SIGTERM) fails
-the running trials as "interrupted" and leaves a consistent study to resume. Before the
+the running trials as "interrupted" and leaves a consistent study to resume. A trial
+queued again continues from its last checkpoint, where it has one (hpo.engine.checkpoints);
+at the time budget, running trials that checkpoint are paused to continue in the next run. Before the
 study is opened, the trainer's ``check`` sees every config the space can give
 (hpo.spec.preflight); during the run, ``study.max_failures`` failed trials in a row end it
 (hpo.engine.failures).
@@ -79,6 +81,7 @@ class RunOutcome:
     interrupted: bool
     budget_spent: bool
     recovered: list[int]
+    paused: int = 0  # running trials paused at the time budget, queued to resume
     failures: str | None = None  # the summary, when study.max_failures trials in a row failed
     reason: str | None = None  # why the run ended, in words (also stored in the study: STOP_REASON_ATTR)
     versus_baseline: str | None = None  # the best trial against the baseline trial (hpo.study.summary)
@@ -125,7 +128,10 @@ def run_study(
     if asked:  # a resumed study: a fresh random stream, not the one its first run drew from
         sampler = study.sampler = build_sampler(spec, asked)
     if recovered:
-        console.print(f"resuming: trials {recovered} were interrupted; their parameters run again", highlight=False)
+        console.print(
+            f"resuming: trials {recovered} were interrupted; their parameters run again, from their last checkpoint where they have one",
+            highlight=False,
+        )
     target = spec.study.trials
     if isinstance(sampler, ConditionalGridSampler) and sampler.size < target:
         console.print(f"the grid has {sampler.size} points: running {sampler.size} trials, not {target}", highlight=False)
@@ -155,7 +161,7 @@ def run_study(
             concurrency = _max_concurrent(spec)
             progress = StudyProgress(study.study_name, tally, console, concurrency=concurrency, time_budget_s=spec.study.time_budget)
             with progress:
-                outcome.interrupted, outcome.budget_spent, outcome.reason, trials = _tune(
+                outcome.interrupted, outcome.budget_spent, outcome.reason, outcome.paused, trials = _tune(
                     spec, study, storage, target, progress, failures, trackers, concurrency, rules
                 )
     finally:
@@ -213,9 +219,10 @@ def _tune(
     trackers: LogSection,
     concurrency: int,
     rules: StopRules,
-) -> tuple[bool, bool, str | None, list[FrozenTrial]]:
+) -> tuple[bool, bool, str | None, int, list[FrozenTrial]]:
     """Run Ray Tune until the searcher says the study is done; returns (interrupted,
-    budget_spent, the verdict of the stop rule that fired, the study's trials at the end)."""
+    budget_spent, the verdict of the stop rule that fired, the trials paused at the time
+    budget, the study's trials at the end)."""
     from ray import tune
 
     from hpo.engine.trainable import run_trial
@@ -224,7 +231,12 @@ def _tune(
     resources = spec.resources
     tuner = tune.Tuner(
         tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
-        param_space={"trainer": spec.trainer, "trial_timeout_s": spec.study.trial_timeout, "workdir": os.getcwd()},
+        param_space={
+            "trainer": spec.trainer,
+            "trial_timeout_s": spec.study.trial_timeout,
+            "workdir": os.getcwd(),
+            "checkpoint_every": spec.checkpoint.every,
+        },
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=_scheduler(spec, study),
@@ -239,6 +251,8 @@ def _tune(
             storage_path=str((STUDIES_DIR / study.study_name / "ray").resolve()),
             verbose=0,
             callbacks=_callbacks(spec, searcher) + _loggers(trackers, study.study_name),
+            # a retry starts from the trial's latest checkpoint; the searcher deletes the ones before
+            # (Ray's num_to_keep would also save Ray's experiment state, which hpo never reads, at each one)
             failure_config=tune.FailureConfig(max_failures=spec.study.retries),
         ),
     )
@@ -249,7 +263,7 @@ def _tune(
         interrupted = True
     finally:
         searcher.fail_unfinished(INTERRUPTED_TYPE, INTERRUPTED)
-    return interrupted, searcher.budget_spent, searcher.stopped, searcher.study_trials()
+    return interrupted, searcher.budget_spent, searcher.stopped, searcher.paused, searcher.study_trials()
 
 
 def _searcher(
@@ -275,6 +289,7 @@ def _searcher(
         objective=spec.study.objective,
         target=target,
         time_budget_s=spec.study.time_budget,
+        pause_at_budget=bool(spec.checkpoint.every) and not spec.study.finish_running,
         observer=progress,
         grid=sampler if isinstance(sampler, ConditionalGridSampler) else None,
         failures=failures,
@@ -302,13 +317,15 @@ def _scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
 
 
 def _callbacks(spec: Spec, searcher: StudySearcher) -> list[Any]:
-    """The callbacks that hand Ray's errors to the searcher, and enforce study.trial_timeout."""
+    """The callbacks that hand Ray's errors and checkpoints to the searcher, and enforce study.trial_timeout."""
     from hpo.engine.callbacks import TrialErrorCallback, TrialTimeoutWatchdog
+    from hpo.engine.checkpoints import CheckpointRecorder
 
     errors = TrialErrorCallback(searcher)
-    if not spec.study.trial_timeout:
-        return [errors]
-    return [errors, TrialTimeoutWatchdog(errors, spec.study.trial_timeout)]
+    callbacks: list[Any] = [errors, CheckpointRecorder(searcher)]
+    if spec.study.trial_timeout:
+        callbacks.append(TrialTimeoutWatchdog(errors, spec.study.trial_timeout))
+    return callbacks
 
 
 def _loggers(trackers: LogSection, study_name: str) -> list[Any]:

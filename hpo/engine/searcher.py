@@ -13,6 +13,14 @@ result at which it was stopped. Here the study is the record of truth:
   ended without it (ASHA stopped it), FAIL when it raised or reported no finite value of
   the metric, with the reason.
 
+Checkpoints (hpo.engine.checkpoints): ``record_checkpoint`` stores each trial's latest in
+the study with the epochs and history it holds. A trial interrupted (Ctrl-C, a dead driver,
+the time budget) is queued again with that checkpoint; the trial that takes its place
+continues from it with the same parameters, its curve starting with the interrupted
+trial's epochs up to the checkpoint, so the study shows one unbroken curve, under the new
+number, that says where it came from (``resumed_from``). The interrupted trial stays FAIL
+("interrupted"), as a trial without a checkpoint does, so the counts are as before.
+
 Only the driver runs this code, so workers on other nodes never touch the database.
 The searcher also decides when the study is done: it keeps proposing trials until
 exactly ``study.trials`` have finished, because a trial that fails does not count, or
@@ -35,12 +43,14 @@ from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
 from hpo.contract import EPOCH, FINISHED
+from hpo.engine.checkpoints import discard_checkpoints, trial_directory
 from hpo.engine.failures import FailureStreak
 from hpo.engine.replica import StudyReplica
 from hpo.engine.samplers import ConditionalGridSampler
-from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY, reported_epoch
+from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY, PAUSED_KEY, reported_epoch
 from hpo.spec.space import Space, sample
 from hpo.study.keys import (
+    CHECKPOINT_ATTR,
     CONFIG_ATTR,
     EPOCHS_ATTR,
     ERROR_ATTR,
@@ -50,15 +60,17 @@ from hpo.study.keys import (
     HISTORY_KEYS,
     LOG_ATTR,
     RAY_TRIAL_ID,
+    RESUMED_FROM_ATTR,
     SECONDS_ATTR,
     WORKER_ATTR,
     WORKER_KEYS,
 )
-from hpo.study.records import FINISHED_STATES, recover_orphans, requeued_attrs
+from hpo.study.records import FINISHED_STATES, INTERRUPTED_TYPE, recover_orphans, requeued_attrs
 from hpo.study.stoprules import StopRules
 from hpo.study.storage import trial_log_path
 from hpo.study.summary import best_of
 
+PAUSED = "paused at the time budget"  # the error of a trial the time budget stopped, queued to resume
 RECOVERY_INTERVAL_S = 5.0  # while waiting for running trials, look for orphans this often
 WRITE_INTERVAL_S = 1.0  # an epoch this soon after a trial's last write waits for its next one
 
@@ -81,6 +93,7 @@ class _LiveTrial:
     written_at: float = field(default_factory=time.monotonic)  # created in the database: a write
     history: list[dict[str, Any]] = field(default_factory=list)
     last: Mapping[str, Any] = field(default_factory=dict)
+    checkpoints: set[str] = field(default_factory=set)  # Ray trial directories holding this curve's checkpoints
 
 
 class StudySearcher(Searcher):
@@ -96,7 +109,9 @@ class StudySearcher(Searcher):
             each epoch's history with the metric.
         objective: ``best`` or ``last`` epoch as a complete trial's value.
         target: Finished trials (COMPLETE + PRUNED) the study must reach.
-        time_budget_s: Stop proposing trials after this many seconds (running ones finish).
+        time_budget_s: Stop proposing trials after this many seconds.
+        pause_at_budget: Then also pause the running trials at their next checkpoint, to
+            resume in the next run (else they finish).
         observer: Told about starts and ends (progress display); optional.
         grid: The grid sampler, when the spec searches a grid: it says when every point
             is held, and which point each trial holds (recorded with the trial).
@@ -118,6 +133,7 @@ class StudySearcher(Searcher):
         objective: str,
         target: int,
         time_budget_s: float | None = None,
+        pause_at_budget: bool = False,
         observer: TrialObserver | None = None,
         grid: ConditionalGridSampler | None = None,
         failures: FailureStreak | None = None,
@@ -133,6 +149,7 @@ class StudySearcher(Searcher):
         self._objective = objective
         self._target = target
         self._deadline = time.monotonic() + time_budget_s if time_budget_s else None
+        self._pause_at = time.time() + time_budget_s if time_budget_s and pause_at_budget else None  # for the trials, on any node
         self._observer = observer
         self._grid = grid
         self._failures = failures
@@ -142,6 +159,7 @@ class StudySearcher(Searcher):
         self._rules = rules
         self._judged = -1  # finished trials when the rules were last judged: judged again only when one more finished
         self.budget_spent = False
+        self.paused = 0  # trials paused at the time budget
         self.stopped: str | None = None  # the verdict of the stop rule that fired
 
     def __getstate__(self) -> dict[str, Any]:
@@ -192,15 +210,23 @@ class StudySearcher(Searcher):
         if not self._replica.start(trial, self._target):
             return None  # another driver took the last place since the replica was read
         live = _LiveTrial(trial, self._replica.number(trial), trial_id)
+        resume = self._resume(live)
         self._live[trial_id] = live
         # under the directory `hpo run` runs in, on whichever node runs the trial; recorded
         # with its first epoch's write, or at its end
         log = trial_log_path(self._study.study_name, live.number).absolute()
         trial.set_user_attr(LOG_ATTR, str(log))
+        if resume is not None:
+            self._replica.flush(trial)  # its first epochs, taken over: the curve is whole at once
         if self._observer:
             self._observer.trial_started(live.number)
         # params: for the trackers
-        return {"config": config, "trial_number": live.number, "log_file": str(log), "params": dict(trial.params)}
+        suggested = {"config": config, "trial_number": live.number, "log_file": str(log), "params": dict(trial.params)}
+        if resume is not None:
+            suggested["resume_from"] = resume
+        if self._pause_at is not None:
+            suggested["pause_at"] = self._pause_at
+        return suggested
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         live = self._live.get(trial_id)
@@ -213,7 +239,10 @@ class StudySearcher(Searcher):
             return
         if result:
             self._record_epoch(live, result)
-        if error:
+        if result and result.get(PAUSED_KEY):
+            self.paused += 1
+            self._interrupt(live, INTERRUPTED_TYPE, PAUSED)
+        elif error:
             # Ray tells the searcher before the callbacks that carry the exception;
             # TrialErrorCallback calls record_error right after with the reason.
             self._errored[trial_id] = live
@@ -234,6 +263,26 @@ class StudySearcher(Searcher):
         if live is not None:
             self._fail(live, error_type, message)
 
+    def record_checkpoint(self, trial_id: str, path: str, epoch: int) -> None:
+        """Store a trial's latest checkpoint (hpo.engine.checkpoints calls this once Ray
+        has it whole), with the epochs it holds, at once: a run killed from here on
+        resumes the trial from it. Then the checkpoint it replaces goes, and on the
+        trial's first, the one it started from."""
+        live = self._live.get(trial_id)
+        if live is None:
+            return
+        replaced = live.trial.user_attrs.get(CHECKPOINT_ATTR)
+        live.trial.set_user_attr(CHECKPOINT_ATTR, {"path": path, "epoch": epoch})
+        live.trial.set_user_attr(HISTORY_ATTR, [h for h in live.history if h[EPOCH] <= epoch])
+        self._replica.flush(live.trial)
+        live.written_at = time.monotonic()
+        own = trial_directory(path)
+        if own not in live.checkpoints:
+            discard_checkpoints(live.checkpoints)
+            live.checkpoints = {own}
+        elif isinstance(replaced, Mapping) and replaced.get("path") != path:
+            discard_checkpoints([str(replaced["path"])])
+
     def fail_unfinished(self, error_type: str, message: str) -> int:
         """Fail every trial still open (Ctrl-C, a crash of Ray) and queue its parameters
         again, as recovering a dead driver's trial does: the next run starts with them, and
@@ -242,11 +291,15 @@ class StudySearcher(Searcher):
         self._live.clear()
         self._errored.clear()
         for live in open_trials.values():
-            self._fail(live, error_type, message)
-            # one ended elsewhere was queued by the recovery that ended it, or failed by a user on purpose
-            if live.trial.params and not self._replica.ended_elsewhere(live.trial):
-                self._study.enqueue_trial(live.trial.params, user_attrs=requeued_attrs(live.number, live.trial.user_attrs))
+            self._interrupt(live, error_type, message)
         return len(open_trials)
+
+    def _interrupt(self, live: _LiveTrial, error_type: str, message: str) -> None:
+        """Fail ``live`` as interrupted and queue it again, from its checkpoint if it has one."""
+        self._fail(live, error_type, message)
+        # one ended elsewhere was queued by the recovery that ended it, or failed by a user on purpose
+        if live.trial.params and not self._replica.ended_elsewhere(live.trial):
+            self._study.enqueue_trial(live.trial.params, user_attrs=requeued_attrs(live.number, live.trial.user_attrs))
 
     def study_trials(self) -> list[FrozenTrial]:
         """The study's trials, numbered as in the study (this driver's as it told them)."""
@@ -299,6 +352,25 @@ class StudySearcher(Searcher):
                 live.written_at = time.monotonic()
         live.last = result
 
+    def _resume(self, live: _LiveTrial) -> str | None:
+        """For a queued trial that continues an interrupted one from its checkpoint
+        (``resumed_from``): take over that trial's epochs up to the checkpoint, as this
+        trial's first, and return the checkpoint's path; else None."""
+        resumed = live.trial.user_attrs.get(RESUMED_FROM_ATTR)
+        if not isinstance(resumed, Mapping):
+            return None
+        epoch, path = int(resumed["epoch"]), str(resumed["path"])
+        study_id = self._storage.get_study_id_from_name(self._study.study_name)
+        before = self._storage.get_trial(self._storage.get_trial_id_from_study_id_trial_number(study_id, int(resumed["trial"])))
+        live.history = [dict(h) for h in before.user_attrs.get(HISTORY_ATTR, []) if h.get(EPOCH, math.inf) <= epoch]
+        for step, value in sorted(before.intermediate_values.items()):
+            if step <= epoch and math.isfinite(value):
+                live.values[step] = value
+                self._replica.report(live.trial, step, value)
+        live.trial.set_user_attr(CHECKPOINT_ATTR, {"path": path, "epoch": epoch})  # its latest, until it writes one
+        live.checkpoints = {trial_directory(path)}
+        return path
+
     def _final_value(self, live: _LiveTrial) -> float:
         if self._objective == "last":
             return live.values[max(live.values)]
@@ -319,7 +391,10 @@ class StudySearcher(Searcher):
         for key, attr in user.items():
             live.trial.set_user_attr(key, attr)
         frozen = self._replica.tell(live.trial, state, value if state == TrialState.COMPLETE else None)
-        if self._failures is not None:
+        interrupted = user.get(ERROR_TYPE_ATTR) == INTERRUPTED_TYPE  # hpo stopped it: no verdict on the trainer, and it resumes
+        if not interrupted:
+            discard_checkpoints(live.checkpoints)
+        if self._failures is not None and not interrupted:
             self._failures.record(state, user.get(ERROR_TYPE_ATTR), user.get(ERROR_ATTR))
         if self._observer:
             self._observer.trial_finished(frozen)

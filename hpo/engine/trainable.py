@@ -6,25 +6,39 @@ report carrying the error's class and message, so the searcher records the trial
 FAIL with its reason and the study goes on; the traceback goes to the trial's log, where
 everything the trial prints goes (hpo.engine.trial_log). Ray's own error path is left for
 what this function cannot catch: the worker process dying.
+
+Checkpoints. Of a trainer that takes ``resume`` (hpo.contract), the state it hands a
+report is written (:func:`hpo.checkpoint.save_state`) every ``checkpoint.every`` epochs,
+but not with its last report, and handed to Ray with it: Ray copies it into the run's
+storage (studies/<name>/ray/...) and keeps only the trial's latest. A trial starts from
+the checkpoint Ray gives back (``tune.get_checkpoint()``: Ray retries it after its worker
+died) or else from the one the searcher names (``resume_from``: a trial the last run
+left), loaded with ``torch.load(weights_only=True)``. At the time budget (``pause_at``) a
+trial's next report with a state is checkpointed whatever the epoch, and the trial stops
+there (:class:`TrialPaused`): the searcher queues it to resume in the next run.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpo.contract import FINISHED
+from hpo.checkpoint import load_state, save_state
+from hpo.contract import FINISHED, takes_resume
 from hpo.engine.trial_log import trial_output
 from hpo.spec.trainer import load_trainer
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, NODE_IP, PID
 
 ERROR_TYPE_KEY = "hpo_error_type"  # in a trial's last report: the trainer raised this
 ERROR_KEY = "hpo_error"
+PAUSED_KEY = "hpo_paused"  # in a trial's last report: it stopped at the time budget, after a checkpoint
+STATE_FILE = "state.pt"  # the trainer's state, in each checkpoint directory
 
 
 def reported_epoch(result: Mapping[str, Any]) -> int | None:
@@ -36,6 +50,10 @@ def reported_epoch(result: Mapping[str, Any]) -> int | None:
 
 class TrialTimeoutError(TimeoutError):
     """The trial ran longer than ``study.trial_timeout``."""
+
+
+class TrialPaused(Exception):
+    """The time budget is spent: the trial stops after the checkpoint of this report."""
 
 
 def run_trial(ray_config: dict[str, Any]) -> None:
@@ -50,26 +68,71 @@ def run_trial(ray_config: dict[str, Any]) -> None:
     if os.path.isdir(ray_config.get("workdir") or ""):
         os.chdir(ray_config["workdir"])
     timeout_s = ray_config.get("trial_timeout_s")
+    resumable = takes_resume(train)
+    every = int(ray_config.get("checkpoint_every") or 0) if resumable else 0
+    pause_at = ray_config.get("pause_at") if every else None
     where = _where()
     started = time.monotonic()
 
     def report(metrics: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> None:
-        # the contract's report (hpo.contract.Report); states are not kept yet, so a trial restarts from epoch 1
         device = metrics.get(DEVICE)  # the trainer knows its device better than Ray's assignment
-        tune.report({**metrics, **where, **({DEVICE: device} if isinstance(device, str) else {})})
-        if timeout_s is not None and time.monotonic() - started > timeout_s and not metrics.get(FINISHED):
+        result = {**metrics, **where, **({DEVICE: device} if isinstance(device, str) else {})}
+        epoch = reported_epoch(metrics)
+        last = bool(metrics.get(FINISHED))
+        pause = pause_at is not None and state is not None and not last and time.time() >= pause_at
+        if every and state is not None and not last and (pause or (epoch is not None and epoch % every == 0)):
+            _report_with_checkpoint(result, state)
+        else:
+            tune.report(result)
+        if pause:
+            raise TrialPaused("paused at the time budget")
+        if timeout_s is not None and time.monotonic() - started > timeout_s and not last:
             raise TrialTimeoutError(f"timeout: the trial ran longer than {timeout_s:g} s (study.trial_timeout)")
 
     try:
         with trial_output(Path(ray_config["log_file"]), ray_config["trial_number"]):
             try:
-                train(config, report)
+                if resumable:
+                    train(config, report, resume=_resume_state(ray_config.get("resume_from")))
+                else:
+                    train(config, report)
+            except TrialPaused:
+                raise
             except Exception:
                 traceback.print_exc()  # into the trial's log: the record keeps only the message
                 raise
+    except TrialPaused:
+        tune.report({PAUSED_KEY: True, **where})
     except Exception as exc:  # every trainer failure is recorded, none stops the study
         tune.report({ERROR_TYPE_KEY: type(exc).__name__, ERROR_KEY: str(exc) or repr(exc), **where})
         _release_device_memory()
+
+
+def _report_with_checkpoint(result: dict[str, Any], state: Mapping[str, Any]) -> None:
+    """``tune.report`` with the state as a Ray checkpoint. Ray copies the directory into
+    the run's storage before it returns, so the temporary one goes at once."""
+    from ray import tune
+
+    with tempfile.TemporaryDirectory(prefix="hpo-checkpoint-") as directory:
+        save_state(state, Path(directory) / STATE_FILE)
+        tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def _resume_state(resume_from: str | None) -> dict[str, Any] | None:
+    """The state to continue from: the checkpoint Ray restored (a retry of this trial),
+    else the one the searcher named (a trial interrupted in an earlier run), else None."""
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None and resume_from:
+        checkpoint = tune.Checkpoint(resume_from)
+    if checkpoint is None:
+        return None
+    try:
+        with checkpoint.as_directory() as directory:
+            return load_state(Path(directory) / STATE_FILE)
+    except Exception as exc:
+        raise RuntimeError(f"cannot resume from the checkpoint {checkpoint.path}: {exc}") from exc
 
 
 def _where() -> dict[str, Any]:

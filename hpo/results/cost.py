@@ -1,7 +1,7 @@
 """What a study cost, and what pruning saved: epochs, wall time, CPU and GPU hours.
 
 Counted over every trial that started (complete, pruned, failed, running), from its
-records (:func:`hpo.study.records.epochs_of`, its ``seconds``) and the resources of the
+records (:func:`hpo.study.records.trained_epochs_of`, its ``seconds``) and the resources of the
 spec the study stores (the latest run's: ``resources:`` may change between runs).
 
 Without pruning, each PRUNED trial would have run ``train.epochs``; every other trial would
@@ -22,7 +22,7 @@ from hpo.contract import validate_strict
 from hpo.spec.sections import ResourcesSection
 from hpo.spec.yamlfile import parse_yaml
 from hpo.study.keys import SECONDS_ATTR, SPEC_TEXT_ATTR
-from hpo.study.records import epochs_of
+from hpo.study.records import epochs_of, trained_epochs_of
 
 HOUR_S = 3600.0
 
@@ -76,7 +76,7 @@ def study_cost(study: optuna.Study, now: dt.datetime | None = None) -> StudyCost
 def cost_of(trials: Iterable[FrozenTrial], max_epochs: int | None, resources: ResourcesSection | None, now: dt.datetime) -> StudyCost:
     """The cost of ``trials`` under a spec of ``train.epochs: max_epochs`` and ``resources``."""
     started = [(t, t.datetime_start) for t in trials if t.datetime_start is not None]
-    epochs = sum(epochs_of(t) for t, _ in started)
+    epochs = sum(trained_epochs_of(t) for t, _ in started)  # a resumed trial's curve starts with epochs trained before
     unpruned = None
     if max_epochs is not None:
         unpruned = epochs + sum(max(max_epochs - epochs_of(t), 0) for t, _ in started if t.state == TrialState.PRUNED)

@@ -64,7 +64,10 @@ class StudySection(StrictModel):
     mode: Literal["max", "min"] | None = None
     objective: Literal["best", "last"] = "best"  # a complete trial's value: best epoch or last
     trials: int = Field(ge=1)  # finished (complete + pruned) trials to reach
-    time_budget: Duration | None = None  # stop launching trials after this
+    # stop launching trials after this; running trials that checkpoint are paused at their next
+    # report, to resume in the next run (hpo.engine.trainable)
+    time_budget: Duration | None = None
+    finish_running: bool = False  # at the time budget, let running trials finish instead of pausing them
     # stop launching trials once a complete trial's value reaches this (>= for max, <= for min)
     target: float | None = Field(None, strict=True)  # strict: `true` or "0.9" is a mistake, not a number
     # stop launching trials after this many finished trials in a row without a better complete value
@@ -166,6 +169,24 @@ class ResourcesSection(StrictModel):
         return value
 
 
+def _checkpoint_switch(value: Any) -> Any:
+    """``checkpoint: false`` is ``{every: 0}``, ``checkpoint: true`` the default."""
+    if value is False:
+        return {"every": 0}
+    if value is True:
+        return {}
+    return value
+
+
+class CheckpointSection(StrictModel):
+    """How often a trial's state is checkpointed, so that an interrupted trial continues
+    where it stopped (only trainers that take ``resume`` hand a state: hpo.contract)."""
+
+    # every N-th epoch; 0: never. Every epoch: an interrupted trial loses at most the epoch it was in,
+    # and only the latest checkpoint of a trial is kept, so the disk it takes does not grow with it
+    every: int = Field(1, ge=0, strict=True)
+
+
 # Field names of the sampler sections are the samplers' keyword arguments (hpo.engine.samplers).
 
 
@@ -178,6 +199,7 @@ class SpecFile(StrictModel):
     scheduler: SchedulerSection = Field(default_factory=lambda: ASHASection(type="asha"))
     resources: ResourcesSection = Field(default_factory=ResourcesSection)
     log: Annotated[LogSection, pydantic.BeforeValidator(named_trackers)] = Field(default_factory=LogSection)  # hpo.spec.trackers
+    checkpoint: Annotated[CheckpointSection, pydantic.BeforeValidator(_checkpoint_switch)] = Field(default_factory=CheckpointSection)
     train: dict[str, Any]
     space: Any = None
     enqueue: list[Any] = Field(default_factory=list)  # configs run first, after the baseline (hpo.spec.queue)
@@ -217,6 +239,7 @@ class Spec:
         self.scheduler = sections.scheduler
         self.resources = sections.resources
         self.log = sections.log
+        self.checkpoint = sections.checkpoint
         self.train = sections.train
         self.raw_space = sections.space or {}
         self.space = space
@@ -242,8 +265,8 @@ class Spec:
     def search_hash(self) -> str:
         """Hash of what defines the search (trainer, train, space, metric, mode, objective).
 
-        Changing trials, time budget, target, patience, resources or sampler keeps the hash, so such a
-        change resumes the study; anything else would mix incomparable trials.
+        Changing trials, time budget, target, patience, resources, sampler or checkpoints keeps the hash,
+        so such a change resumes the study; anything else would mix incomparable trials.
         """
         return hashlib.sha256(_canonical(self.search_definition()).encode()).hexdigest()[:16]
 

@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.study.keys import (
     BASELINE_ATTR,
+    CHECKPOINT_ATTR,
     DRIVER_ATTR,
     ENQUEUED_ATTR,
     EPOCHS_ATTR,
@@ -38,6 +39,7 @@ from hpo.study.keys import (
     HEARTBEAT_PREFIX,
     RAY_TRIAL_ID,
     REQUEUED_FROM_ATTR,
+    RESUMED_FROM_ATTR,
     WORKER_ATTR,
     WORKER_KEYS,
 )
@@ -223,9 +225,13 @@ def recover_orphans(study: optuna.Study, storage: optuna.storages.BaseStorage, c
 
 
 def requeued_attrs(number: int, user_attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """The user attributes of trial ``number`` queued again: where it came from, and the
-    marks a user's queue gave it (the baseline stays the baseline when it is interrupted)."""
+    """The user attributes of trial ``number`` queued again: where it came from, the marks
+    a user's queue gave it (the baseline stays the baseline when it is interrupted), and
+    the checkpoint it continues from, if it had one (hpo.engine.searcher resumes it)."""
     kept = {key: user_attrs[key] for key in (BASELINE_ATTR, ENQUEUED_ATTR) if key in user_attrs}
+    checkpoint = user_attrs.get(CHECKPOINT_ATTR)
+    if isinstance(checkpoint, Mapping):
+        kept[RESUMED_FROM_ATTR] = {"trial": number, **checkpoint}
     return {**kept, REQUEUED_FROM_ATTR: number}
 
 
@@ -250,6 +256,14 @@ def epochs_of(trial: FrozenTrial) -> int:
     epochs written so far."""
     recorded = trial.user_attrs.get(EPOCHS_ATTR)
     return len(trial.intermediate_values) if recorded is None else int(recorded)
+
+
+def trained_epochs_of(trial: FrozenTrial) -> int:
+    """The epochs ``trial`` trained itself: :func:`epochs_of` less those it took over from
+    the interrupted trial it resumed (its curve starts with them)."""
+    resumed = trial.user_attrs.get(RESUMED_FROM_ATTR)
+    taken = int(resumed.get("epoch", 0)) if isinstance(resumed, Mapping) else 0
+    return max(epochs_of(trial) - taken, 0)
 
 
 def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:

@@ -8,6 +8,7 @@ on_trial_complete is stored, finished -> COMPLETE, stopped -> PRUNED, raised -> 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import optuna
@@ -17,9 +18,11 @@ from ray.tune.search import Searcher
 
 import hpo.engine.replica
 import hpo.engine.searcher
+from hpo.engine.failures import FailureStreak
 from hpo.engine.searcher import StudySearcher
-from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY
+from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY, PAUSED_KEY
 from hpo.spec.space import parse_space
+from hpo.study.records import trained_epochs_of
 from hpo.study.stoprules import StopRules
 from hpo.study.storage import open_storage
 
@@ -275,3 +278,82 @@ def test_a_dead_drivers_trial_is_recovered_while_the_searcher_waits(make, monkey
     assert rerun is not None and rerun["config"]["optimizer"]["lr"] == orphan.params["optimizer.lr"]
     assert study.trials[orphan.number].state == TrialState.FAIL
     assert study.trials[rerun["trial_number"]].user_attrs["requeued_from"] == orphan.number
+
+
+# ---------------------------------------------------------------------------------- checkpoints
+
+
+def ray_checkpoint(root: Path, trial_dir: str, index: int) -> str:
+    """A checkpoint directory as Ray stores it: <storage>/<trial dir>/checkpoint_<index>."""
+    path = root / "ray" / trial_dir / f"checkpoint_{index:06d}"
+    path.mkdir(parents=True)
+    (path / "state.pt").write_bytes(b"state")
+    return str(path)
+
+
+def next_run(study, **options):
+    """The searcher of the next `hpo run` on the same study."""
+    return StudySearcher(study, study._storage, SPACE, BASE, metric="val_acc", mode="max", objective="best", target=1, **options)
+
+
+def test_a_checkpoint_is_recorded_at_once_with_its_epochs_and_the_one_before_goes(make, tmp_path):
+    study, searcher = make()
+    searcher.suggest("t1")
+    first = ray_checkpoint(tmp_path, "trial_a", 0)
+    searcher.on_trial_result("t1", epoch(1, 0.3))
+    searcher.record_checkpoint("t1", first, 1)
+    trial = study.trials[0]  # read from the database: a kill from here on resumes from it
+    assert trial.user_attrs["checkpoint"] == {"path": first, "epoch": 1}
+    assert trial.intermediate_values == {1: 0.3}
+    assert [h["epoch"] for h in trial.user_attrs["history"]] == [1]
+    second = ray_checkpoint(tmp_path, "trial_a", 1)
+    searcher.on_trial_result("t1", epoch(2, 0.4))
+    searcher.record_checkpoint("t1", second, 2)
+    assert not Path(first).exists() and Path(second).exists()
+    searcher.on_trial_complete("t1", epoch(3, 0.5, finished=True))
+    assert not (tmp_path / "ray" / "trial_a").exists()  # a finished trial keeps no checkpoint
+
+
+def test_an_interrupted_trial_continues_from_its_checkpoint_as_one_curve_in_the_next_run(make, tmp_path):
+    study, searcher = make(target=1)
+    config = searcher.suggest("t1")["config"]
+    for n in (1, 2, 3):
+        searcher.on_trial_result("t1", epoch(n, n / 10))
+    path = ray_checkpoint(tmp_path, "trial_a", 1)
+    searcher.record_checkpoint("t1", path, 2)  # epoch 3 was reported, not checkpointed
+    searcher.fail_unfinished("Interrupted", "interrupted")
+    assert study.trials[1].user_attrs["resumed_from"] == {"trial": 0, "path": path, "epoch": 2}
+
+    again = next_run(study)
+    resumed = again.suggest("t2")
+    assert resumed["resume_from"] == path and resumed["config"] == config
+    trial = study.trials[1]
+    assert trial.state == TrialState.RUNNING and trial.intermediate_values == {1: 0.1, 2: 0.2}  # its start, at once
+    again.on_trial_result("t2", epoch(3, 0.35))
+    own = ray_checkpoint(tmp_path, "trial_b", 0)
+    again.record_checkpoint("t2", own, 3)
+    assert not (tmp_path / "ray" / "trial_a").exists()  # its own checkpoint replaces the one it started from
+    again.on_trial_complete("t2", epoch(4, 0.5, finished=True))
+    trial = study.trials[1]
+    assert trial.state == TrialState.COMPLETE and trial.value == 0.5
+    assert trial.intermediate_values == {1: 0.1, 2: 0.2, 3: 0.35, 4: 0.5}
+    assert [h["epoch"] for h in trial.user_attrs["history"]] == [1, 2, 3, 4]
+    assert (trial.user_attrs["epochs"], trained_epochs_of(trial)) == (4, 2)
+    assert not list((tmp_path / "ray").rglob("checkpoint_*"))
+    assert study.trials[0].state == TrialState.FAIL and study.trials[0].user_attrs["error"] == "interrupted"
+
+
+def test_a_trial_paused_at_the_time_budget_is_queued_to_resume_and_is_no_failure(tmp_path, make):
+    study, _ = make()
+    searcher = next_run(study, time_budget_s=3600, pause_at_budget=True, failures=FailureStreak(1))
+    suggested = searcher.suggest("t1")
+    assert suggested["pause_at"] > time.time()
+    searcher.on_trial_result("t1", epoch(1, 0.3))
+    path = ray_checkpoint(tmp_path, "trial_a", 0)
+    searcher.record_checkpoint("t1", path, 1)
+    searcher.on_trial_complete("t1", {PAUSED_KEY: True})
+    paused, queued = study.trials
+    assert paused.state == TrialState.FAIL and paused.user_attrs["error"] == "paused at the time budget"
+    assert queued.state == TrialState.WAITING and queued.user_attrs["resumed_from"] == {"trial": 0, "path": path, "epoch": 1}
+    assert searcher.paused == 1 and not searcher._failures.stop  # hpo stopped it: no verdict on the trainer
+    assert Path(path).exists()  # kept for the trial that resumes it

@@ -1,14 +1,17 @@
 """A trial whose Ray worker process dies is FAIL with reason WorkerDied, or run again
-once when the spec says ``study.retries: 1``, and the study goes on to its count.
+once when the spec says ``study.retries: 1``, from its last checkpoint, and the study
+goes on to its count.
 
 The worker is found as the ``ray::ImplicitFunc`` process under the driver (one trial at a
 time, so one such process) and killed with SIGKILL once the trial has reported an epoch.
 With ``retries: 1`` the first trial's worker is killed twice (its retry dies too: FAIL,
-WorkerDied), the second trial's once (its retry completes).
+WorkerDied), the second trial's once (its retry completes, resumed from the checkpoint of an
+epoch it had reported: the trainer hands hpo its state).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -94,11 +97,15 @@ def test_a_killed_worker_fails_its_trial_or_is_retried_once_and_the_study_goes_o
 
     trials = load_study(workdir, "quickstart").trials
     died, retried = trials[0], trials[1]
+    # the runs that ended, one at a time: trial 1's retry, then trial 2, which took trial 0's place
+    runs = [json.loads(line) for line in (workdir / "timeline.jsonl").read_text().splitlines()]
     cases = [
         died.state == TrialState.FAIL
         and died.user_attrs.get("error_type") == "WorkerDied"
         and "worker" in died.user_attrs.get("error", ""),
-        retried.state == TrialState.COMPLETE and retried.user_attrs["epochs"] == EPOCHS,
+        retried.state == TrialState.COMPLETE
+        and retried.user_attrs["epochs"] == EPOCHS
+        and [run["resumed_from"] > 0 for run in runs] == [True, False],  # trial 1's retry, then trial 2 from its start
     ]
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     figure(
@@ -106,7 +113,7 @@ def test_a_killed_worker_fails_its_trial_or_is_retried_once_and_the_study_goes_o
         sum(cases),
         len(cases),
         f"killed twice -> FAIL {died.user_attrs.get('error_type')}; killed once with retries: 1 -> "
-        f"{retried.state.name} after a retry; study reached {len(finished)}/2 finished trials ({len(killed)} workers killed)",
+        f"{retried.state.name} after a retry from epoch {[run['resumed_from'] for run in runs]}; study reached {len(finished)}/2 finished trials ({len(killed)} workers killed)",
     )
     assert all(cases), [
         (t.number, t.state.name, t.user_attrs.get("error_type"), t.user_attrs.get("error"), t.user_attrs.get("epochs")) for t in trials

@@ -203,3 +203,12 @@ def test_live_drivers_are_the_ones_alive_among_those_trials_and_heartbeats_name(
     alive = live_drivers(storage, storage.get_study_id_from_name(study.study_name), study.get_trials())
     assert [d.token for d in alive] == ["p", "fresh"]
     assert alive[0].pid == os.getppid() and alive[1].pid == -1
+
+
+def test_an_orphan_with_a_checkpoint_is_queued_to_resume_from_it(study):
+    orphan = running(study, 0.01, replace(THIS_DRIVER, pid=dead_pid(), token="dead"))
+    checkpoint = {"path": "/studies/s/ray/s/trial_a/checkpoint_000005", "epoch": 6}
+    orphan.set_user_attr("checkpoint", checkpoint)
+    assert recover(study) == [0]
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert waiting[0].user_attrs["resumed_from"] == {"trial": 0, **checkpoint}

@@ -1,0 +1,63 @@
+"""Where trials' checkpoints are recorded, and when their files go.
+
+A trial's checkpoints are Ray Tune checkpoints: the trainable reports each with its epoch
+(hpo.engine.trainable), and Ray copies it into the run's storage, under
+``studies/<name>/ray/<name>/trial_<ray id>/checkpoint_<index>``, before it tells its
+callbacks of it. The searcher records it in the study there (the trial's ``checkpoint``
+attribute) and only then deletes the trial's checkpoint before: the study always names a
+checkpoint that is whole and on disk, whenever the run is killed.
+
+Files are deleted by :func:`discard_checkpoints` alone, which the searcher calls for a
+checkpoint a newer one replaced, and for the directories of a curve that can no longer be
+resumed: a trial that ended for good (COMPLETE, PRUNED, FAIL), and the directory a resumed
+trial started from once it has a checkpoint of its own. So a study holds one checkpoint
+per running or interrupted trial (two for a moment, while the newer is recorded).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ray.tune import Callback
+
+from hpo.engine.trainable import reported_epoch
+
+if TYPE_CHECKING:
+    from hpo.engine.searcher import StudySearcher
+
+_log = logging.getLogger(__name__)
+
+
+class CheckpointRecorder(Callback):
+    """Hands each checkpoint Ray has stored to the searcher, with the epoch it holds."""
+
+    def __init__(self, searcher: StudySearcher) -> None:
+        self._searcher = searcher
+
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        # the trial waits at this report until Ray has processed the checkpoint: its last result is the one the checkpoint came with
+        epoch = reported_epoch(trial.last_result)
+        if epoch is not None:
+            self._searcher.record_checkpoint(trial.trial_id, str(checkpoint.path), epoch)
+
+
+def trial_directory(checkpoint_path: str) -> str:
+    """The Ray trial directory that holds a checkpoint (and any partial one a kill left)."""
+    return str(Path(checkpoint_path).parent)
+
+
+def discard_checkpoints(directories: Iterable[str]) -> None:
+    """Delete checkpoints (a checkpoint's directory, or a trial directory of them) that no
+    trial will resume from. The one place that deletes checkpoints: to keep some (the best
+    trials' weights), decide here."""
+    for directory in directories:
+        try:
+            shutil.rmtree(directory)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # a checkpoint left on disk costs space, never the study
+            _log.warning("could not delete the checkpoints in %s: %s", directory, exc)
