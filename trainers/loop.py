@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from hpo.contract import trainer
 from trainers.augment import Pipeline
 from trainers.config import METRICS, TrainConfig, augment_ops, validate_train_config
+from trainers.cost import LATENCY_BATCH, model_cost
 from trainers.data import check_data, load_data
 from trainers.download import fetch_data
 from trainers.models import create_model, features
@@ -129,7 +130,8 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
     Args:
         config: a training config dict (see trainers.config.TrainConfig).
         report: called once per epoch with epoch, train_loss, train_acc, val_loss, val_acc, lr,
-            seconds, images_per_second, device and finished (True only on the last report: all
+            seconds, images_per_second, device, the model's cost (params, macs, latency_ms:
+            trainers.cost) and finished (True only on the last report: all
             epochs ran, or early stopping ended training).
         final: train on train+val and evaluate on the test split (val_* then hold test metrics,
             also given as test_*). Early stopping is off: there is no validation split to watch.
@@ -167,6 +169,8 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
     eval_batch_size = 2 * cfg.batch_size
     patience = cfg.early_stopping if not final else None
     best_acc, stopping_best, bad_epochs, history = 0.0, -1.0, 0, []
+    # params, macs, latency_ms: measured once (they do not change as weights train), reported every epoch
+    cost = model_cost(model, pipeline.eval(data.eval_x[:LATENCY_BATCH]).contiguous(memory_format=memory_format), autocast)
 
     # ------------------------------------------------------------------ epochs
     for epoch in range(1, cfg.epochs + 1):
@@ -217,6 +221,7 @@ def train(config: dict, report: Callable[[dict], None], *, final: bool = False, 
             "images_per_second": steps * batch_size / train_seconds,
             "finished": stop or epoch == cfg.epochs,
             "device": str(device),
+            **cost,
         }
         if final:
             metrics.update(test_loss=val_loss, test_acc=val_acc)

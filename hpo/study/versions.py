@@ -52,7 +52,7 @@ def open_study_for_spec(
         name = f"{spec.study.name}-v{version}"
     # load_if_exists: another driver on a shared database may create it at the same moment
     study = existing or optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, direction=direction_of(spec.mode), load_if_exists=True
+        study_name=name, storage=storage, sampler=sampler, directions=[direction_of(mode) for mode in spec.modes], load_if_exists=True
     )
     if SEARCH_HASH_ATTR not in study.user_attrs:
         console.print(f"created study {name} in {_url(storage)}", highlight=False)

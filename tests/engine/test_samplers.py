@@ -19,6 +19,7 @@ OPTIONS = {
     "cmaes": {"n_startup_trials": 1, "with_margin": True},
     "gp": {"n_startup_trials": 2},
     "qmc": {"qmc_type": "halton"},
+    "nsga2": {"population_size": 4},
 }
 
 GRID_SPACE = {
