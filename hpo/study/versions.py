@@ -1,8 +1,9 @@
 """Study versioning: a study remembers the spec it searched and refuses another search.
 
 The spec's text, its trainer and the hash of what defines the search (trainer, train,
-space, metric, mode, objective; see :meth:`hpo.spec.sections.Spec.search_definition`)
-are stored as study user attributes. Running a spec whose search differs
+space, every metric and mode, objective, constraints; see
+:meth:`hpo.spec.sections.Spec.search_definition`) are stored as study user attributes. A
+study of several metrics is created with one Optuna direction per metric. Running a spec whose search differs
 from the stored one under the same name is refused with the difference shown;
 ``--new-version`` opens ``name-v2`` (``-v3``, ...) beside it instead. Changing only
 ``study.trials``, the time budget, resources or the sampler resumes the same study.
