@@ -347,6 +347,8 @@ class StudyReplica:
             frozen = self._ended_elsewhere(trial, written)
         frozen = copy.copy(frozen)
         frozen.number = self._numbers[trial.number]
+        if self._several and state == TrialState.PRUNED and not written.ended_elsewhere:
+            frozen.values = stored  # as the study holds it: the replica kept its epochs apart (module doc)
         return frozen
 
     def ended_elsewhere(self, trial: optuna.Trial) -> bool:

@@ -154,7 +154,7 @@ class Tally:
     running: set[int] = field(default_factory=set)
     best: FrozenTrial | None = None
     modes: tuple[str, ...] = ()
-    _candidates: list[FrozenTrial] = field(default_factory=list)  # feasible COMPLETE trials, for the front
+    _front: list[FrozenTrial] = field(default_factory=list)  # kept as trials come: no trial is read twice
 
     def __post_init__(self) -> None:
         self.modes = self.modes or (self.mode,)
@@ -162,7 +162,7 @@ class Tally:
     @property
     def front(self) -> list[FrozenTrial]:
         """The Pareto front so far (several objectives); empty for a single objective."""
-        return pareto_front(self._candidates, self.modes) if len(self.modes) > 1 else []
+        return ranked(self._front, self.mode)
 
     @classmethod
     def from_trials(cls, trials: list[FrozenTrial], target: int, mode: str | Sequence[str]) -> Tally:
@@ -194,7 +194,8 @@ class Tally:
         if trial.state != TrialState.COMPLETE or not trial.values or not feasible(trial):
             return
         if len(self.modes) > 1:
-            self._candidates.append(trial)
+            if not any(dominates(kept.values, trial.values, self.modes) for kept in self._front):
+                self._front = [kept for kept in self._front if not dominates(trial.values, kept.values, self.modes)] + [trial]
         elif better(trial.values[0], None if self.best is None else self.best.value, self.mode):
             self.best = trial
 

@@ -22,12 +22,12 @@ SMALL = parse_constraint("params <= 1000", "t.yaml", "constraints.0")
 
 @pytest.fixture
 def make(tmp_path):
-    def build(sampler=None, constraints=(SMALL,), target=20):
+    def build(sampler=None, constraints=(SMALL,), target=20, observer=None):
         storage = open_storage(f"sqlite:///{tmp_path}/objectives.db")
         study = optuna.create_study(storage=storage, directions=["maximize", "minimize"], sampler=sampler)
         searcher = StudySearcher(
             study, storage, SPACE, BASE, metric="val_acc", mode="max", objectives=("params",), constraints=constraints,
-            objective="best", target=target,
+            objective="best", target=target, observer=observer,
         )  # fmt: skip
         return study, searcher
 
@@ -53,8 +53,20 @@ def test_finished_trial_is_told_each_objective_and_its_constraints(make):
     assert study.best_trials == [first]  # Optuna's front leaves the infeasible trial out
 
 
+class Seen:
+    def __init__(self):
+        self.finished = []
+
+    def trial_started(self, number):
+        pass
+
+    def trial_finished(self, trial):
+        self.finished.append(trial)
+
+
 def test_pruned_trial_keeps_its_epochs_in_the_study_and_its_constraint(make):
-    study, searcher = make()
+    seen = Seen()
+    study, searcher = make(observer=seen)
     searcher.suggest("t1")
     searcher.on_trial_result("t1", epoch(1, 0.3, params=2000))
     searcher.on_trial_complete("t1", epoch(2, 0.35, params=2000))
@@ -63,6 +75,7 @@ def test_pruned_trial_keeps_its_epochs_in_the_study_and_its_constraint(make):
     assert trial.intermediate_values == {1: 0.3, 2: 0.35}
     assert trial.values == [0.35]  # as Optuna records a pruned trial: its last epoch of the first objective
     assert not feasible(trial)
+    assert seen.finished[0].values == [0.35]  # the progress line says what the study holds
 
 
 @pytest.mark.parametrize("missing", ["params", "constraint"])
