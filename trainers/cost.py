@@ -24,6 +24,7 @@ COST_METRICS: dict[str, Mode] = {"params": "min", "macs": "min", "latency_ms": "
 LATENCY_BATCH = 32  # images per timed forward pass: the same for every trial, whatever its batch_size
 WARMUP = 2  # untimed passes first: the first ones pay for allocation and kernel selection
 TIMED = 5  # timed passes; their median is the latency, robust to one disturbed by another process
+BUDGET_S = 2.0  # seconds of passes at most (about): a large model on a CPU is timed on fewer of them
 
 
 @torch.no_grad()
@@ -35,22 +36,28 @@ def model_cost(model: torch.nn.Module, images: torch.Tensor, autocast=None) -> d
         params: parameters, trainable and frozen.
         macs: multiply-adds of one image's forward pass (half the FLOPs torch's counter counts).
         latency_ms: milliseconds per image of a forward pass of LATENCY_BATCH images, median
-            of TIMED passes after WARMUP, on the model's device.
+            of TIMED passes after WARMUP, on the model's device. Once the passes have taken
+            BUDGET_S, the ones timed so far decide (the last pass, if none was timed yet).
     """
     model.eval()
     autocast = autocast or torch.autocast(images.device.type, enabled=False)
     batch = images[:LATENCY_BATCH]
     with FlopCounterMode(display=False) as counter, autocast:
         model(batch[:1])
-    seconds = []
+    seconds: list[float] = []
+    spent = 0.0
     for i in range(WARMUP + TIMED):
         _synchronize(batch.device)
         start = time.perf_counter()
         with autocast:
             model(batch)
         _synchronize(batch.device)
-        if i >= WARMUP:
-            seconds.append(time.perf_counter() - start)
+        took = time.perf_counter() - start
+        spent += took
+        if i >= WARMUP or spent > BUDGET_S:
+            seconds.append(took)
+        if spent > BUDGET_S:
+            break
     return {
         "params": sum(p.numel() for p in model.parameters()),
         "macs": counter.get_total_flops() // 2,

@@ -43,3 +43,19 @@ def test_measuring_draws_no_random_number():
     before = torch.get_rng_state()
     model_cost(model, torch.zeros(8, 1, 8, 8))
     assert torch.equal(before, torch.get_rng_state())
+
+
+def test_a_slow_model_is_timed_on_fewer_passes(monkeypatch):
+    import trainers.cost
+
+    calls = []
+
+    class Slow(torch.nn.Module):
+        def forward(self, x):
+            calls.append(len(x))
+            return x.flatten(1)
+
+    monkeypatch.setattr(trainers.cost, "BUDGET_S", 0.0)  # every pass is over the budget
+    cost = model_cost(Slow(), torch.zeros(40, 1, 8, 8))
+    assert calls == [1, LATENCY_BATCH]  # the counted pass of one image, then one timed pass
+    assert cost["latency_ms"] > 0
