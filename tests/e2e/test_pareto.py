@@ -1,5 +1,6 @@
 """A study of two objectives with a constraint through the real CLI, Ray, Optuna and the
-built-in trainer on digits: ``hpo run``, then ``hpo status``, ``hpo report``, ``hpo export``."""
+built-in trainer on digits: ``hpo run``, then ``hpo status``, ``hpo report``, ``hpo export``
+(these three in this process: they start no Ray, and a new Python costs seconds)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from optuna.trial import TrialState
 
 from hpo.results.header import read_header
 from tests.e2e.conftest import hpo, load_study, write_spec
+from tests.results.conftest import cli
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +36,7 @@ SPEC = {
 }
 
 
-def test_two_objectives_with_a_constraint_run_end_to_end(workdir):
+def test_two_objectives_with_a_constraint_run_end_to_end(workdir, capsys, monkeypatch):
     spec_file = write_spec(workdir, SPEC)
     run = hpo("run", str(spec_file), cwd=workdir, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -51,17 +53,17 @@ def test_two_objectives_with_a_constraint_run_end_to_end(workdir):
     front = {t.number for t in study.best_trials}
     assert front and 1 not in front
 
-    status = hpo("status", "pareto", cwd=workdir)
-    assert status.returncode == 0, status.stderr
-    assert f"Pareto front: {len(front)} trials (val_acc max, params min)" in status.stdout
-    assert "trial 1 infeasible: breaks params <= 8000" in status.stdout
+    status = cli(capsys, monkeypatch, "status", "pareto")
+    assert status.code == 0, status.err
+    assert f"Pareto front: {len(front)} trials (val_acc max, params min)" in status.out
+    assert "trial 1 infeasible: breaks params <= 8000" in status.out
 
-    report = hpo("report", "pareto", "-o", "report.html", cwd=workdir)
-    assert report.returncode == 0, report.stderr
+    report = cli(capsys, monkeypatch, "report", "pareto", "-o", "report.html")
+    assert report.code == 0, report.err
     assert "<h2>Pareto front</h2>" in (workdir / "report.html").read_text()
 
-    export = hpo("export", "pareto", "-o", "front/best.yaml", cwd=workdir)
-    assert export.returncode == 0, export.stderr
+    export = cli(capsys, monkeypatch, "export", "pareto", "-o", "front/best.yaml")
+    assert export.code == 0, export.err
     written = sorted((workdir / "front").glob("*.yaml"))
     assert len(written) == len(front)
     exported = {int(read_header(path)["trial"].split()[0]) for path in written}
