@@ -104,3 +104,14 @@ def test_tpe_proposes_after_pruned_trials_of_several_objectives(make):
         searcher.on_trial_complete(trial_id, epoch(2, 0.1 * i + 0.05, finished=not pruned))
     states = [t.state for t in study.trials]
     assert states.count(TrialState.PRUNED) == 3 and states.count(TrialState.COMPLETE) == 3
+
+
+def test_an_objective_reported_once_is_taken_from_the_last_report_that_holds_it(make):
+    study, searcher = make()
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.5, params=700))
+    last = epoch(2, 0.6, finished=True)
+    del last["params"]
+    searcher.on_trial_complete("t1", last)
+    trial = study.trials[0]
+    assert trial.values == [0.6, 700] and trial.constraints == {"params <= 1000": -300}
