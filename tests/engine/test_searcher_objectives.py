@@ -13,7 +13,7 @@ from hpo.engine.searcher import StudySearcher
 from hpo.spec.objectives import parse_constraint
 from hpo.spec.space import parse_space
 from hpo.study.storage import open_storage
-from hpo.study.summary import broken_constraints, feasible
+from hpo.study.summary import Tally, broken_constraints, feasible
 
 SPACE = parse_space({"optimizer.lr": {"float": [1e-4, 1e-1], "log": True}, "width": {"choice": [8, 16, 32]}}, "t.yaml")
 BASE = {"optimizer": {"name": "adam", "lr": 1e-3}, "width": 8, "epochs": 4}
@@ -115,3 +115,16 @@ def test_an_objective_reported_once_is_taken_from_the_last_report_that_holds_it(
     searcher.on_trial_complete("t1", last)
     trial = study.trials[0]
     assert trial.values == [0.6, 700] and trial.constraints == {"params <= 1000": -300}
+
+
+def test_constraints_of_a_single_objective_study_are_recorded_and_keep_a_trial_from_best(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path}/single.db")
+    study = optuna.create_study(storage=storage, direction="maximize")
+    searcher = StudySearcher(study, storage, SPACE, BASE, metric="val_acc", mode="max", constraints=(SMALL,), objective="best", target=5)
+    for trial_id, acc, params in (("t1", 0.9, 5000), ("t2", 0.8, 800)):
+        searcher.suggest(trial_id)
+        searcher.on_trial_complete(trial_id, epoch(1, acc, params=params, finished=True))
+    first, second = study.trials
+    assert (first.value, second.value) == (0.9, 0.8)
+    assert not feasible(first) and feasible(second)
+    assert Tally.from_trials(study.trials, 5, "max").best.number == 1
