@@ -83,6 +83,7 @@ def run(
     from hpo.format import format_params, format_value
     from hpo.spec.sections import load_spec
     from hpo.study.keys import CONFIG_ATTR
+    from hpo.study.summary import values_text
 
     spec = load_spec(spec_file, trainer)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
@@ -101,6 +102,8 @@ def run(
             console.print(outcome.versus_baseline)
         console.print(f"best params: {format_params(tally.best.params)}")
         console.print("best config:\n" + yaml.safe_dump(tally.best.user_attrs.get(CONFIG_ATTR), sort_keys=False).rstrip())
+    for trial in tally.front:  # several objectives: what was found is the Pareto front
+        console.print(f"front: trial {trial.number}: {values_text(trial, spec.metrics)} | {format_params(trial.params)}")
     console.print(f"study {outcome.study_name} stored in {outcome.storage_url}")
     if outcome.interrupted:
         raise typer.Exit(130)
@@ -221,28 +224,34 @@ def export(
             "-o", "--output", help="Config file to write; with --top K: FILE-1.yaml ... FILE-K.yaml (default: studies/<study>/best.yaml)."
         ),
     ] = None,
-    top: Annotated[int, typer.Option("--top", help="Export the K best complete trials.", min=1)] = 1,
+    top: Annotated[
+        int | None,
+        typer.Option(
+            "--top", help="Export the K best complete trials [default: the best; with several objectives, the Pareto front].", min=1
+        ),
+    ] = None,
     table: Annotated[Path | None, typer.Option("--table", help="Also write the table of all trials (.csv or .parquet).")] = None,
     confirmed: Annotated[
         bool, typer.Option("--confirmed", help="Export the best by `hpo confirm` (the confidence bound over seeds), not by the search.")
     ] = False,
     storage: StorageOpt = None,
 ) -> None:
-    """Write the best trial (or --top K) as complete training configs that `hpo train` runs."""
-    from hpo.format import format_value
+    """Write the best trial (or --top K; a study of several objectives: its Pareto front) as
+    complete training configs that `hpo train` runs."""
     from hpo.results.confirm import export_confirmed
     from hpo.results.export import export_best, retrain_command
-    from hpo.results.table import check_table_path, trials_frame, write_table
+    from hpo.results.table import check_table_path, study_metrics, trials_frame, write_table
     from hpo.study.locate import load_existing_study
     from hpo.study.storage import study_dir
+    from hpo.study.summary import values_text
 
     if table is not None:
         check_table_path(table)
     loaded = load_existing_study(study, storage)
     written = (export_confirmed if confirmed else export_best)(loaded, output or study_dir(loaded.study_name) / "best.yaml", top)
     for path, trial in written:
-        console.print(f"trial {trial.number} (value {format_value(trial.value)}) -> {path}")
-    if len(written) < top:
+        console.print(f"trial {trial.number} (value {values_text(trial, study_metrics(loaded))}) -> {path}")
+    if top is not None and len(written) < top:
         console.print(f"the study has only {len(written)} {'confirmed' if confirmed else 'complete'} trial(s), not {top}")
     if table is not None:
         write_table(trials_frame(loaded), table)

@@ -30,6 +30,7 @@ from pydantic import Discriminator, Field, Tag, field_validator
 
 from hpo.contract import Mode, StrictModel, did_you_mean, validate_strict
 from trainers.augment import AUGMENTS, AugmentParams
+from trainers.cost import COST_METRICS
 from trainers.data import DATASETS, DataBase
 from trainers.models import MODELS, ModelBase
 from trainers.optim import OPTIMIZERS, SCHEDULES, OptimizerBase, ScheduleBase
@@ -180,9 +181,10 @@ for registry in (DATASETS, MODELS, OPTIMIZERS, SCHEDULES, AUGMENTS):
     registry.watch(_rebuild)  # an entry registered after this module still validates
 
 
-METRICS: dict[str, Mode] = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min"}
+METRICS: dict[str, Mode] = {"val_acc": "max", "val_loss": "min", "train_acc": "max", "train_loss": "min", **COST_METRICS}
 """What `trainers.loop.train` reports each epoch, with the direction that is better; the first
-is a spec's default `study.metric`."""
+is a spec's default `study.metric`. The model's cost (trainers.cost) is measured once and
+reported with every epoch: a second objective (`metric: [val_acc, params]`) or a constraint."""
 
 
 def validate_train_config(config: dict) -> TrainConfig:

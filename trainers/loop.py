@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from hpo.contract import SPLITS, Report, trainer
 from trainers.augment import Pipeline
 from trainers.config import METRICS, TrainConfig, augment_ops, validate_train_config
+from trainers.cost import LATENCY_BATCH, model_cost
 from trainers.data import Splits, check_data, load_data
 from trainers.download import fetch_data
 from trainers.models import create_model, features
@@ -222,9 +223,10 @@ def train(
     Args:
         config: a training config dict (see trainers.config.TrainConfig).
         report: called once per epoch with epoch, train_loss, train_acc, val_loss, val_acc, lr,
-            seconds, images_per_second, device and finished (True only on the last report: all
-            epochs ran, or early stopping ended training); and the state to resume from after
-            that epoch (trainers.state.capture), its `model` entry the weights.
+            seconds, images_per_second, device, the model's cost (params, macs, latency_ms:
+            trainers.cost) and finished (True only on the last report: all epochs ran, or early
+            stopping ended training); and the state to resume from after that epoch
+            (trainers.state.capture), its `model` entry the weights.
         final: train on train+val and evaluate on the test split (val_* then hold test metrics,
             also given as test_*). Early stopping is off: there is no validation split to watch.
         output_dir: if given, save model.pt, config.yaml, metrics.json and features.npz there.
@@ -256,6 +258,8 @@ def train(
     epochs = range(last + 1, cfg.epochs + 1)
     if history and history[-1]["finished"]:  # resumed from its finished report (early stopping): nothing left to train
         epochs = range(0)
+    # params, macs, latency_ms: measured once (they do not change as weights train), reported every epoch
+    cost = model_cost(model, pipeline.eval(data.eval_x[:LATENCY_BATCH]).contiguous(memory_format=memory_format), autocast)
 
     # ------------------------------------------------------------------ epochs
     for epoch in epochs:
@@ -306,6 +310,7 @@ def train(
             "images_per_second": steps * batch_size / train_seconds,
             "finished": stop or epoch == cfg.epochs,
             "device": str(device),
+            **cost,
         }
         if final:
             metrics.update(test_loss=val_loss, test_acc=val_acc)

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from hpo.format import format_params, format_seconds, format_value
 from hpo.study.records import FINISHED_STATES, epochs_of, error_of
-from hpo.study.summary import Tally
+from hpo.study.summary import Tally, broken_constraints, first_value
 
 
 class StudyProgress:
@@ -79,7 +79,9 @@ class StudyProgress:
             self._durations.append((trial.number, self._clock() - started))
         if self._live is None:
             reason = f" ({error_of(trial)})" if trial.state == TrialState.FAIL else ""
-            value = f" value {format_value(trial.value)}" if trial.value is not None else ""
+            value = f" value {format_value(first_value(trial))}" if trial.values else ""
+            broken = broken_constraints(trial)
+            value += f" (infeasible: breaks {', '.join(broken)})" if broken else ""
             self._console.print(
                 f"trial {trial.number} {trial.state.name}{value} after {epochs_of(trial)} epochs{reason} | "
                 f"{self._tally.summary()} | elapsed {format_seconds(self.elapsed)} {self._eta_text()}",
@@ -129,7 +131,9 @@ class StudyProgress:
         )
         best = tally.best
         best_line = (
-            Text("best: -")
+            Text(f"Pareto front: {len(tally.front)} trials")
+            if len(tally.modes) > 1
+            else Text("best: -")
             if best is None
             else Text(f"best {format_value(best.value)} (trial {best.number}): {format_params(best.params)}")
         )

@@ -19,6 +19,13 @@ The study stays the record of truth and the only thing drivers share:
 
 Replica trials have numbers of their own (another driver's trial can arrive after this
 driver's later ones); :meth:`StudyReplica.number` gives a trial's number in the study.
+
+In a study of several objectives the replica holds no intermediate values: the study gets
+each epoch's value of the first objective as always, but the sampler never sees them.
+Optuna's samplers do not expect them there (Optuna's ``Trial.report`` refuses a study of
+several objectives, and TPE ranks a pruned trial that has them by ``Study.direction``,
+which such a study does not have), so its sampler learns from COMPLETE trials, as it would
+in Optuna itself.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -80,6 +87,8 @@ class StudyReplica:
             storage=self._memory, sampler=study.sampler, study_name=study.study_name, directions=study.directions
         )
         self._memory_study_id = self._memory.get_study_id_from_name(study.study_name)
+        self._several = len(study.directions) > 1
+        self._steps: dict[int, dict[int, float]] = {}  # replica number -> epochs reported, of several objectives (module doc)
         self._study_attrs = dict(storage.get_study_system_attrs(self._study_id))
         for key, value in self._study_attrs.items():
             self._memory.set_study_system_attr(self._memory_study_id, key, value)
@@ -197,7 +206,7 @@ class StudyReplica:
                 self._open_elsewhere[trial_id] = trial.number
         replica_number = self._others.get(trial_id) if trial_id is not None else None
         if replica_number is None:
-            memory_id = self._memory.create_new_trial(self._memory_study_id, template_trial=trial)
+            memory_id = self._memory.create_new_trial(self._memory_study_id, template_trial=self._sampler_view(trial))
             replica_number = self._memory.get_trial_number_from_id(memory_id)
             self._numbers[replica_number] = trial.number
             if trial_id is not None:
@@ -210,7 +219,7 @@ class StudyReplica:
         current = self._memory.get_trial(memory_id)
         if current.state.is_finished():
             return
-        _write_trial(newer, _Written.of(memory_id, current), self._memory)
+        _write_trial(self._sampler_view(newer), _Written.of(memory_id, current), self._memory)
         if newer.state != current.state:
             self._memory.set_trial_state_values(memory_id, newer.state, newer.values)
 
@@ -304,6 +313,9 @@ class StudyReplica:
     def report(self, trial: optuna.Trial, step: int, value: float) -> None:
         """Set the trial's value at ``step``; a step reported again (a retried trial
         running its epochs again) takes the new value."""
+        if self._several:  # for the study only (module doc)
+            self._steps.setdefault(trial.number, {})[step] = value
+            return
         self._memory.set_trial_intermediate_value(self._memory_id(trial.number), step, value)
 
     def flush(self, trial: optuna.Trial) -> None:
@@ -317,35 +329,40 @@ class StudyReplica:
         except UpdateFinishedTrialError:
             self._ended_elsewhere(trial, written)
 
-    def tell(self, trial: optuna.Trial, state: TrialState, value: float | None = None) -> FrozenTrial:
-        """Finish ``trial`` in the study, then in the replica; returns the finished trial,
-        numbered as in the study. A trial that another process finished first (another
-        driver's recovery, "mark as failed" in the dashboard) keeps that state."""
+    def tell(self, trial: optuna.Trial, state: TrialState, values: float | Sequence[float] | None = None) -> FrozenTrial:
+        """Finish ``trial`` in the study, then in the replica, with its value (or one value
+        per objective) if COMPLETE; returns the finished trial, numbered as in the study. A
+        trial that another process finished first (another driver's recovery, "mark as
+        failed" in the dashboard) keeps that state."""
         written = self._mine[trial.number]
-        values = self._final_values(trial, state, value)
+        values = [values] if isinstance(values, (int, float)) else values
+        stored = self._final_values(trial, state, values)
         try:
             if written.ended_elsewhere:
                 raise UpdateFinishedTrialError("already finished elsewhere")
             self._write_changes(trial, written)
-            self._storage.set_trial_state_values(written.trial_id, state, values)
-            frozen = self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+            self._storage.set_trial_state_values(written.trial_id, state, stored)
+            frozen = self.study.tell(trial, list(values) if state == TrialState.COMPLETE and values else None, state=state)
         except UpdateFinishedTrialError:
             frozen = self._ended_elsewhere(trial, written)
         frozen = copy.copy(frozen)
         frozen.number = self._numbers[trial.number]
+        if self._several and state == TrialState.PRUNED and not written.ended_elsewhere:
+            frozen.values = stored  # as the study holds it: the replica kept its epochs apart (module doc)
         return frozen
 
     def ended_elsewhere(self, trial: optuna.Trial) -> bool:
         """Whether another process finished this driver's ``trial`` before it told it."""
         return self._mine[trial.number].ended_elsewhere
 
-    def _final_values(self, trial: optuna.Trial, state: TrialState, value: float | None) -> list[float] | None:
-        """The values Optuna's ``Study.tell`` records: the value of a COMPLETE trial, the
-        last finite intermediate value of a PRUNED one."""
+    def _final_values(self, trial: optuna.Trial, state: TrialState, values: Sequence[float] | None) -> list[float] | None:
+        """The values Optuna's ``Study.tell`` records: the values of a COMPLETE trial, the
+        last finite intermediate value of a PRUNED one (of the first objective, as Optuna
+        records it for several objectives too)."""
         if state == TrialState.COMPLETE:
-            return None if value is None else [value]
+            return None if not values else list(values)
         if state == TrialState.PRUNED:
-            frozen = self._frozen(trial)
+            frozen = self._recorded(trial)
             last = frozen.last_step
             if last is not None and math.isfinite(frozen.intermediate_values[last]):
                 return [frozen.intermediate_values[last]]
@@ -366,7 +383,7 @@ class StudyReplica:
         return self._memory.get_trial(memory_id)
 
     def _write_changes(self, trial: optuna.Trial, written: _Written) -> None:
-        _write_trial(self._frozen(trial), written, self._storage)
+        _write_trial(self._recorded(trial), written, self._storage)
         _write_changed(
             self._memory.get_study_system_attrs(self._memory_study_id),
             self._study_attrs,
@@ -375,6 +392,25 @@ class StudyReplica:
 
     def _frozen(self, trial: optuna.Trial) -> FrozenTrial:
         return self._memory.get_trial(self._memory_id(trial.number))
+
+    def _recorded(self, trial: optuna.Trial) -> FrozenTrial:
+        """This driver's ``trial`` as the study is to hold it: the replica's copy, with the
+        epochs it reported when the replica keeps them apart (several objectives)."""
+        frozen = self._frozen(trial)
+        if not self._several:
+            return frozen
+        frozen = copy.copy(frozen)
+        frozen.intermediate_values = dict(self._steps.get(trial.number, {}))
+        return frozen
+
+    def _sampler_view(self, trial: FrozenTrial) -> FrozenTrial:
+        """A trial of the study as the replica holds it: without its epochs' values in a
+        study of several objectives (module doc)."""
+        if not self._several or not trial.intermediate_values:
+            return trial
+        trial = copy.copy(trial)
+        trial.intermediate_values = {}
+        return trial
 
     def _memory_id(self, replica_number: int) -> int:
         return self._memory.get_trial_id_from_study_id_trial_number(self._memory_study_id, replica_number)

@@ -136,7 +136,7 @@ def run_study(
     if isinstance(sampler, ConditionalGridSampler) and sampler.size < target:
         console.print(f"the grid has {sampler.size} points: running {sampler.size} trials, not {target}", highlight=False)
         target = sampler.size
-    tally = Tally.from_trials(trials, target, spec.mode)
+    tally = Tally.from_trials(trials, target, spec.modes)
     outcome = RunOutcome(study.study_name, storage_url, tally, False, False, recovered, versus_baseline=versus_baseline(tally.best, trials))
     rules = StopRules(spec.metric, spec.mode, spec.study.target, spec.study.patience)
     done = rules.verdict(trials)
@@ -166,7 +166,7 @@ def run_study(
                 )
     finally:
         stop_beating()
-    outcome.tally = Tally.from_trials(trials, target, spec.mode)
+    outcome.tally = Tally.from_trials(trials, target, spec.modes)
     outcome.versus_baseline = versus_baseline(outcome.tally.best, trials)
     if outcome.interrupted:
         outcome.reason = "interrupted"
@@ -286,6 +286,8 @@ def _searcher(
         metric=spec.metric,
         mode=spec.mode,
         reported=tuple(spec.contract.metrics),
+        objectives=spec.metrics[1:],
+        constraints=spec.constraints,
         objective=spec.study.objective,
         target=target,
         time_budget_s=spec.study.time_budget,

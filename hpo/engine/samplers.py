@@ -101,7 +101,7 @@ def resume_seed(seed: int, asked: int) -> int:
 def _independent_fallback(kind: str, seed: int) -> dict[str, Any]:
     """CMA-ES, GP and QMC model a joint space of numbers; choices and conditional
     parameters fall outside it and go to this sampler (quietly: that is expected)."""
-    if kind in ("tpe", "random"):
+    if kind in ("tpe", "random", "nsga2"):
         return {}
     fallback = optuna.samplers.RandomSampler(seed=seed) if kind == "qmc" else optuna.samplers.TPESampler(seed=seed)
     return {"independent_sampler": fallback, "warn_independent_sampling": False}
@@ -113,6 +113,7 @@ SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "grid": ConditionalGridSampler,
     "cmaes": optuna.samplers.CmaEsSampler,
     "gp": optuna.samplers.GPSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
     "qmc": optuna.samplers.QMCSampler,
 }
 """The spec's ``sampler.type`` -> sampler class. Each section's fields (hpo.spec.sections) are

@@ -21,6 +21,13 @@ trial's epochs up to the checkpoint, so the study shows one unbroken curve, unde
 number, that says where it came from (``resumed_from``). The interrupted trial stays FAIL
 ("interrupted"), as a trial without a checkpoint does, so the counts are as before.
 
+With several objectives, the first is the per-epoch metric above (pruned on, its best or
+last epoch the trial's value); each other one is taken from the last epoch that reports
+it. Each of ``constraints:`` is judged on the last epoch that reports its metric and
+recorded with ``Trial.set_constraint`` (how far the value breaks it; at most 0 meets it),
+which Optuna's samplers and ``Study.best_trials`` read. A COMPLETE trial missing an
+objective or a constrained metric fails, with the name of what it did not report.
+
 Only the driver runs this code, so workers on other nodes never touch the database.
 The searcher also decides when the study is done: it keeps proposing trials until
 exactly ``study.trials`` have finished, because a trial that fails does not count, or
@@ -48,6 +55,7 @@ from hpo.engine.failures import FailureStreak
 from hpo.engine.replica import StudyReplica
 from hpo.engine.samplers import ConditionalGridSampler
 from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY, PAUSED_KEY, reported_epoch
+from hpo.spec.objectives import Constraint
 from hpo.spec.space import Space, sample
 from hpo.study.keys import (
     CHECKPOINT_ATTR,
@@ -104,9 +112,13 @@ class StudySearcher(Searcher):
         storage: The study's storage, written through Optuna's public storage API.
         space: The parsed search space.
         base_config: The spec's ``train:`` block, copied and filled for each trial.
-        metric, mode: The per-epoch key to optimise and its direction.
+        metric, mode: The per-epoch key to optimise and its direction (of the first
+            objective, with several).
         reported: The other names the trainer declares it reports (hpo.contract): kept in
             each epoch's history with the metric.
+        objectives: The metrics of the other objectives, of a study with several: each
+            trial's value of them is the last one it reported.
+        constraints: What a trial must meet to count, recorded with it (see module doc).
         objective: ``best`` or ``last`` epoch as a complete trial's value.
         target: Finished trials (COMPLETE + PRUNED) the study must reach.
         time_budget_s: Stop proposing trials after this many seconds.
@@ -130,6 +142,8 @@ class StudySearcher(Searcher):
         metric: str,
         mode: str,
         reported: tuple[str, ...] = (),
+        objectives: tuple[str, ...] = (),
+        constraints: tuple[Constraint, ...] = (),
         objective: str,
         target: int,
         time_budget_s: float | None = None,
@@ -145,7 +159,10 @@ class StudySearcher(Searcher):
         self._replica = StudyReplica(study, storage)
         self._space = space
         self._base = dict(base_config)
-        self._history_keys = tuple(dict.fromkeys((*HISTORY_KEYS, metric, *reported)))
+        self._objectives = objectives
+        self._constraints = constraints
+        kept = (*HISTORY_KEYS, metric, *reported, *objectives, *(c.metric for c in constraints))
+        self._history_keys = tuple(dict.fromkeys(kept))
         self._objective = objective
         self._target = target
         self._deadline = time.monotonic() + time_budget_s if time_budget_s else None
@@ -251,8 +268,9 @@ class StudySearcher(Searcher):
         elif not live.values:
             self._fail(live, "NoFiniteValue", f"no finite {self.metric} was reported")
         elif result and result.get(FINISHED):
-            self._tell(live, TrialState.COMPLETE, self._final_value(live))
+            self._complete(live)
         else:
+            self._judge_constraints(live)
             self._tell(live, TrialState.PRUNED)
 
     # ------------------------------------------------------------------ hpo's interface
@@ -371,6 +389,34 @@ class StudySearcher(Searcher):
         live.checkpoints = {trial_directory(path)}
         return path
 
+    def _complete(self, live: _LiveTrial) -> None:
+        """Tell a finished trial COMPLETE with its value of every objective; FAIL if it did
+        not report one of them, or a metric a constraint names."""
+        values = [self._final_value(live)]
+        for metric in self._objectives:
+            value = _last_reported(live, metric)
+            if value is None:
+                self._fail(live, "NoFiniteValue", f"no finite {metric} was reported (an objective of the study)")
+                return
+            values.append(value)
+        missing = self._judge_constraints(live)
+        if missing is not None:
+            self._fail(live, "NoFiniteValue", f"no finite {missing.metric} was reported (constraint {missing.text})")
+            return
+        self._tell(live, TrialState.COMPLETE, values)
+
+    def _judge_constraints(self, live: _LiveTrial) -> Constraint | None:
+        """Record each constraint's violation with the trial; returns the first one whose
+        metric it did not report (not recorded), None when every one was."""
+        missing = None
+        for constraint in self._constraints:
+            value = _last_reported(live, constraint.metric)
+            if value is None:
+                missing = missing or constraint
+                continue
+            live.trial.set_constraint(constraint.text, constraint.violation(value))
+        return missing
+
     def _final_value(self, live: _LiveTrial) -> float:
         if self._objective == "last":
             return live.values[max(live.values)]
@@ -379,7 +425,7 @@ class StudySearcher(Searcher):
     def _fail(self, live: _LiveTrial, error_type: str, message: str) -> None:
         self._tell(live, TrialState.FAIL, attrs={ERROR_TYPE_ATTR: error_type, ERROR_ATTR: message[:2000]})
 
-    def _tell(self, live: _LiveTrial, state: TrialState, value: float | None = None, attrs: Mapping[str, Any] | None = None) -> None:
+    def _tell(self, live: _LiveTrial, state: TrialState, values: list[float] | None = None, attrs: Mapping[str, Any] | None = None) -> None:
         last = live.last
         user = {
             **(attrs or {}),
@@ -390,7 +436,7 @@ class StudySearcher(Searcher):
         }
         for key, attr in user.items():
             live.trial.set_user_attr(key, attr)
-        frozen = self._replica.tell(live.trial, state, value if state == TrialState.COMPLETE else None)
+        frozen = self._replica.tell(live.trial, state, values if state == TrialState.COMPLETE else None)
         interrupted = user.get(ERROR_TYPE_ATTR) == INTERRUPTED_TYPE  # hpo stopped it: no verdict on the trainer, and it resumes
         if not interrupted:
             discard_checkpoints(live.checkpoints)
@@ -398,3 +444,13 @@ class StudySearcher(Searcher):
             self._failures.record(state, user.get(ERROR_TYPE_ATTR), user.get(ERROR_ATTR))
         if self._observer:
             self._observer.trial_finished(frozen)
+
+
+def _last_reported(live: _LiveTrial, metric: str) -> float | None:
+    """The trial's value of ``metric`` at the last epoch that reported it, if finite."""
+    value = next((epoch[metric] for epoch in reversed(live.history) if metric in epoch), None)
+    try:
+        number = float(value) if value is not None else math.nan
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

@@ -97,16 +97,16 @@ def _check_trainer(spec: Spec, configs: list[dict], source: str) -> None:
             raise HpoError(f"{source}: {str(exc).strip() or type(exc).__name__}") from exc
 
 
-def export_confirmed(study: optuna.Study, output: Path, top: int = 1) -> list[tuple[Path, FrozenTrial]]:
-    """Write the ``top`` confirmed trials by the bound, best first; refuses a study without
-    confirm records."""
+def export_confirmed(study: optuna.Study, output: Path, top: int | None = 1) -> list[tuple[Path, FrozenTrial]]:
+    """Write the ``top`` confirmed trials by the bound, best first (None: the first); refuses
+    a study without confirm records."""
     rows = confirmed_trials(study)
     if not rows:
         name = study.study_name
         raise HpoError(f"study {name} has no confirmed trials to export: run `hpo confirm {name} --seeds 1 2 3` first")
     mode = study_mode(study)
     chosen: list[tuple[FrozenTrial, Mapping[str, str]]] = []
-    for row in rows[:top]:
+    for row in rows[: top or 1]:
         spread = format_spread(row.mean, row.std, len(row.values)) if row.mean is not None else "-"
         fact = f"#{row.bound_rank} by the {bound_name(mode)} {format_value(row.bound)}; mean ± std {spread} over {len(row.values)} seeds"
         chosen.append((row.trial, {"confirmed": fact}))

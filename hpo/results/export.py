@@ -14,6 +14,10 @@ block with the winning values in, under a comment header saying where it came fr
 
 ``hpo train`` runs the file unchanged (hpo.results.header): it calls the trainer the
 header names, summarises its metric, and puts its results under ``studies/<study>/retrain/``.
+
+A study of several objectives exports its Pareto front, ranked by the first objective, one
+file per trial (``best-1.yaml``, ...), each header giving every objective's value. A trial
+that breaks a constraint is never exported.
 """
 
 from __future__ import annotations
@@ -25,32 +29,38 @@ from typing import Any
 
 import optuna
 import yaml
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from hpo.errors import HpoError
 from hpo.format import format_params
 from hpo.results.header import header_text
-from hpo.results.table import ranked_trials, study_metric
+from hpo.results.table import ranked_trials, study_metrics
 from hpo.spec.sections import spec_from_text
 from hpo.spec.trainer import DEFAULT_TRAINER, check_train_config, load_trainer
 from hpo.spec.yamlfile import parse_yaml
 from hpo.study.keys import CONFIG_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR, TRAINER_ATTR
 from hpo.study.records import state_counts
-from hpo.study.summary import study_mode
+from hpo.study.summary import feasible, study_modes
 
 
-def best_trials(study: optuna.Study, top: int = 1) -> list[FrozenTrial]:
-    """The ``top`` best COMPLETE trials; refuses a study where none has finished."""
-    if top < 1:
+def best_trials(study: optuna.Study, top: int | None = 1) -> list[FrozenTrial]:
+    """The ``top`` best feasible COMPLETE trials (None: the best one, or with several
+    objectives the whole Pareto front); refuses a study where none has finished."""
+    if top is not None and top < 1:
         raise HpoError(f"--top {top}: expected a number of trials of at least 1")
     ranked = ranked_trials(study)
     if not ranked:
-        counts = state_counts(study.get_trials(deepcopy=False))
+        trials = study.get_trials(deepcopy=False)
+        counts = state_counts(trials)
+        infeasible = sum(t.state == TrialState.COMPLETE and not feasible(t) for t in trials)
+        broke = f", {infeasible} complete but breaking a constraint" if infeasible else ""
         raise HpoError(
             f"study {study.study_name} has no finished trial to export yet ({counts['PRUNED']} pruned, "
-            f"{counts['FAIL']} failed, {counts['RUNNING']} running): a trial is exported once it has run "
-            "all its epochs; see `hpo status` for what happened"
+            f"{counts['FAIL']} failed, {counts['RUNNING']} running{broke}): a trial is exported once it has run "
+            "all its epochs and meets every constraint; see `hpo status` for what happened"
         )
+    if top is None:
+        return ranked if len(study.directions) > 1 else ranked[:1]
     return ranked[:top]
 
 
@@ -93,11 +103,17 @@ def export_text(study: optuna.Study, trial: FrozenTrial, rank: int, of: int, pat
     added before its last line, then the training config."""
     config = trial_config(study, trial)
     finished = trial.datetime_complete.isoformat(sep=" ", timespec="seconds") if trial.datetime_complete else "-"
+    several = len(study.directions) > 1
+    among = "trials on the Pareto front, by the first objective" if several else "complete trials"
+    # the first objective as a single one is written (hpo train reads it); the others named apart
+    # from the header's own keys (a metric may well be called params)
+    named = [m if i == 0 else f"{m} (objective {i + 1})" for i, m in enumerate(study_metrics(study))]
+    objectives = {name: f"{value:.6g} ({mode})" for name, value, mode in zip(named, trial.values, study_modes(study))}
     header = {
         "study": study.study_name,
         "trainer": study_trainer(study),
-        "trial": f"{trial.number} (rank {rank} of {of} complete trials)",
-        study_metric(study): f"{trial.value:.6g} ({study_mode(study)})",
+        "trial": f"{trial.number} (rank {rank} of {of} {among})",
+        **objectives,
         "params": format_params(trial.params),
         "trial finished": finished,
         "exported": dt.datetime.now().isoformat(sep=" ", timespec="seconds"),
@@ -126,7 +142,7 @@ def export_paths(output: Path, count: int) -> list[Path]:
     return [output.with_name(f"{output.stem}-{i}{output.suffix or '.yaml'}") for i in range(1, count + 1)]
 
 
-def export_best(study: optuna.Study, output: Path, top: int = 1) -> list[tuple[Path, FrozenTrial]]:
+def export_best(study: optuna.Study, output: Path, top: int | None = 1) -> list[tuple[Path, FrozenTrial]]:
     """Write the ``top`` best trials' configs; returns (file, trial) pairs, best first."""
     return write_exports(study, output, [(trial, {}) for trial in best_trials(study, top)])
 

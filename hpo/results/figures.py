@@ -29,7 +29,7 @@ from hpo.results.rungs import Rung, RungTrial, rung_study
 from hpo.results.table import study_metric
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, PID
 from hpo.study.records import epochs_of, worker_of
-from hpo.study.summary import better, study_mode
+from hpo.study.summary import better, feasible, first_value, study_mode
 
 MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer trials at one epoch say nothing about which parameter matters
 TSNE_POINTS = 500  # at most this many feature vectors go into t-SNE: enough for a map, and the report stays quick
@@ -45,11 +45,11 @@ def history_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure:
     metric, mode = study_metric(study), study_mode(study)
     fig = go.Figure()
     for state in ("COMPLETE", "PRUNED"):
-        chosen = [t for t in trials if t.state.name == state and t.value is not None]
+        chosen = [t for t in trials if t.state.name == state and first_value(t) is not None]
         fig.add_trace(
             go.Scatter(
                 x=[t.number for t in chosen],
-                y=[t.value for t in chosen],
+                y=[first_value(t) for t in chosen],
                 mode="markers",
                 name=state.lower(),
                 marker={"color": STATE_COLORS[state], "symbol": "circle" if state == "COMPLETE" else "x"},
@@ -59,9 +59,10 @@ def history_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure:
         )
     best_x, best_y, best = [], [], None
     for t in sorted(trials, key=lambda t: t.number):
-        if t.state == TrialState.COMPLETE and t.value is not None:
-            if better(t.value, best, mode):
-                best = t.value
+        value = first_value(t)
+        if t.state == TrialState.COMPLETE and value is not None and feasible(t):
+            if better(value, best, mode):
+                best = value
         if best is not None:
             best_x.append(t.number)
             best_y.append(best)
@@ -369,7 +370,7 @@ def _worker(trial: FrozenTrial) -> str:
 
 def _hover(trial: FrozenTrial) -> str:
     params = "<br>".join(f"{k}={format_number(v)}" for k, v in trial.params.items())
-    return f"trial {trial.number} ({trial.state.name.lower()}, {format_value(trial.value)})<br>{html.escape(params, quote=False)}"
+    return f"trial {trial.number} ({trial.state.name.lower()}, {format_value(first_value(trial))})<br>{html.escape(params, quote=False)}"
 
 
 def per_class_figure(summary: dict[str, Any]) -> go.Figure:

@@ -39,6 +39,8 @@ def studies_table(entries: list[StudyEntry], where: str) -> Table:
     for entry in entries:
         tally = entry.tally
         best = "-" if tally.best is None else f"{format_value(tally.best.value)} (trial {tally.best.number})"
+        if len(tally.modes) > 1:
+            best = f"Pareto front: {len(tally.front)}"
         table.add_row(
             entry.name,
             str(tally.complete),

@@ -13,6 +13,8 @@ with ``hpo train``, from ``studies/<study>/retrain/``. The page holds, top to bo
   (hpo.results.rungs);
 - a timeline of trials per worker (host, process, device) and the top trials as a table;
 - the top trials confirmed over seeds by ``hpo confirm``, when it has run (hpo.results.confirm_view);
+  with several objectives, the Pareto front instead (:mod:`hpo.results.pareto`), drawn and
+  as a table, trials that break a constraint greyed;
 - per retrained run: accuracy per seed, per-class accuracy, the confusion matrix summed
   over seeds, a t-SNE map of the penultimate-layer features and misclassified images.
 
@@ -53,12 +55,13 @@ from hpo.results.figures import (
 )
 from hpo.results.gallery import gallery_html
 from hpo.results.misclassified import misclassified_html
+from hpo.results.pareto import pareto_figure
 from hpo.results.retrain import load_summaries
 from hpo.results.rungs import MIN_SHARED, Rung, shared_rung
-from hpo.results.table import param_columns, ranked_trials, study_metric, trials_frame
+from hpo.results.table import param_columns, ranked_trials, study_metric, study_metrics, trials_frame
 from hpo.study.confirm import confirmed_trials
 from hpo.study.keys import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
-from hpo.study.summary import Tally, study_mode, versus_baseline
+from hpo.study.summary import Tally, study_mode, study_modes, versus_baseline
 
 TOP = 10  # trials in the table of the best
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -85,7 +88,10 @@ def build_report(study: optuna.Study, retrain_dir: Path | None = None) -> str:
         page.section("Learning curves", page.figure(learning_curves_figure(study, trials)))
         _compared_at_rung(page, study, trials)
         page.section("Timeline of trials per worker", page.figure(timeline_figure(trials)))
-        page.section(f"Top {TOP} trials", _top_table(study))
+        if len(study.directions) > 1:  # several objectives: what was found is the front
+            page.section("Pareto front", _optional(page, lambda: pareto_figure(study)) + _top_table(study))
+        else:
+            page.section(f"Top {TOP} trials", _top_table(study))
     confirmed = confirmed_trials(study)
     if confirmed:
         page.section("Confirmed over seeds", confirm_html(confirmed, study_metric(study), study_mode(study)))
@@ -170,11 +176,10 @@ def _optional(page: _Page, make: Callable[[], go.Figure | str]) -> str:
 
 
 def _overview(study: optuna.Study, trials: list[FrozenTrial]) -> str:
-    mode = study_mode(study)
-    tally = Tally.from_trials(trials, len(trials), mode)
+    tally = Tally.from_trials(trials, len(trials), study_modes(study))
     rows = [
         ("study", study.study_name),
-        ("metric", f"{study_metric(study)} ({mode})"),
+        ("metric", ", ".join(f"{metric} ({mode})" for metric, mode in zip(study_metrics(study), study_modes(study)))),
         ("trials", tally.summary()),
         ("search hash", study.user_attrs.get(SEARCH_HASH_ATTR, "-")),
         ("spec file", study.user_attrs.get(SPEC_SOURCE_ATTR, "-")),
@@ -258,18 +263,22 @@ def _conditional_params(trials: list[FrozenTrial]) -> set[str]:
 
 
 def _top_table(study: optuna.Study) -> str:
+    """The best feasible complete trials; with several objectives, the whole Pareto front,
+    a column per objective."""
     frame = trials_frame(study)
-    ranked = [t.number for t in ranked_trials(study)][:TOP]
+    several = len(study.directions) > 1
+    ranked = [t.number for t in ranked_trials(study)][: None if several else TOP]
     if not ranked:
-        return '<p class="note">No complete trial yet.</p>'
+        return '<p class="note">No complete trial that meets every constraint yet.</p>'
     top = frame.set_index("number").loc[ranked].reset_index()
     params = param_columns(top)
-    shown = top[["number", "value", "epochs", "seconds", *params]].copy()
+    values = [c for c in top.columns if c.startswith("values.")] or ["value"]
+    shown = top[["number", *values, "epochs", "seconds", *params]].copy()
     formats = {"value": format_value, "seconds": format_seconds}
     for column in shown.columns:
         show = formats.get(column, format_number)
         shown[column] = [("" if pd.isna(v) else show(v)) for v in shown[column]]
-    shown.columns = [c.removeprefix("params.") for c in shown.columns]
+    shown.columns = [c.removeprefix("params.").removeprefix("values.") for c in shown.columns]
     return shown.to_html(index=False, border=0)
 
 

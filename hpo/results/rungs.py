@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.study.records import FINISHED_STATES
-from hpo.study.summary import direction_of, score
+from hpo.study.summary import direction_of, first_value, score
 
 MIN_SHARED = 4  # trials a rung needs to be compared at: fewer say little, and importances need 4
 
@@ -41,7 +41,7 @@ class RungTrial:
 
     @property
     def final(self) -> float | None:
-        return self.trial.value if self.trial.state == TrialState.COMPLETE else None
+        return first_value(self.trial) if self.trial.state == TrialState.COMPLETE else None
 
 
 @dataclass(frozen=True)

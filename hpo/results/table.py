@@ -19,21 +19,45 @@ from hpo.results.rungs import MIN_SHARED, shared_rung
 from hpo.study.confirm import confirmed_trials
 from hpo.study.keys import LOG_ATTR, SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, STOP_REASON_ATTR, WORKER_KEYS
 from hpo.study.records import FINISHED_STATES, epochs_of, error_of, worker_of
-from hpo.study.summary import Tally, ranked, study_mode, versus_baseline
+from hpo.study.summary import (
+    Tally,
+    best_trials,
+    broken_constraints,
+    feasible,
+    first_value,
+    ranked,
+    study_mode,
+    study_modes,
+    versus_baseline,
+)
 
 TOP = 10
 TABLE_FORMATS = (".csv", ".parquet")
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, value, epochs, seconds, where and when it ran, error, params."""
+    """One row per trial: number, state, value, epochs, seconds, where and when it ran, error, params.
+
+    ``value`` is the (first) objective's; a study of several objectives also has a column per
+    objective, named by its metric (``values.params``), and a study with constraints a
+    ``feasible`` column (True, False, or None for a trial not judged)."""
+    metrics = study_metrics(study)
+    several = len(study.directions) > 1
+    constrained = bool(study.user_attrs.get(SEARCH_ATTR, {}).get("constraints"))
     rows = []
     for t in study.get_trials(deepcopy=False):
+        objectives = {}
+        if several:
+            values = t.values if t.state == TrialState.COMPLETE and t.values else [None] * len(metrics)
+            objectives = {f"values.{metric}": value for metric, value in zip(metrics, values)}
+        judged = {"feasible": feasible(t) if t.constraints else None} if constrained else {}
         rows.append(
             {
                 "number": t.number,
                 "state": t.state.name,
-                "value": t.value,
+                "value": first_value(t),
+                **objectives,
+                **judged,
                 "epochs": epochs_of(t),
                 "seconds": t.user_attrs.get(SECONDS_ATTR),
                 "datetime_start": t.datetime_start,
@@ -51,13 +75,23 @@ def param_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def study_metric(study: optuna.Study) -> str:
-    """The metric the study optimises, as its spec names it (``value`` if unknown)."""
-    return study.user_attrs.get(SEARCH_ATTR, {}).get("metric", "value")
+    """The metric the study optimises (the first of several), as its spec names it (``value`` if unknown)."""
+    return study_metrics(study)[0]
+
+
+def study_metrics(study: optuna.Study) -> list[str]:
+    """Every objective's metric, as the spec names them (``value``, ``value_1``, ... if unknown)."""
+    named = study.user_attrs.get(SEARCH_ATTR, {}).get("metric", "value")
+    metrics = named if isinstance(named, list) else [named]
+    if len(metrics) != len(study.directions):
+        return ["value"] + [f"value_{i}" for i in range(1, len(study.directions))]
+    return [str(metric) for metric in metrics]
 
 
 def ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """COMPLETE trials, best first (a pruned trial's value comes from fewer epochs)."""
-    return ranked(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), study_mode(study))
+    """What the study found, best first: its feasible COMPLETE trials (a pruned trial's value
+    comes from fewer epochs), or with several objectives its Pareto front (hpo.study.summary)."""
+    return best_trials(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), study_modes(study))
 
 
 def check_table_path(path: Path) -> None:
@@ -93,7 +127,7 @@ def status_view(study: optuna.Study) -> Group:
     """What ``hpo status`` shows: the summary, the top trials and why trials failed."""
     trials = study.get_trials(deepcopy=False)
     mode = study_mode(study)
-    tally = Tally.from_trials(trials, study_target(study), mode)
+    tally = Tally.from_trials(trials, study_target(study), study_modes(study))
     lines: list[RenderableType] = [Text(f"study {study.study_name}: {tally.summary()}")]
     reason = study.user_attrs.get(STOP_REASON_ATTR)
     if reason:
@@ -106,17 +140,26 @@ def status_view(study: optuna.Study) -> Group:
     frame = trials_frame(study)
     if frame.empty:
         return Group(*lines)
+    front = front_table(study, frame, tally.front)
+    if front is not None:
+        lines.append(front)
     best = [t.number for t in ranked((t for t in trials if t.state in FINISHED_STATES), mode)[:TOP]]
     top = frame.set_index("number").loc[best].reset_index()
-    table = Table(title=f"top {len(top)} trials")
+    table = Table(title=f"top {len(top)} trials" + (f" by {study_metric(study)}" if len(tally.modes) > 1 else ""))
     params = param_columns(frame)
-    for column in ["number", "state", "value", "epochs", "seconds", *params]:
+    judged = ["feasible"] if "feasible" in frame.columns else []
+    for column in ["number", "state", "value", *judged, "epochs", "seconds", *params]:
         table.add_column(column.removeprefix("params."))
     for _, row in top.iterrows():
-        cells = [str(row.number), row.state, format_value(row.value), format_number(row.epochs), format_seconds(row.seconds)]
+        cells = [str(row.number), row.state, format_value(row.value), *(_feasible_cell(row.feasible) for _ in judged)]
+        cells += [format_number(row.epochs), format_seconds(row.seconds)]
         cells += ["" if pd.isna(row[c]) else format_number(row[c]) for c in params]
         table.add_row(*cells)
     lines.append(table)
+    for trial in trials:
+        broken = broken_constraints(trial)
+        if broken:
+            lines.append(Text(f"trial {trial.number} infeasible: breaks {', '.join(broken)}"))
     for trial in trials:
         if trial.state == TrialState.FAIL:
             log = trial.user_attrs.get(LOG_ATTR)
@@ -128,6 +171,30 @@ def status_view(study: optuna.Study) -> Group:
     if confirmed:
         lines.append(confirm_view(confirmed, study_metric(study), mode))
     return Group(*lines)
+
+
+def front_table(study: optuna.Study, frame: pd.DataFrame, front: list[FrozenTrial]) -> Table | None:
+    """The Pareto front of a study of several objectives, ranked by the first: each trial's
+    value of every objective and its parameters. None for a single objective."""
+    if len(study.directions) < 2:
+        return None
+    metrics = study_metrics(study)
+    table = Table(title=f"Pareto front: {len(front)} trials ({', '.join(f'{m} {d}' for m, d in zip(metrics, study_modes(study)))})")
+    if not front:
+        return table
+    rows = frame.set_index("number").loc[[t.number for t in front]].reset_index()
+    params = param_columns(frame)
+    for column in ["number", *metrics, "epochs", *params]:
+        table.add_column(column.removeprefix("params."))
+    for _, row in rows.iterrows():
+        values = [format_value(row[f"values.{m}"]) if i == 0 else format_number(row[f"values.{m}"]) for i, m in enumerate(metrics)]
+        cells = [str(row.number), *values, format_number(row.epochs)]
+        table.add_row(*cells, *("" if pd.isna(row[c]) else format_number(row[c]) for c in params))
+    return table
+
+
+def _feasible_cell(value: object) -> str:
+    return "-" if value is None or (isinstance(value, float) and pd.isna(value)) else "yes" if value else "NO"
 
 
 def _rung_table(study: optuna.Study, trials: list[FrozenTrial]) -> Table | None:

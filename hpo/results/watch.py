@@ -23,7 +23,7 @@ from rich.live import Live
 from hpo.results.table import print_status, status_view, study_target
 from hpo.study.locate import Located
 from hpo.study.records import live_drivers
-from hpo.study.summary import Tally, study_mode
+from hpo.study.summary import Tally, study_modes
 
 POLL_S = 2.0  # a database read per poll: light for SQLite and PostgreSQL alike
 
@@ -62,7 +62,7 @@ class _State:
 def _state(located: Located) -> _State:
     study = located.study
     trials = study.get_trials(deepcopy=False)
-    tally = Tally.from_trials(trials, study_target(study), study_mode(study))
+    tally = Tally.from_trials(trials, study_target(study), study_modes(study))
     summary = f"study {study.study_name}: {tally.summary()}"
     if tally.finished >= tally.target:
         return _State(True, summary)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,10 +25,11 @@ from pydantic import Field, field_validator, model_validator
 from hpo.contract import Contract, Mode, StrictModel, validate_strict
 from hpo.errors import SpecError
 from hpo.spec.messages import validation_error
+from hpo.spec.objectives import Constraint, parse_constraints, resolve_objectives
 from hpo.spec.queue import check_assignment
 from hpo.spec.space import Scalar, Space, assignments, parse_space
 from hpo.spec.trackers import LogSection, named_trackers
-from hpo.spec.trainer import DEFAULT_TRAINER, check_epochs, check_space, check_train_config, load_trainer, resolve_objective
+from hpo.spec.trainer import DEFAULT_TRAINER, check_epochs, check_space, check_train_config, load_trainer
 from hpo.spec.yamlfile import parse_yaml, read_yaml
 
 STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # one plain path component: never ../x, a/b or /x
@@ -54,14 +56,30 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, pydantic.BeforeValidator(parse_duration)]
 
 
+def _one_or_list(what: str, valid: type | tuple[str, ...]) -> Callable[[Any], Any]:
+    """A check of a key that takes one value or a list of them (one per objective), whose
+    error names the key itself rather than a branch of the union."""
+
+    def ok(item: Any) -> bool:
+        return isinstance(item, valid) if isinstance(valid, type) else item in valid
+
+    def check(value: Any) -> Any:
+        if value is None or ok(value) or (isinstance(value, list) and value and all(ok(item) for item in value)):
+            return value
+        raise ValueError(f"expected {what}, or a list of them (one per objective), got {value!r}")
+
+    return check
+
+
 class StudySection(StrictModel):
     """What is searched for, how long, and where it is recorded."""
 
     name: str = Field(pattern=STUDY_NAME_PATTERN, max_length=100)  # names studies/<name>/
     # the trainer's per-epoch key to optimise, and whether higher is better; both follow the
-    # trainer's declared metrics when it has any (hpo.spec.trainer.resolve_objective)
-    metric: str | None = None
-    mode: Literal["max", "min"] | None = None
+    # trainer's declared metrics when it has any (hpo.spec.objectives). A list of metrics (and
+    # of modes) makes the study multi-objective; the first is pruned on and judged by the stop rules
+    metric: Annotated[str | list[str] | None, pydantic.BeforeValidator(_one_or_list("a metric name", str))] = None
+    mode: Annotated[Mode | list[Mode] | None, pydantic.BeforeValidator(_one_or_list("'max' or 'min'", ("max", "min")))] = None
     objective: Literal["best", "last"] = "best"  # a complete trial's value: best epoch or last
     trials: int = Field(ge=1)  # finished (complete + pruned) trials to reach
     # stop launching trials after this; running trials that checkpoint are paused at their next
@@ -80,6 +98,20 @@ class StudySection(StrictModel):
     seed: int = 0  # sampler seed: the same spec proposes the same first trials
     baseline: bool = True  # run `train:` as it is as the first trial, to compare the search against (hpo.spec.queue)
     storage: str | None = None  # SQLAlchemy URL; default sqlite:///studies/<name>.db
+
+    @model_validator(mode="after")
+    def _objectives_pair_up(self) -> StudySection:
+        if isinstance(self.metric, list):
+            if len(self.metric) < 2:
+                raise ValueError("metric: a list names two or more objectives; one metric is written as it is (metric: val_acc)")
+            twice = [m for i, m in enumerate(self.metric) if m in self.metric[:i]]
+            if twice:
+                raise ValueError(f"metric: {twice[0]!r} is listed twice")
+            if self.mode is not None and (not isinstance(self.mode, list) or len(self.mode) != len(self.metric)):
+                raise ValueError(f"mode: expected a list of {len(self.metric)} modes (max or min), one per metric, got {self.mode!r}")
+        elif isinstance(self.mode, list):
+            raise ValueError(f"mode: a list of modes needs a list of metrics; metric is {self.metric!r}")
+        return self
 
     @field_validator("target")
     @classmethod
@@ -128,6 +160,14 @@ class GPSection(StrictModel):
     deterministic_objective: bool = False
 
 
+class NSGA2Section(StrictModel):
+    type: Literal["nsga2"]
+    population_size: int = Field(50, ge=2)  # trials per generation; the first generation is random
+    mutation_prob: float | None = Field(None, ge=0, le=1)  # None: 1 / number of parameters
+    crossover_prob: float = Field(0.9, ge=0, le=1)
+    swapping_prob: float = Field(0.5, ge=0, le=1)
+
+
 class QMCSection(StrictModel):
     type: Literal["qmc"]
     qmc_type: Literal["sobol", "halton"] = "sobol"
@@ -135,7 +175,7 @@ class QMCSection(StrictModel):
 
 
 SamplerSection = Annotated[
-    TPESection | RandomSection | GridSection | CmaEsSection | GPSection | QMCSection,
+    TPESection | RandomSection | GridSection | CmaEsSection | GPSection | NSGA2Section | QMCSection,
     Field(discriminator="type"),
 ]
 
@@ -203,6 +243,7 @@ class SpecFile(StrictModel):
     train: dict[str, Any]
     space: Any = None
     enqueue: list[Any] = Field(default_factory=list)  # configs run first, after the baseline (hpo.spec.queue)
+    constraints: list[Any] = Field(default_factory=list)  # "params <= 2e6": what a trial must meet to count (hpo.spec.objectives)
 
 
 class Spec:
@@ -217,6 +258,7 @@ class Spec:
         train: The base training config, as written.
         space: The parsed search space.
         enqueue: The ``enqueue:`` configs as labels of the space, checked against it.
+        constraints: The parsed ``constraints:``, each naming a metric the trainer reports.
     """
 
     def __init__(
@@ -228,6 +270,7 @@ class Spec:
         trainer: str,
         contract: Contract,
         enqueue: tuple[dict[str, Scalar], ...] = (),
+        constraints: tuple[Constraint, ...] = (),
     ) -> None:
         self.source = source
         self.text = text
@@ -244,6 +287,7 @@ class Spec:
         self.raw_space = sections.space or {}
         self.space = space
         self.enqueue = enqueue
+        self.constraints = constraints
 
     @property
     def epochs(self) -> int:
@@ -252,18 +296,32 @@ class Spec:
 
     @property
     def metric(self) -> str:
-        """The metric optimised: ``study.metric``, or the trainer's first declared one."""
-        assert self.study.metric is not None, "filled in when the spec loaded"
-        return self.study.metric
+        """The metric optimised (the first of several): ``study.metric``, or the trainer's
+        first declared one. Trials are pruned on it; progress and stop rules judge by it."""
+        return self.metrics[0]
 
     @property
     def mode(self) -> Mode:
-        """``max`` or ``min``: as written, or the direction the trainer declares."""
-        assert self.study.mode is not None, "filled in when the spec loaded"
-        return self.study.mode
+        """``max`` or ``min`` of :attr:`metric`: as written, or the direction the trainer declares."""
+        return self.modes[0]
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Every objective's metric, in the spec's order: one for a single-objective study."""
+        metric = self.study.metric
+        assert metric is not None, "filled in when the spec loaded"
+        return tuple(metric) if isinstance(metric, list) else (metric,)
+
+    @property
+    def modes(self) -> tuple[Mode, ...]:
+        """The direction of each of :attr:`metrics`."""
+        mode = self.study.mode
+        assert mode is not None, "filled in when the spec loaded"
+        return tuple(mode) if isinstance(mode, list) else (mode,)
 
     def search_hash(self) -> str:
-        """Hash of what defines the search (trainer, train, space, metric, mode, objective).
+        """Hash of what defines the search (trainer, train, space, every metric and mode,
+        objective, constraints).
 
         Changing trials, time budget, target, patience, resources, sampler or checkpoints keeps the hash,
         so such a change resumes the study; anything else would mix incomparable trials.
@@ -283,6 +341,8 @@ class Spec:
         }
         if self.trainer != DEFAULT_TRAINER:
             definition["trainer"] = self.trainer
+        if self.constraints:  # absent when there are none: a study of before constraints keeps its hash
+            definition["constraints"] = [c.text for c in self.constraints]
         return definition
 
 
@@ -328,7 +388,9 @@ def spec_from_data(raw: Any, source: str, text: str, trainer: str | None = None)
         raise validation_error(source, "", exc) from None
     reference = trainer or sections.trainer or DEFAULT_TRAINER
     _, contract = load_trainer(reference, source)
-    resolve_objective(sections.study, contract, reference, source)
+    resolve_objectives(sections.study, contract, reference, source)
+    constraints = parse_constraints(sections.constraints, contract, reference, source)
+    _check_sampler(sections.sampler, sections.study, source)
     check_train_config(sections.train, contract, source, "train")
     epochs = check_epochs(sections.train, source, "train.epochs")
     space = parse_space(sections.space, source)
@@ -337,7 +399,20 @@ def spec_from_data(raw: Any, source: str, text: str, trainer: str | None = None)
     enqueue = tuple(check_assignment(space, entry, source, f"enqueue.{i}") for i, entry in enumerate(sections.enqueue))
     if sections.sampler.type == "grid":
         assignments(space, source)  # a float without `step` has no grid: refused here, before any study is opened
-    return Spec(source, text, sections, space, reference, contract, enqueue)
+    return Spec(source, text, sections, space, reference, contract, enqueue, constraints)
+
+
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "nsga2", "gp", "random", "qmc", "grid")  # Optuna's CMA-ES optimises one objective
+
+
+def _check_sampler(sampler: SamplerSection, study: StudySection, source: str) -> None:
+    if isinstance(study.metric, list) and sampler.type not in MULTI_OBJECTIVE_SAMPLERS:
+        raise SpecError(
+            source,
+            "sampler.type",
+            f"{sampler.type} optimises one objective, and study.metric names {len(study.metric)} ({', '.join(study.metric)}): "
+            f"use one of {', '.join(MULTI_OBJECTIVE_SAMPLERS)} (tpe and nsga2 are made for several objectives)",
+        )
 
 
 def _check_scheduler(scheduler: SchedulerSection, epochs: int, source: str) -> None:

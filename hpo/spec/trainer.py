@@ -9,8 +9,9 @@ by that declaration, never by one trainer's config model:
 - ``train:`` and each corner of the space are validated with the declared schema; without
   a schema every searched path must already be in ``train:`` (the keys hpo can see are all
   it can judge), and ``train:`` is passed through as written;
-- ``study.metric`` must be a declared metric and ``study.mode`` follows its direction;
-  without declared metrics any name is accepted and ``study.mode`` must be given;
+- ``study.metric`` (each of them, when it lists several) and every constraint must name a
+  declared metric, and ``study.mode`` follows its direction; without declared metrics any
+  name is accepted and ``study.mode`` must be given (hpo.spec.objectives);
 - ``train.epochs``, a positive integer, is required of every trainer: it is the most
   epochs a trial runs, ASHA's ``max_t`` and the base of the progress estimate.
 
@@ -26,7 +27,7 @@ from typing import Any
 
 import pydantic
 
-from hpo.contract import Contract, contract_of, did_you_mean, validate_strict
+from hpo.contract import Contract, contract_of, validate_strict
 from hpo.errors import SpecError
 from hpo.spec.messages import error_message, join_path, param_for, validation_error
 from hpo.spec.params import Space
@@ -57,34 +58,6 @@ def load_trainer(reference: str, source: str = "", key: str = TRAINER_KEY) -> tu
         found = "nothing" if function is None else f"a {type(function).__name__}, not a function"
         raise SpecError(source, key, f"{module_name} has {found} named {name!r}; expected train(config, report)")
     return function, contract_of(function)
-
-
-def resolve_objective(study: Any, contract: Contract, reference: str, source: str) -> None:
-    """Fill in ``study.metric`` and ``study.mode`` from what the trainer declares, or refuse
-    a metric it does not report and a mode that contradicts its direction."""
-    declared = dict(contract.metrics)
-    if not declared:
-        if study.metric is None:
-            raise SpecError(source, "study.metric", f"missing required key: {reference} declares no metrics, so name the one to optimise")
-        if study.mode is None:
-            raise SpecError(
-                source,
-                "study.mode",
-                f"missing required key: {reference} declares no metrics, so say whether a higher {study.metric} "
-                "is better (mode: max) or a lower one (mode: min)",
-            )
-        return
-    if study.metric is None:
-        study.metric = next(iter(declared))  # the first one a trainer declares is its headline
-    if study.metric not in declared:
-        unknown = did_you_mean(study.metric, list(declared), "metric")
-        raise SpecError(source, "study.metric", f"{unknown}: {reference} reports {', '.join(declared)}")
-    direction = declared[study.metric]
-    if study.mode is None:
-        study.mode = direction
-    elif study.mode != direction:
-        better = "higher" if direction == "max" else "lower"
-        raise SpecError(source, "study.mode", f"{study.metric} is better when {better} ({reference} declares it so): use mode: {direction}")
 
 
 def check_train_config(config: Any, contract: Contract, source: str, prefix: str) -> None:

@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage
-from hpo.study.summary import Tally, study_mode
+from hpo.study.summary import Tally, study_modes
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def list_studies(url: str) -> list[StudyEntry]:
     for name in sorted(optuna.study.get_all_study_names(storage)):
         study = optuna.load_study(study_name=name, storage=storage)
         trials = study.get_trials(deepcopy=False)
-        entries.append(StudyEntry(name, url, Tally.from_trials(trials, len(trials), study_mode(study)), last_activity(trials)))
+        entries.append(StudyEntry(name, url, Tally.from_trials(trials, len(trials), study_modes(study)), last_activity(trials)))
     return entries
 
 

@@ -36,7 +36,7 @@ FIXED_PARAMS_ATTR = "fixed_params"  # read only, Optuna's: the parameters ``enqu
 
 SPEC_TEXT_ATTR = "spec_yaml"  # user: the text of the spec the last run ran
 SPEC_SOURCE_ATTR = "spec_file"  # user: the path of that spec, as given
-SEARCH_ATTR = "search_definition"  # user: what defines the search (trainer, train, space, metric, mode, objective)
+SEARCH_ATTR = "search_definition"  # user: what defines the search (trainer, train, space, metric(s), mode(s), objective, constraints)
 TRAINER_ATTR = "trainer"  # user: the module:function the trials called; export and retrain call it too
 SEARCH_HASH_ATTR = "search_hash"  # user: the hash of SEARCH_ATTR; written last, it marks the record complete
 STOP_REASON_ATTR = "stop_reason"  # user: why the last run ended (its rule: target, patience, time budget, trials; or failures, interrupted)

@@ -8,7 +8,10 @@ first rule to fire there is the verdict: trials that were still running when it 
 finished after it, do not undo it.
 
 - ``target``: a COMPLETE trial whose value reaches it (``>=`` for ``max``, ``<=`` for
-  ``min``). A pruned trial's value is that of an unfinished training, so it never counts.
+  ``min``). A pruned trial's value is that of an unfinished training, so it never counts;
+  nor does a trial that breaks a constraint.
+
+With several objectives both rules judge the first one (the one trials are pruned on).
 - ``patience``: that many finished trials in a row without a COMPLETE value better than the
   best so far (a tie is not better); pruned trials count as trials without one, as they
   are the search spending its budget on configs that did not win.
@@ -24,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.format import format_number
 from hpo.study.records import FINISHED_STATES
-from hpo.study.summary import better
+from hpo.study.summary import better, feasible, first_value
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,10 @@ class StopRules:
         best: FrozenTrial | None = None
         without = 0  # finished trials since the best one (or since the start) that did not beat it
         for trial in finish_order(trials):
-            value = trial.value if trial.state == TrialState.COMPLETE else None
+            value = first_value(trial) if trial.state == TrialState.COMPLETE and feasible(trial) else None
             if value is not None and self.target is not None and self._reaches(value, self.target):
                 return f"target {self.metric} {self._operator} {format_number(self.target)} reached by trial {trial.number}"
-            if value is not None and better(value, None if best is None else best.value, self.mode):
+            if value is not None and better(value, None if best is None else first_value(best), self.mode):
                 best, without = trial, 0
                 continue
             without += 1

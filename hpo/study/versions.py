@@ -1,8 +1,9 @@
 """Study versioning: a study remembers the spec it searched and refuses another search.
 
 The spec's text, its trainer and the hash of what defines the search (trainer, train,
-space, metric, mode, objective; see :meth:`hpo.spec.sections.Spec.search_definition`)
-are stored as study user attributes. Running a spec whose search differs
+space, every metric and mode, objective, constraints; see
+:meth:`hpo.spec.sections.Spec.search_definition`) are stored as study user attributes. A
+study of several metrics is created with one Optuna direction per metric. Running a spec whose search differs
 from the stored one under the same name is refused with the difference shown;
 ``--new-version`` opens ``name-v2`` (``-v3``, ...) beside it instead. Changing only
 ``study.trials``, the time budget, resources or the sampler resumes the same study.
@@ -52,7 +53,7 @@ def open_study_for_spec(
         name = f"{spec.study.name}-v{version}"
     # load_if_exists: another driver on a shared database may create it at the same moment
     study = existing or optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, direction=direction_of(spec.mode), load_if_exists=True
+        study_name=name, storage=storage, sampler=sampler, directions=[direction_of(mode) for mode in spec.modes], load_if_exists=True
     )
     if SEARCH_HASH_ATTR not in study.user_attrs:
         console.print(f"created study {name} in {_url(storage)}", highlight=False)

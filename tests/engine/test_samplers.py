@@ -6,9 +6,10 @@ from __future__ import annotations
 import optuna
 import pytest
 import yaml
+from optuna.trial import TrialState
 
 from hpo.engine.samplers import SAMPLERS, ConditionalGridSampler, build_sampler
-from hpo.spec.sections import spec_from_text
+from hpo.spec.sections import MULTI_OBJECTIVE_SAMPLERS, spec_from_text
 from hpo.spec.space import sample
 from tests.conftest import VALID_SPEC
 
@@ -19,6 +20,7 @@ OPTIONS = {
     "cmaes": {"n_startup_trials": 1, "with_margin": True},
     "gp": {"n_startup_trials": 2},
     "qmc": {"qmc_type": "halton"},
+    "nsga2": {"population_size": 4},
 }
 
 GRID_SPACE = {
@@ -152,3 +154,20 @@ def test_a_resumed_run_does_not_propose_the_first_runs_parameters_again(name, re
         # what the resume seed is for: seeded alone, every sampler here proposes its first
         # run's parameters again (CMA-ES and QMC through their seeded fallback for choices)
         assert repeated
+
+
+@pytest.mark.parametrize("name", sorted(set(OPTIONS) & set(MULTI_OBJECTIVE_SAMPLERS)))
+def test_every_sampler_a_spec_of_several_objectives_may_name_proposes_for_one(name):
+    """The samplers the spec language lets a study of several objectives use do propose
+    for it, after complete, pruned and infeasible trials (cmaes is refused: test_objectives)."""
+    spec = spec_with(name)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=build_sampler(spec))
+    configs = []
+    for i in range(6):
+        trial = study.ask()
+        configs.append(sample(trial, spec.space, spec.train))
+        trial.set_constraint("params <= 100", float(i % 2))
+        study.tell(trial, [i / 10, 100 - i] if i % 3 else None, state=TrialState.COMPLETE if i % 3 else TrialState.PRUNED)
+    space = GRID_SPACE if name == "grid" else yaml.safe_load(VALID_SPEC)["space"]
+    for config in configs:
+        assert_inside(config, space)
