@@ -9,6 +9,8 @@ import pytest
 
 from hpo.checkpoint import load_state, save_state
 
+TIMING = {"seconds", "images_per_second", "latency_ms"}  # measured, so never the same twice: the only numbers allowed to differ
+
 
 def tiny_config(**overrides) -> dict:
     """digits (8x8x1, 10 classes) with a small CNN: one epoch takes ~0.1 s on a CPU core."""

@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import Recorder, synthetic_data, tiny_config
+from conftest import TIMING, Recorder, synthetic_data, tiny_config
 
 from trainers.config import validate_train_config
 from trainers.data import DatasetNotFoundError
 from trainers.loop import MISCLASSIFIED, NonFiniteLossError, check, most_confident_mistakes, train
 from trainers.models import PretrainedWeightsError
 
-TIMING = {"seconds", "images_per_second", "latency_ms"}  # measured, so never the same twice
 REPORT_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second", "finished"}
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import Recorder, tiny_config
+from conftest import TIMING, Recorder, tiny_config
 
 from hpo.checkpoint import load_state, save_state
 from hpo.contract import MODEL, takes_resume
@@ -24,7 +24,6 @@ from trainers.loop import train
 from trainers.optim import Plateau, PlateauSchedule
 from trainers.state import random_state, set_random_state
 
-TIMING = {"seconds", "images_per_second"}  # wall-clock figures: the only numbers allowed to differ
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "search_spaces" / "quickstart.yaml"
 
