@@ -16,8 +16,9 @@ from hpo.errors import HpoError
 from hpo.format import format_number, format_params, format_seconds, format_value
 from hpo.results.rungs import MIN_SHARED, shared_rung
 from hpo.study.keys import LOG_ATTR, SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, STOP_REASON_ATTR, WORKER_KEYS
-from hpo.study.records import FINISHED_STATES, epochs_of, error_of, worker_of
+from hpo.study.records import FINISHED_STATES, epochs_of, error_of, is_warm_start, worker_of
 from hpo.study.summary import Tally, ranked, study_mode, versus_baseline
+from hpo.study.warmstart import warm_start_line
 
 TOP = 10
 TABLE_FORMATS = (".csv", ".parquet")
@@ -99,6 +100,9 @@ def status_view(study: optuna.Study) -> Group:
     versus = versus_baseline(tally.best, trials)
     if versus:
         lines.append(Text(versus))
+    warm = warm_start_line(trials)
+    if warm:
+        lines.append(Text(warm))
     if tally.best is not None:
         lines.append(Text(f"best params: {format_params(tally.best.params)}"))
     frame = trials_frame(study)
@@ -110,8 +114,10 @@ def status_view(study: optuna.Study) -> Group:
     params = param_columns(frame)
     for column in ["number", "state", "value", "epochs", "seconds", *params]:
         table.add_column(column.removeprefix("params."))
+    copied = {t.number for t in trials if is_warm_start(t)}
     for _, row in top.iterrows():
-        cells = [str(row.number), row.state, format_value(row.value), format_number(row.epochs), format_seconds(row.seconds)]
+        state = f"{row.state} (warm start)" if row.number in copied else row.state
+        cells = [str(row.number), state, format_value(row.value), format_number(row.epochs), format_seconds(row.seconds)]
         cells += ["" if pd.isna(row[c]) else format_number(row[c]) for c in params]
         table.add_row(*cells)
     lines.append(table)

@@ -22,6 +22,7 @@ GRID_POINT_ATTR = "grid_point"  # under the grid sampler: the index of the grid 
 REQUEUED_FROM_ATTR = "requeued_from"  # of a queued trial: the number of the interrupted trial it runs again
 BASELINE_ATTR = "baseline"  # true on the trial that runs ``train:`` as it is (and on its requeued copies)
 ENQUEUED_ATTR = "enqueued"  # of a trial a user put in the queue: the file its config came from (a spec or a config)
+WARM_START_ATTR = "warm_start"  # of a trial a warm start copied from an earlier version: {"study": its name, "number": its number there}
 LOG_ATTR = "log"  # the absolute path of its log (stdout and stderr) on the machine that ran it: WORKER_ATTR's hostname
 
 # ----------------------------------------------------------------------------- trial system attributes

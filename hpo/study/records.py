@@ -38,6 +38,7 @@ from hpo.study.keys import (
     HEARTBEAT_PREFIX,
     RAY_TRIAL_ID,
     REQUEUED_FROM_ATTR,
+    WARM_START_ATTR,
     WORKER_ATTR,
     WORKER_KEYS,
 )
@@ -227,6 +228,13 @@ def requeued_attrs(number: int, user_attrs: Mapping[str, Any]) -> dict[str, Any]
     marks a user's queue gave it (the baseline stays the baseline when it is interrupted)."""
     kept = {key: user_attrs[key] for key in (BASELINE_ATTR, ENQUEUED_ATTR) if key in user_attrs}
     return {**kept, REQUEUED_FROM_ATTR: number}
+
+
+def is_warm_start(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` was copied from an earlier version by a warm start (hpo.study.warmstart):
+    it informs the sampler and the rungs, but is no trial of this study's runs, so it counts
+    towards no ``study.trials`` target, no stop rule's patience and no cost."""
+    return WARM_START_ATTR in trial.user_attrs
 
 
 def worker_of(trial: FrozenTrial) -> dict[str, Any]:

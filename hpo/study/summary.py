@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.format import format_gain, format_value
 from hpo.study.keys import BASELINE_ATTR
-from hpo.study.records import state_counts
+from hpo.study.records import is_warm_start, state_counts
 
 
 def score(value: float | None, mode: str) -> float:
@@ -79,13 +79,16 @@ class Tally:
     failed: int = 0
     running: set[int] = field(default_factory=set)
     best: FrozenTrial | None = None
+    warm: int = 0  # trials a warm start copied in: candidates for the best, but not the runs' own, so counted apart
 
     @classmethod
     def from_trials(cls, trials: list[FrozenTrial], target: int, mode: str) -> Tally:
         tally = cls(target=target, mode=mode)
-        counts = state_counts(trials)
+        own = [t for t in trials if not is_warm_start(t)]
+        counts = state_counts(own)
         tally.complete, tally.pruned, tally.failed = counts["COMPLETE"], counts["PRUNED"], counts["FAIL"]
-        tally.running = {t.number for t in trials if t.state == TrialState.RUNNING}
+        tally.running = {t.number for t in own if t.state == TrialState.RUNNING}
+        tally.warm = len(trials) - len(own)
         for trial in trials:
             tally._consider(trial)
         return tally
@@ -115,6 +118,8 @@ class Tally:
             f"{self.finished}/{self.target} finished ({self.complete} complete, {self.pruned} pruned), "
             f"{len(self.running)} running, {self.failed} failed"
         )
+        if self.warm:
+            line += f", and {self.warm} from a warm start"
         if self.best is not None:
             line += f"; best {format_value(self.best.value)} (trial {self.best.number})"
         return line
