@@ -53,3 +53,10 @@ def test_study_work_prints_milliseconds_per_trial_and_their_ratio(tmp_path):
     ours, theirs, ratio = map(float, match.groups())
     assert ours > 0 and theirs > 0
     assert ratio == pytest.approx(ours / theirs, rel=0.02, abs=0.01)
+
+
+def test_warm_start_prints_the_warm_to_cold_epochs_ratio(tmp_path):
+    line = last_line(tmp_path, "warm_start.py", "--seeds", "1", "--trials", "2", "--epochs", "3")
+    match = re.fullmatch(f"warm_to_cold_epochs_ratio={NUMBER}", line)
+    assert match, line
+    assert float(match.group(1)) > 0
