@@ -195,8 +195,10 @@ def add_warm_trials(study: optuna.Study, plan: WarmStart, spec: Spec) -> int:
 
     One of them whose labels are the spec's baseline (``train:`` as it is) is marked as the
     baseline, and the baseline is not run again (hpo.study.queue). A trial the study holds
-    already (copied by a driver that died before it recorded the search, or by another
-    driver opening the new version in the same instant) is not copied again.
+    already (copied by a driver that died before it recorded the search) is not copied
+    again. Optuna's storage has no compare-and-set, so two drivers creating the new version
+    in the same instant (between one's read of its trials and its copy) could both copy
+    them, as they could both queue its baseline.
     """
     present = {(t.user_attrs[WARM_START_ATTR].get("study"), t.user_attrs[WARM_START_ATTR].get("number")) for t in _warm(study)}
     baseline = _baseline(spec)
