@@ -24,7 +24,7 @@ _MISSING = object()
 class NotInSpace(Exception):
     """The ``train:`` config is not a point of the space; the message says which value and why.
 
-    ``reason`` says it without the value (``optimizer.lr outside [0.0001, 0.01]``), so that
+    ``reason`` says it without the value (``optimizer.lr not a number in [0.0001, 0.01]``), so that
     configs left out for one reason group under it (hpo.study.warmstart).
     """
 
