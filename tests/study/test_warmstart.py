@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import optuna
 import pytest
 import yaml
@@ -206,3 +208,15 @@ def test_a_warm_start_needs_an_earlier_version():
     with pytest.raises(HpoError, match="has no earlier version .* to begin with"):
         open_version(storage, new_spec())
     assert optuna.get_all_study_names(storage) == []
+
+
+def test_a_version_whose_driver_died_while_copying_is_adopted_and_gets_the_trials_it_lacks():
+    storage = optuna.storages.InMemoryStorage()
+    earlier = make_study(storage, STUDY, complete=4, pruned=2, failed=0, running=0)
+    spec = new_spec()
+    plan = plan_warm_start(earlier, spec, "tiny-v2")
+    half = optuna.create_study(study_name="tiny-v2", storage=storage, direction="maximize")
+    add_warm_trials(half, dataclasses.replace(plan, taken=plan.taken[:1]), spec)  # the crash came after the first copy
+    v2 = open_version(storage, spec)
+    assert v2.study_name == "tiny-v2" and v2.user_attrs[SEARCH_HASH_ATTR] == spec.search_hash()
+    assert [t.user_attrs[WARM_START_ATTR]["number"] for t in v2.trials] == [taken.trial.number for taken in plan.taken]
