@@ -21,6 +21,8 @@ bound, and is reported as such. Per seed both are printed side by side; the last
 of cold's (R < 1: the warm start got there with fewer).
 
 Epochs are read back from the studies as `benchmarks/search_efficiency.py` reads them.
+A study that has its trials runs none, so `--seeds 10` with the `--workdir` of a run of
+`--seeds 5` runs seeds 5-9 only and reports all ten.
 """
 
 from __future__ import annotations
@@ -120,9 +122,15 @@ def main(argv: list[str] | None = None) -> None:
             for method, epochs in reached.items():
                 spent[method].append(budget if epochs is None else epochs)
             shown = {method: "not reached" if epochs is None else f"{epochs} epochs" for method, epochs in reached.items()}
-            print(f"seed {seed}: earlier best {target.value:.4f}; warm {shown['warm']}, cold {shown['cold']} ({said})", flush=True)
+            took = f" ({said})" if said else ""  # none when the warm study was run before, in this --workdir
+            print(f"seed {seed}: earlier best {target.value:.4f}; warm {shown['warm']}, cold {shown['cold']}{took}", flush=True)
     warm_mean, cold_mean = statistics.mean(spent["warm"]), statistics.mean(spent["cold"])
-    print(f"epochs to reach the earlier best, mean over {args.seeds} seeds: warm {warm_mean:.1f}, cold {cold_mean:.1f}")
+    fewer = sum(warm < cold for warm, cold in zip(spent["warm"], spent["cold"], strict=True))
+    print(
+        f"epochs to reach the earlier best over {args.seeds} seeds: mean warm {warm_mean:.1f}, cold {cold_mean:.1f}; "
+        f"median warm {statistics.median(spent['warm']):.1f}, cold {statistics.median(spent['cold']):.1f}; "
+        f"warm took fewer in {fewer} of {args.seeds} seeds"
+    )
     print(f"warm_to_cold_epochs_ratio={warm_mean / cold_mean:.3f}")
 
 
