@@ -1,6 +1,6 @@
 """Warm start: epochs a changed space needs to match the earlier study's best, warm against cold.
 
-    python benchmarks/warm_start.py                 # digits, 5 seeds, ~8 min on 2 CPU cores
+    python benchmarks/warm_start.py                 # digits, 5 seeds: 15 studies the size of the quickstart
     python benchmarks/warm_start.py --seeds 2       # a first look
 
 For each seed, through hpo's `run_study` with the real trainer on digits:

@@ -36,7 +36,7 @@ from hpo.errors import HpoError
 from hpo.format import format_number, format_numbers
 from hpo.spec.queue import NotInSpace, baseline_params
 from hpo.spec.sections import Spec
-from hpo.spec.space import Scalar, parse_space, replay, sample
+from hpo.spec.space import Scalar, Space, parse_space, replay, sample
 from hpo.study.keys import (
     BASELINE_ATTR,
     CONFIG_ATTR,
@@ -75,7 +75,7 @@ class WarmStart:
     left_out: dict[str, list[int]]  # reason -> the numbers of the trials left out for it
 
     def summary(self) -> str:
-        """``warm start from cifar: took 14 trials (0-5, 7, 9-16), left out 3: 2 with optimizer.lr ...``"""
+        """``warm start from cifar: took 14 trials (0-5, 7, 9-15), left out 3: 2 with optimizer.lr ...``"""
         took = f"warm start from {self.source}: took {len(self.taken)} trials ({format_numbers(t.trial.number for t in self.taken)})"
         if not self.left_out:
             return f"{took}, left out none"
@@ -129,7 +129,7 @@ def plan_warm_start(earlier: optuna.Study, spec: Spec, new_name: str) -> WarmSta
     return plan
 
 
-def _take(trial: FrozenTrial, old_space: Any, old_train: Mapping[str, Any], spec: Spec) -> Taken | str:
+def _take(trial: FrozenTrial, old_space: Space, old_train: Mapping[str, Any], spec: Spec) -> Taken | str:
     """The trial as the new space holds it, or why it does not lie in it."""
     try:
         config = replay(old_space, old_train, trial.params)
