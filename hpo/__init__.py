@@ -29,6 +29,7 @@ def run(
     trainer: str | None = None,
     address: str | None = None,
     new_version: bool = False,
+    warm_start: bool = False,
     download: bool = False,
     log: Sequence[str] = (),
 ) -> optuna.Study:
@@ -44,6 +45,8 @@ def run(
             set, else a local Ray instance, started and stopped here. A Ray already
             initialised in this process is used as it is.
         new_version: If the stored study searched another space, start ``NAME-v2`` beside it.
+        warm_start: With ``new_version``: the new version begins with the earlier version's
+            trials that lie in its space, as ``hpo run --new-version --warm-start``.
         download: Let the trainer fetch what its trials read (the built-in one: a missing data
             set, checksummed), here, once, before any trial; as ``hpo run --download``.
         log: Trackers to send each trial's epochs and config to (``tensorboard``, ``mlflow``,
@@ -70,7 +73,7 @@ def run(
         spec = load_spec(spec, trainer)
     elif trainer is not None and trainer != spec.trainer:
         spec = spec_from_text(spec.text, spec.source, trainer)  # judged again by that trainer's contract
-    outcome = run_study(spec, address=address, new_version=new_version, download=download, log=log)
+    outcome = run_study(spec, address=address, new_version=new_version, warm_start=warm_start, download=download, log=log)
     if outcome.interrupted:
         raise KeyboardInterrupt(f"study {outcome.study_name}: interrupted; its running trials were recorded as failed and queued again")
     if outcome.failures:

@@ -62,6 +62,10 @@ def run(
     new_version: Annotated[
         bool, typer.Option("--new-version", help="If the stored study searched another space, start NAME-v2 beside it.")
     ] = False,
+    warm_start: Annotated[
+        bool,
+        typer.Option("--warm-start", help="With --new-version: begin the new version with the earlier one's trials that lie in its space."),
+    ] = False,
     trainer: TrainerOpt = None,
     download: DownloadOpt = False,
     log: Annotated[
@@ -87,7 +91,9 @@ def run(
 
     spec = load_spec(spec_file, trainer)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    outcome = run_study(spec, address=address, new_version=new_version, console=console, download=download, log=log or ())
+    outcome = run_study(
+        spec, address=address, new_version=new_version, warm_start=warm_start, console=console, download=download, log=log or ()
+    )
     tally = outcome.tally
     console.print(tally.summary())
     if outcome.interrupted:
@@ -368,12 +374,12 @@ def enqueue(
     from hpo.results.table import study_target
     from hpo.study.locate import load_existing_study
     from hpo.study.queue import enqueue_files
-    from hpo.study.records import FINISHED_STATES
+    from hpo.study.summary import Tally, study_mode
 
     loaded = load_existing_study(study, storage)
     count = enqueue_files(loaded, configs)
     console.print(f"queued {count} config(s) in study {loaded.study_name}: the next trials `hpo run` starts run them")
-    target, finished = study_target(loaded), len(loaded.get_trials(deepcopy=False, states=FINISHED_STATES))
+    target, finished = study_target(loaded), Tally.from_trials(loaded.get_trials(deepcopy=False), 0, study_mode(loaded)).finished
     if finished >= target:
         console.print(f"the study has its {target} trials: raise study.trials in its spec for them to run")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
 from typing import Any
 
@@ -112,3 +112,14 @@ def format_percent(fraction: float | None) -> str:
     if _missing(fraction):
         return "-"
     return f"{fraction:.0%}"
+
+
+def format_numbers(numbers: Iterable[int]) -> str:
+    """Trial numbers, runs of consecutive ones joined: ``0-5, 7, 9-15``."""
+    runs: list[list[int]] = []
+    for number in sorted(set(numbers)):
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)

@@ -12,6 +12,7 @@ from hpo.format import (
     format_bytes,
     format_datetime,
     format_number,
+    format_numbers,
     format_params,
     format_percent,
     format_seconds,
@@ -79,3 +80,11 @@ def test_a_spread_over_one_seed_is_its_value():
 def test_a_moment_to_the_second():
     assert format_datetime(dt.datetime(2026, 12, 3, 6, 5, 7, 123456)) == "2026-12-03 06:05:07"
     assert format_datetime(None) == "-"
+
+
+@pytest.mark.parametrize(
+    ("numbers", "text"),
+    [([], ""), ([3], "3"), ([0, 1, 2, 3, 4, 5, 7, 9, 10, 11], "0-5, 7, 9-11"), ([4, 2, 3, 3], "2-4")],
+)
+def test_trial_numbers_join_their_runs(numbers, text):
+    assert format_numbers(numbers) == text

@@ -45,7 +45,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.study.keys import FIXED_PARAMS_ATTR
-from hpo.study.records import FINISHED_STATES, driver_mark
+from hpo.study.records import FINISHED_STATES, driver_mark, is_warm_start
 
 TAKEN_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # and the queue's WAITING
 SYNC_INTERVAL_S = 1.0  # the sampler sees other drivers' trials at most this late
@@ -253,8 +253,9 @@ class StudyReplica:
 
     def _taken(self) -> list[int]:
         """The study numbers of the places taken, as of the last sync: trials finished
-        (COMPLETE, PRUNED), running, or waiting in the queue; in order."""
-        numbered = [self._numbers[t.number] for t in self.trials(TAKEN_STATES) if t.number in self._numbers]
+        (COMPLETE, PRUNED), running, or waiting in the queue; in order. A warm start's
+        trials take no place: the target counts the runs' own trials."""
+        numbered = [self._numbers[t.number] for t in self.trials(TAKEN_STATES) if t.number in self._numbers and not is_warm_start(t)]
         return sorted(numbered + list(self._waiting.values()))
 
     def _claim(self, trial_id: int) -> bool:

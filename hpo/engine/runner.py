@@ -46,7 +46,7 @@ from hpo.spec.trackers import LogSection
 from hpo.study.keys import STOP_REASON_ATTR
 from hpo.study.locate import resolve_study
 from hpo.study.queue import enqueue_from_spec
-from hpo.study.records import INTERRUPTED, INTERRUPTED_TYPE, beat, recover_orphans
+from hpo.study.records import INTERRUPTED, INTERRUPTED_TYPE, beat, is_warm_start, recover_orphans
 from hpo.study.stoprules import StopRules
 from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
 from hpo.study.summary import Tally, versus_baseline
@@ -92,6 +92,7 @@ def run_study(
     *,
     address: str | None = None,
     new_version: bool = False,
+    warm_start: bool = False,
     console: Console | None = None,
     download: bool = False,
     log: Sequence[str] = (),
@@ -103,7 +104,14 @@ def run_study(
     used as it is (and left running). ``download``: the trainer's ``prepare`` may fetch what
     its trials read (a data set), here, once, before the first trial. ``log`` names trackers
     to send the trials to, beside those of the spec's ``log:`` (hpo.engine.tracking).
+    ``warm_start`` (or the spec's ``study.warm_start``): a new version begins with the
+    earlier version's trials that lie in its space (hpo.study.warmstart).
     """
+    if warm_start and not new_version:
+        raise HpoError(
+            f"{spec.source}: --warm-start seeds a new version of study {spec.study.name!r} with the trials of the version "
+            "before it, and only --new-version opens one: run with both, or without --warm-start"
+        )
     trackers = spec.log.adding(log)
     check_installed(trackers)  # before anything is fetched or stored: a tracker that is not installed is refused
     console = console or Console()
@@ -118,13 +126,15 @@ def run_study(
     storage = open_storage(storage_url)
     sampler = build_sampler(spec)
     with refused_as_error(storage_url):  # the first writes: a read-only database says no here
-        study = open_study_for_spec(spec, storage, sampler, new_version=new_version, console=console)
+        study = open_study_for_spec(
+            spec, storage, sampler, new_version=new_version, console=console, warm_start=warm_start or spec.study.warm_start
+        )
         recovered = recover_orphans(study, storage, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
         queued = enqueue_from_spec(study, spec)
     for line in queued:
         console.print(line, highlight=False)
     trials = study.get_trials(deepcopy=False)
-    asked = sum(t.state != TrialState.WAITING for t in trials)  # a queue alone is no resume
+    asked = sum(t.state != TrialState.WAITING and not is_warm_start(t) for t in trials)  # a queue, or a warm start, alone is no resume
     if asked:  # a resumed study: a fresh random stream, not the one its first run drew from
         sampler = study.sampler = build_sampler(spec, asked)
     if recovered:

@@ -73,7 +73,7 @@ from hpo.study.keys import (
     WORKER_ATTR,
     WORKER_KEYS,
 )
-from hpo.study.records import FINISHED_STATES, INTERRUPTED_TYPE, recover_orphans, requeued_attrs
+from hpo.study.records import FINISHED_STATES, INTERRUPTED_TYPE, is_warm_start, recover_orphans, requeued_attrs
 from hpo.study.stoprules import StopRules
 from hpo.study.storage import trial_log_path
 from hpo.study.summary import best_of
@@ -330,9 +330,9 @@ class StudySearcher(Searcher):
         together they stop at exactly the target. The others' trials are as of the
         replica's last sync (at most a second old); this driver's own are in the replica
         as it tells them. Counts a moment old are safe: the replica checks each new trial
-        against the study.
+        against the study. A warm start's trials are not the runs' own: they count for none.
         """
-        trials = self._replica.trials((TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+        trials = [t for t in self._replica.trials((TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)) if not is_warm_start(t)]
         finished = sum(t.state in FINISHED_STATES for t in trials)
         return finished, len(trials) - finished
 

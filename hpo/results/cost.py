@@ -1,6 +1,7 @@
 """What a study cost, and what pruning saved: epochs, wall time, CPU and GPU hours.
 
-Counted over every trial that started (complete, pruned, failed, running), from its
+Counted over every trial that started (complete, pruned, failed, running; not a warm
+start's, which an earlier version paid for), from its
 records (:func:`hpo.study.records.trained_epochs_of`, its ``seconds``) and the resources of the
 spec the study stores (the latest run's: ``resources:`` may change between runs).
 
@@ -22,7 +23,7 @@ from hpo.contract import validate_strict
 from hpo.spec.sections import ResourcesSection
 from hpo.spec.yamlfile import parse_yaml
 from hpo.study.keys import SECONDS_ATTR, SPEC_TEXT_ATTR
-from hpo.study.records import epochs_of, trained_epochs_of
+from hpo.study.records import epochs_of, is_warm_start, trained_epochs_of
 
 HOUR_S = 3600.0
 
@@ -66,7 +67,7 @@ def study_cost(study: optuna.Study, now: dt.datetime | None = None) -> StudyCost
     epochs = train.get("epochs") if isinstance(train, dict) else None
     resources = validate_strict(ResourcesSection, spec.get("resources") or {}) if spec else None
     return cost_of(
-        study.get_trials(deepcopy=False),
+        [t for t in study.get_trials(deepcopy=False) if not is_warm_start(t)],
         int(epochs) if isinstance(epochs, int) else None,
         resources,
         now or dt.datetime.now(),

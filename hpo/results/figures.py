@@ -28,7 +28,7 @@ from hpo.format import format_number, format_value
 from hpo.results.rungs import Rung, RungTrial, rung_study
 from hpo.results.table import study_metric
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, PID
-from hpo.study.records import epochs_of, worker_of
+from hpo.study.records import epochs_of, is_warm_start, worker_of
 from hpo.study.summary import better, feasible, first_value, study_mode
 
 MIN_TRIALS_FOR_IMPORTANCE = 4  # fewer trials at one epoch say nothing about which parameter matters
@@ -314,11 +314,12 @@ def _rung_hover(entry: RungTrial, metric: str, step: int) -> str:
 
 
 def timeline_figure(trials: list[FrozenTrial]) -> go.Figure:
-    """One bar per trial, from start to end, on the row of the worker that ran it."""
+    """One bar per trial, from start to end, on the row of the worker that ran it (a warm
+    start's trials ran in an earlier version: not here)."""
     now = dt.datetime.now()
     rows = []
     for t in trials:
-        if t.datetime_start is None:
+        if t.datetime_start is None or is_warm_start(t):
             continue
         rows.append(
             {

@@ -61,7 +61,9 @@ from hpo.results.rungs import MIN_SHARED, Rung, shared_rung
 from hpo.results.table import param_columns, ranked_trials, study_metric, study_metrics, trials_frame
 from hpo.study.confirm import confirmed_trials
 from hpo.study.keys import SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
+from hpo.study.records import is_warm_start
 from hpo.study.summary import Tally, study_mode, study_modes, versus_baseline
+from hpo.study.warmstart import warm_start_line
 
 TOP = 10  # trials in the table of the best
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -176,7 +178,7 @@ def _optional(page: _Page, make: Callable[[], go.Figure | str]) -> str:
 
 
 def _overview(study: optuna.Study, trials: list[FrozenTrial]) -> str:
-    tally = Tally.from_trials(trials, len(trials), study_modes(study))
+    tally = Tally.from_trials(trials, sum(not is_warm_start(t) for t in trials), study_modes(study))
     rows = [
         ("study", study.study_name),
         ("metric", ", ".join(f"{metric} ({mode})" for metric, mode in zip(study_metrics(study), study_modes(study)))),
@@ -189,6 +191,9 @@ def _overview(study: optuna.Study, trials: list[FrozenTrial]) -> str:
     versus = versus_baseline(tally.best, trials)
     if versus:
         rows.append(("baseline", versus))
+    warm = warm_start_line(trials)
+    if warm:
+        rows.append(("warm start", warm))
     spec = study.user_attrs.get(SPEC_TEXT_ATTR)
     spec_html = f"<details><summary>spec</summary><pre>{html.escape(spec)}</pre></details>" if spec else ""
     return _rows_table(rows) + spec_html

@@ -18,7 +18,7 @@ from hpo.results.confirm_view import confirm_view
 from hpo.results.rungs import MIN_SHARED, shared_rung
 from hpo.study.confirm import confirmed_trials
 from hpo.study.keys import LOG_ATTR, SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, STOP_REASON_ATTR, WORKER_KEYS
-from hpo.study.records import FINISHED_STATES, epochs_of, error_of, worker_of
+from hpo.study.records import FINISHED_STATES, epochs_of, error_of, is_warm_start, worker_of
 from hpo.study.summary import (
     Tally,
     best_trials,
@@ -30,6 +30,7 @@ from hpo.study.summary import (
     study_modes,
     versus_baseline,
 )
+from hpo.study.warmstart import warm_start_line
 
 TOP = 10
 TABLE_FORMATS = (".csv", ".parquet")
@@ -135,6 +136,9 @@ def status_view(study: optuna.Study) -> Group:
     versus = versus_baseline(tally.best, trials)
     if versus:
         lines.append(Text(versus))
+    warm = warm_start_line(trials)
+    if warm:
+        lines.append(Text(warm))
     if tally.best is not None:
         lines.append(Text(f"best params: {format_params(tally.best.params)}"))
     frame = trials_frame(study)
@@ -150,8 +154,10 @@ def status_view(study: optuna.Study) -> Group:
     judged = ["feasible"] if "feasible" in frame.columns else []
     for column in ["number", "state", "value", *judged, "epochs", "seconds", *params]:
         table.add_column(column.removeprefix("params."))
+    copied = {t.number for t in trials if is_warm_start(t)}
     for _, row in top.iterrows():
-        cells = [str(row.number), row.state, format_value(row.value), *(_feasible_cell(row.feasible) for _ in judged)]
+        state = f"{row.state} (warm start)" if row.number in copied else row.state
+        cells = [str(row.number), state, format_value(row.value), *(_feasible_cell(row.feasible) for _ in judged)]
         cells += [format_number(row.epochs), format_seconds(row.seconds)]
         cells += ["" if pd.isna(row[c]) else format_number(row[c]) for c in params]
         table.add_row(*cells)

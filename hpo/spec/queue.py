@@ -22,7 +22,15 @@ _MISSING = object()
 
 
 class NotInSpace(Exception):
-    """The ``train:`` config is not a point of the space; the message says which value and why."""
+    """The ``train:`` config is not a point of the space; the message says which value and why.
+
+    ``reason`` says it without the value (``optimizer.lr not a number in [0.0001, 0.01]``), so that
+    configs left out for one reason group under it (hpo.study.warmstart).
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def baseline_params(space: Space, train: Mapping[str, Any]) -> dict[str, Scalar]:
@@ -37,7 +45,7 @@ def baseline_params(space: Space, train: Mapping[str, Any]) -> dict[str, Scalar]
     for param in space:
         value = _get_path(train, param.path)
         if value is _MISSING:
-            raise NotInSpace(f"train has no value at {param.path}, which the space searches")
+            raise NotInSpace(f"train has no value at {param.path}, which the space searches", f"no {param.path}")
         label = _label_of_value(param, value, train)
         params[param.path] = label
         if isinstance(param, ChoiceParam):
@@ -50,9 +58,13 @@ def _label_of_value(param: Param, value: Any, train: Mapping[str, Any]) -> Scala
         for label, option in param.options:
             if _equal(_with_branch_values(param, label, option, train), value):
                 return label
-        raise NotInSpace(f"train.{param.path} is {value!r}, which is none of the options of space.{param.path}")
+        raise NotInSpace(
+            f"train.{param.path} is {value!r}, which is none of the options of space.{param.path}",
+            f"{param.path} not among {', '.join(str(label) for label in param.labels)}",
+        )
     if not _in_range(param, value):
-        raise NotInSpace(f"train.{param.path} is {value!r}, outside space.{param.path} ({_expected(param)})")
+        expected = _expected(param)
+        raise NotInSpace(f"train.{param.path} is {value!r}, outside space.{param.path} ({expected})", f"{param.path} not {expected}")
     return value
 
 

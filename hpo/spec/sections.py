@@ -97,6 +97,8 @@ class StudySection(StrictModel):
     max_failures: int | None = Field(10, ge=0)
     seed: int = 0  # sampler seed: the same spec proposes the same first trials
     baseline: bool = True  # run `train:` as it is as the first trial, to compare the search against (hpo.spec.queue)
+    # a new version (--new-version) begins with the earlier version's trials that lie in its space (hpo.study.warmstart)
+    warm_start: bool = False
     storage: str | None = None  # SQLAlchemy URL; default sqlite:///studies/<name>.db
 
     @model_validator(mode="after")

@@ -24,6 +24,7 @@ BASELINE_ATTR = "baseline"  # true on the trial that runs ``train:`` as it is (a
 ENQUEUED_ATTR = "enqueued"  # of a trial a user put in the queue: the file its config came from (a spec or a config)
 CHECKPOINT_ATTR = "checkpoint"  # of a running or interrupted trial: its latest checkpoint, {"path": Ray's directory, "epoch": N}
 RESUMED_FROM_ATTR = "resumed_from"  # of a trial continuing an interrupted one: {"trial": its number, "path", "epoch"}
+WARM_START_ATTR = "warm_start"  # of a trial a warm start copied from an earlier version: {"study": its name, "number": its number there}
 LOG_ATTR = "log"  # the absolute path of its log (stdout and stderr) on the machine that ran it: WORKER_ATTR's hostname
 
 # ----------------------------------------------------------------------------- trial system attributes

@@ -23,24 +23,34 @@ from hpo.spec.queue import NotInSpace, baseline_params, check_assignment
 from hpo.spec.sections import Spec
 from hpo.spec.space import Scalar, parse_space
 from hpo.spec.yamlfile import parse_yaml, read_yaml
-from hpo.study.keys import BASELINE_ATTR, ENQUEUED_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR
+from hpo.study.keys import BASELINE_ATTR, ENQUEUED_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR, WARM_START_ATTR
+from hpo.study.records import is_warm_start
 
 
 def enqueue_from_spec(study: optuna.Study, spec: Spec) -> list[str]:
     """Queue the baseline (unless ``study.baseline: false``) and the ``enqueue:`` configs
-    of a study that has no trials yet; returns the lines that say what was queued, or why
-    the baseline was not."""
-    if study.get_trials(deepcopy=False):
+    of a study that has no trials yet (a warm start's aside); returns the lines that say what
+    was queued, or why the baseline was not. A warm start that took the baseline's config
+    (marked as the baseline, hpo.study.warmstart) has measured it: it is not run again."""
+    trials = study.get_trials(deepcopy=False)
+    if any(not is_warm_start(t) for t in trials):
         return []  # resumed, or another driver queued them first
     lines = []
-    if spec.study.baseline:
+    measured = next((t for t in trials if t.user_attrs.get(BASELINE_ATTR)), None)
+    if measured is not None:
+        origin = measured.user_attrs.get(WARM_START_ATTR, {})
+        lines.append(
+            f"trial {measured.number} is your baseline: train: as it is, run as trial {origin.get('number')} of "
+            f"{origin.get('study')} and taken by the warm start, so not run again"
+        )
+    elif spec.study.baseline:
         try:
             params = baseline_params(spec.space, spec.train)
         except NotInSpace as exc:
             lines.append(f"no baseline trial: {exc}; set study.baseline: false to silence this")
         else:
             study.enqueue_trial(params, user_attrs={BASELINE_ATTR: True, ENQUEUED_ATTR: spec.source})
-            lines.append("trial 0 is your baseline: train: as it is")
+            lines.append(f"trial {len(trials)} is your baseline: train: as it is")
     enqueue(study, [(spec.source, params) for params in spec.enqueue])
     if spec.enqueue:
         lines.append(f"queued {len(spec.enqueue)} config(s) from enqueue: to run next")

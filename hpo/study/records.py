@@ -40,6 +40,7 @@ from hpo.study.keys import (
     RAY_TRIAL_ID,
     REQUEUED_FROM_ATTR,
     RESUMED_FROM_ATTR,
+    WARM_START_ATTR,
     WORKER_ATTR,
     WORKER_KEYS,
 )
@@ -233,6 +234,13 @@ def requeued_attrs(number: int, user_attrs: Mapping[str, Any]) -> dict[str, Any]
     if isinstance(checkpoint, Mapping):
         kept[RESUMED_FROM_ATTR] = {"trial": number, **checkpoint}
     return {**kept, REQUEUED_FROM_ATTR: number}
+
+
+def is_warm_start(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` was copied from an earlier version by a warm start (hpo.study.warmstart):
+    it informs the sampler and the rungs, but is no trial of this study's runs, so it counts
+    towards no ``study.trials`` target, no stop rule's patience and no cost."""
+    return WARM_START_ATTR in trial.user_attrs
 
 
 def worker_of(trial: FrozenTrial) -> dict[str, Any]:

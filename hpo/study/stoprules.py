@@ -14,7 +14,9 @@ finished after it, do not undo it.
 With several objectives both rules judge the first one (the one trials are pruned on).
 - ``patience``: that many finished trials in a row without a COMPLETE value better than the
   best so far (a tie is not better); pruned trials count as trials without one, as they
-  are the search spending its budget on configs that did not win.
+  are the search spending its budget on configs that did not win. A warm start's trials
+  (hpo.study.warmstart) set the best to beat but are not counted: patience is the new
+  version's own trials without a better one.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from datetime import datetime
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.format import format_number
-from hpo.study.records import FINISHED_STATES
+from hpo.study.records import FINISHED_STATES, is_warm_start
 from hpo.study.summary import better, feasible, first_value
 
 
@@ -59,6 +61,8 @@ class StopRules:
                 return f"target {self.metric} {self._operator} {format_number(self.target)} reached by trial {trial.number}"
             if value is not None and better(value, None if best is None else first_value(best), self.mode):
                 best, without = trial, 0
+                continue
+            if is_warm_start(trial):
                 continue
             without += 1
             if self.patience is not None and without >= self.patience:

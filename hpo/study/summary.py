@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.format import format_gain, format_number, format_value
 from hpo.study.keys import BASELINE_ATTR
-from hpo.study.records import state_counts
+from hpo.study.records import is_warm_start, state_counts
 
 
 def score(value: float | None, mode: str) -> float:
@@ -154,6 +154,7 @@ class Tally:
     running: set[int] = field(default_factory=set)
     best: FrozenTrial | None = None
     modes: tuple[str, ...] = ()
+    warm: int = 0  # trials a warm start copied in: candidates for the best, but not the runs' own, so counted apart
     _front: list[FrozenTrial] = field(default_factory=list)  # kept as trials come: no trial is read twice
 
     def __post_init__(self) -> None:
@@ -169,9 +170,11 @@ class Tally:
         """``mode``: the study's mode, or one per objective (:func:`study_modes`)."""
         modes = (mode,) if isinstance(mode, str) else tuple(mode)
         tally = cls(target=target, mode=modes[0], modes=modes)
-        counts = state_counts(trials)
+        own = [t for t in trials if not is_warm_start(t)]
+        counts = state_counts(own)
         tally.complete, tally.pruned, tally.failed = counts["COMPLETE"], counts["PRUNED"], counts["FAIL"]
-        tally.running = {t.number for t in trials if t.state == TrialState.RUNNING}
+        tally.running = {t.number for t in own if t.state == TrialState.RUNNING}
+        tally.warm = len(trials) - len(own)
         for trial in trials:
             tally._consider(trial)
         return tally
@@ -204,6 +207,8 @@ class Tally:
             f"{self.finished}/{self.target} finished ({self.complete} complete, {self.pruned} pruned), "
             f"{len(self.running)} running, {self.failed} failed"
         )
+        if self.warm:
+            line += f", and {self.warm} from a warm start"
         if len(self.modes) > 1:
             line += f"; Pareto front: {len(self.front)} trials"
         elif self.best is not None:

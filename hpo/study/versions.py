@@ -7,6 +7,10 @@ study of several metrics is created with one Optuna direction per metric. Runnin
 from the stored one under the same name is refused with the difference shown;
 ``--new-version`` opens ``name-v2`` (``-v3``, ...) beside it instead. Changing only
 ``study.trials``, the time budget, resources or the sampler resumes the same study.
+
+With ``warm_start`` a new version begins with the trials of the version before it that lie
+in its space (hpo.study.warmstart). Which ones is settled before the new version is
+created: a warm start that cannot take a single trial is refused with nothing written.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from rich.console import Console
 from hpo.errors import HpoError
 from hpo.spec.sections import Spec
 from hpo.study.keys import SEARCH_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR, TRAINER_ATTR
+from hpo.study.records import is_warm_start
 from hpo.study.summary import direction_of
+from hpo.study.warmstart import add_warm_trials, plan_warm_start
 
 
 def open_study_for_spec(
@@ -31,16 +37,18 @@ def open_study_for_spec(
     *,
     new_version: bool,
     console: Console,
+    warm_start: bool = False,
 ) -> optuna.Study:
     """Create the study, or load it if it holds the same search (see module doc)."""
     name = spec.study.name
     version = 1
+    earlier: optuna.Study | None = None  # the version before the one opened
     while True:
         existing = _load(name, storage, sampler)
         if existing is None or existing.user_attrs.get(SEARCH_HASH_ATTR) == spec.search_hash():
             break
-        if SEARCH_HASH_ATTR not in existing.user_attrs and not existing.trials:
-            break  # a driver died right after creating it, before recording its search
+        if SEARCH_HASH_ATTR not in existing.user_attrs and all(is_warm_start(t) for t in existing.get_trials(deepcopy=False)):
+            break  # a driver died right after creating it (and copying its warm start), before recording its search
         if not new_version:
             raise HpoError(
                 f"{spec.source}: study {name!r} in {_url(storage)} searched a different space; "
@@ -51,12 +59,25 @@ def open_study_for_spec(
             )
         version += 1
         name = f"{spec.study.name}-v{version}"
+        earlier = existing
+    plan = None
+    if warm_start and (existing is None or SEARCH_HASH_ATTR not in existing.user_attrs):
+        if earlier is None:
+            raise HpoError(
+                f"{spec.source}: warm start: study {name!r} has no earlier version in {_url(storage)} to begin with; a warm "
+                "start seeds a new version (hpo run --new-version) with the trials of the one before it. Run without "
+                "--warm-start (and without study.warm_start) to start this study cold."
+            )
+        plan = plan_warm_start(earlier, spec, name)  # before anything is written: a refusal leaves no new version
     # load_if_exists: another driver on a shared database may create it at the same moment
     study = existing or optuna.create_study(
         study_name=name, storage=storage, sampler=sampler, directions=[direction_of(mode) for mode in spec.modes], load_if_exists=True
     )
     if SEARCH_HASH_ATTR not in study.user_attrs:
         console.print(f"created study {name} in {_url(storage)}", highlight=False)
+        if plan is not None:
+            add_warm_trials(study, plan, spec)
+            console.print(plan.summary(), highlight=False)
         study.set_user_attr(SEARCH_ATTR, spec.search_definition())
         study.set_user_attr(SEARCH_HASH_ATTR, spec.search_hash())  # last: it marks the record complete
     else:

@@ -63,3 +63,10 @@ def test_checkpoint_cost_prints_milliseconds_per_epoch_and_their_ratio(tmp_path)
     assert cost > 0 and epoch > 0
     assert ratio == pytest.approx(cost / epoch, rel=0.01, abs=0.001)
     assert (tmp_path / "state.pt").is_file()  # the last state, where --workdir says
+
+
+def test_warm_start_prints_the_warm_to_cold_epochs_ratio(tmp_path):
+    line = last_line(tmp_path, "warm_start.py", "--seeds", "1", "--trials", "2", "--epochs", "3")
+    match = re.fullmatch(f"warm_to_cold_epochs_ratio={NUMBER}", line)
+    assert match, line
+    assert float(match.group(1)) > 0

@@ -11,6 +11,7 @@ import numpy as np
 import optuna
 import pytest
 
+from hpo.results.cost import study_cost
 from hpo.results.figures import (
     CannotPlot,
     history_figure,
@@ -25,7 +26,10 @@ from hpo.results.figures import (
 from hpo.results.report import build_report
 from hpo.results.retrain import summarize
 from hpo.results.rungs import shared_rung
-from tests.results.conftest import cli, make_study
+from hpo.spec.sections import spec_from_text
+from hpo.study.keys import SEARCH_ATTR
+from hpo.study.warmstart import add_warm_trials, plan_warm_start
+from tests.results.conftest import SPEC, STUDY, cli, make_study
 
 
 def fake_retrain(root: Path, name: str = "best-final", classes: int = 3, seeds=(0, 1)) -> Path:
@@ -211,3 +215,16 @@ def test_a_retrain_over_one_seed_shows_its_value_not_a_spread(fake_study, tmp_pa
     assert f"<tr><td>0</td><td>{summary['acc'][0]:.4f}</td></tr></table>" in page and "mean ± std" not in page
     two = build_report(fake_study, fake_retrain(tmp_path / "two"))
     assert "<tr><th>mean ± std</th>" in two
+
+
+def test_a_warm_started_study_shows_its_copied_trials_apart_and_counts_none_of_their_cost(tmp_path):
+    earlier = make_study(optuna.storages.InMemoryStorage(), STUDY, complete=3, pruned=1, failed=0, running=0)
+    spec = spec_from_text(SPEC, "new.yaml")
+    warm = optuna.create_study(direction="maximize")
+    warm.set_user_attr(SEARCH_ATTR, spec.search_definition())
+    add_warm_trials(warm, plan_warm_start(earlier, spec, "tiny-v2"), spec)
+    page = build_report(warm, tmp_path / "none")
+    assert f"trials 0-3 came from {STUDY} (its trials 0-3) by a warm start" in page
+    assert "0/0 finished (0 complete, 0 pruned), 0 running, 0 failed, and 4 from a warm start" in page
+    assert study_cost(warm).trials == 0 and study_cost(earlier).trials == 4  # an earlier version paid for them
+    assert "no trial has started yet" in timeline_figure(warm.trials).to_json()
