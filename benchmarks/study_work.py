@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", help="where the SQLite studies go (default: a temporary folder, removed at the end)")
     args = parser.parse_args(argv)
 
-    from hpo.engine.runner import _quiet_optuna
+    from hpo.engine.runner import quiet_optuna
 
-    _quiet_optuna()
+    quiet_optuna()
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="hpo-study-work-")).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     ours, theirs = [], []

@@ -26,7 +26,7 @@ from rich.live import Live
 from rich.text import Text
 
 from hpo.engine.progress import estimate_eta
-from hpo.engine.runner import _check_head_reachable, _max_concurrent, _quiet_optuna, _ray
+from hpo.engine.runner import check_head_reachable, max_concurrent, quiet_optuna, ray_session
 from hpo.format import format_seconds, format_value
 from hpo.spec.sections import Spec
 from hpo.study.confirm import ConfirmRun, PlannedRun
@@ -49,17 +49,17 @@ def run_confirm(spec: Spec, study: optuna.Study, runs: list[PlannedRun], *, addr
     each in ``study`` as it ends; Ctrl-C ends them, and what ended is kept."""
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     if address != "local":
-        _check_head_reachable(address)
-    _quiet_optuna()
+        check_head_reachable(address)
+    quiet_optuna()
     outcome = ConfirmOutcome()
-    with _ray(address, STUDIES_DIR / study.study_name):  # sets Ray's environment, then imports it
+    with ray_session(address, STUDIES_DIR / study.study_name):  # sets Ray's environment, then imports it
         from ray import tune
 
         from hpo.engine.callbacks import TrialErrorCallback, TrialTimeoutWatchdog
         from hpo.engine.confirm_searcher import ConfirmSearcher
         from hpo.engine.trainable import run_trial
 
-        concurrency = _max_concurrent(spec)
+        concurrency = max_concurrent(spec)
         with ConfirmProgress(len(runs), concurrency, console) as progress:
             searcher = ConfirmSearcher(study, runs, spec, progress, outcome)
             errors = TrialErrorCallback(searcher)

@@ -120,8 +120,8 @@ def run_study(
     preflight(spec)  # before the study is opened: a study no trial can run gets none
     address = address or os.environ.get("RAY_ADDRESS") or "local"
     if address != "local":
-        _check_head_reachable(address)  # likewise: an unreachable cluster leaves no new, empty study
-    _quiet_optuna()
+        check_head_reachable(address)  # likewise: an unreachable cluster leaves no new, empty study
+    quiet_optuna()
     storage_url = spec.study.storage or default_storage_url(spec.study.name)
     storage = open_storage(storage_url)
     sampler = build_sampler(spec)
@@ -167,8 +167,8 @@ def run_study(
     # from here on the study has a live driver: `hpo status --watch` waits for it, `hpo delete` refuses
     stop_beating = _heartbeat(storage, storage.get_study_id_from_name(study.study_name))
     try:
-        with _ray(address, log_dir):
-            concurrency = _max_concurrent(spec)
+        with ray_session(address, log_dir):
+            concurrency = max_concurrent(spec)
             progress = StudyProgress(study.study_name, tally, console, concurrency=concurrency, time_budget_s=spec.study.time_budget)
             with progress:
                 outcome.interrupted, outcome.budget_spent, outcome.reason, outcome.paused, trials = _tune(
@@ -212,7 +212,7 @@ def dashboard_command(study_name: str, storage_url: str) -> str:
     return f"hpo dashboard {shlex.quote(study_name)}" + ("" if found else f" --storage {shlex.quote(storage_url)}")
 
 
-def _quiet_optuna() -> None:
+def quiet_optuna() -> None:
     """hpo prints its own progress; Optuna's per-trial log lines and its notes about
     experimental sampler options would only repeat it."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -353,7 +353,7 @@ def _trial_name(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def _max_concurrent(spec: Spec) -> int:
+def max_concurrent(spec: Spec) -> int:
     """Trials at once: the spec's limit, else what the cluster's resources allow."""
     import ray
 
@@ -412,7 +412,7 @@ def set_ray_environment(*, local: bool) -> None:
 
 
 @contextmanager
-def _ray(address: str, log_dir: Path) -> Iterator[None]:
+def ray_session(address: str, log_dir: Path) -> Iterator[None]:
     """Join a cluster, use a Ray already started in this process, or start a local one;
     shut down only what was started here.
 
@@ -445,7 +445,7 @@ def _ray(address: str, log_dir: Path) -> Iterator[None]:
             ray.shutdown()
 
 
-def _check_head_reachable(address: str) -> None:
+def check_head_reachable(address: str) -> None:
     """Fail in seconds with a clear error: Ray itself retries an unreachable head forever.
     ``auto`` is left to Ray, which looks up the cluster `ray start` last started here and
     says at once when there is none."""
