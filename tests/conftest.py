@@ -105,6 +105,22 @@ VALID_SPEC = textwrap.dedent(
 )
 
 
+def spec_error(spec_file, path: str, words: str):
+    """Load ``spec_file``, which must be refused: one paragraph naming the file and ``path``
+    (the key) and holding ``words`` (what was expected). Returns the error."""
+    from hpo.errors import SpecError
+    from hpo.spec.sections import load_spec
+
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec_file)
+    error = caught.value
+    assert (error.source, error.path) == (str(spec_file), path)
+    assert words in error.message
+    assert str(error).startswith(f"{spec_file}: ")
+    assert "\n" not in str(error)
+    return error
+
+
 @pytest.fixture
 def write_spec(tmp_path):
     """Write spec text to a file and return its path."""

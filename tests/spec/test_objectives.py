@@ -7,8 +7,8 @@ import pytest
 
 from hpo.errors import SpecError
 from hpo.spec.objectives import Constraint, parse_constraint
-from hpo.spec.sections import load_spec, spec_from_text
-from tests.conftest import VALID_SPEC
+from hpo.spec.sections import spec_from_text
+from tests.conftest import VALID_SPEC, spec_error
 
 SINGLE = "study: {name: tiny, metric: val_acc, mode: max, trials: 4, seed: 0}"
 
@@ -118,13 +118,7 @@ CASES = [
 
 @pytest.mark.parametrize(("spec_text", "path", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_objectives_name_file_key_and_expectation(write_spec, spec_text, path, words):
-    spec_file = write_spec(spec_text)
-    with pytest.raises(SpecError) as caught:
-        load_spec(spec_file)
-    error = caught.value
-    assert (error.source, error.path) == (str(spec_file), path)
-    assert words in error.message
-    assert "\n" not in str(error)
+    spec_error(write_spec(spec_text), path, words)
 
 
 def test_nsga2_is_a_sampler_of_the_spec_language():

@@ -12,7 +12,7 @@ import pytest
 
 from hpo.errors import SpecError
 from hpo.spec.sections import load_spec
-from tests.conftest import VALID_SPEC
+from tests.conftest import VALID_SPEC, spec_error
 
 
 def replace(old: str, new: str) -> str:
@@ -166,15 +166,7 @@ CASES = [
 
 @pytest.mark.parametrize(("spec_text", "path", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_spec_names_file_path_and_expectation(write_spec, spec_text, path, words):
-    spec_file = write_spec(spec_text)
-    with pytest.raises(SpecError) as caught:
-        load_spec(spec_file)
-    error = caught.value
-    assert error.source == str(spec_file)
-    assert error.path == path
-    assert words in error.message
-    assert str(error).startswith(f"{spec_file}: ")
-    assert "\n" not in str(error)
+    spec_error(write_spec(spec_text), path, words)
 
 
 def test_cases_are_many_and_distinct():
