@@ -111,7 +111,8 @@ def record_made_up_study(spec: Spec, trials: int = 6) -> None:
     storage = open_storage(spec.study.storage or default_storage_url(spec.study.name))
     sampler = optuna.samplers.RandomSampler(seed=spec.study.seed)
     study = open_study_for_spec(spec, storage, sampler, new_version=False, console=Console(file=io.StringIO()))
-    for number in range(trials if not study.trials else 0):
+    made = any(t.state != TrialState.WAITING for t in study.trials)  # a new study holds only its queued baseline
+    for number in range(trials if not made else 0):
         trial = study.ask()
         trial.set_user_attr("config", sample(trial, spec.space, spec.train))
         values = [0.5 + 0.05 * number, 0.6 + 0.05 * number]

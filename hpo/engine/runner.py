@@ -45,7 +45,6 @@ from hpo.spec.sections import Spec
 from hpo.spec.trackers import LogSection
 from hpo.study.keys import STOP_REASON_ATTR
 from hpo.study.locate import resolve_study
-from hpo.study.queue import enqueue_from_spec
 from hpo.study.records import INTERRUPTED, INTERRUPTED_TYPE, beat, is_warm_start, recover_orphans
 from hpo.study.stoprules import StopRules
 from hpo.study.storage import STUDIES_DIR, default_storage_url, open_storage, refused_as_error
@@ -130,9 +129,6 @@ def run_study(
             spec, storage, sampler, new_version=new_version, console=console, warm_start=warm_start or spec.study.warm_start
         )
         recovered = recover_orphans(study, storage, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-        queued = enqueue_from_spec(study, spec)
-    for line in queued:
-        console.print(line, highlight=False)
     trials = study.get_trials(deepcopy=False)
     asked = sum(t.state != TrialState.WAITING and not is_warm_start(t) for t in trials)  # a queue, or a warm start, alone is no resume
     if asked:  # a resumed study: a fresh random stream, not the one its first run drew from

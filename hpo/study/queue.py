@@ -5,10 +5,9 @@ Each is one ``Study.enqueue_trial`` (Optuna's public queue, the one interrupted 
 requeued through): the next trials the study asks for take them, oldest first, and the
 sampler fills in the keys a partial config leaves out. The spec's own (its baseline and
 ``enqueue:``) are enqueued only into a study that has no trials yet, so a resumed study,
-or a second driver joining it, never queues them again. Optuna's storage has no
-compare-and-set, so two drivers opening a new study in the same instant (between one's
-read of the trials and its first enqueue) could both queue them; a driver that joins a
-study already running sees its queued trials.
+or a second driver joining it, never queues them again. Of two drivers opening a new
+study at the same moment, only the one that created it queues them (hpo.study.versions);
+the other waits until it has.
 """
 
 from __future__ import annotations

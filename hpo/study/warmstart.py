@@ -201,9 +201,8 @@ def add_warm_trials(study: optuna.Study, plan: WarmStart, spec: Spec) -> int:
     One of them whose labels are the spec's baseline (``train:`` as it is) is marked as the
     baseline, and the baseline is not run again (hpo.study.queue). A trial the study holds
     already (copied by a driver that died before it recorded the search) is not copied
-    again. Optuna's storage has no compare-and-set, so two drivers creating the new version
-    in the same instant (between one's read of its trials and its copy) could both copy
-    them, as they could both queue its baseline.
+    again. Of two drivers opening the new version at the same moment, only the one that
+    created it copies them (hpo.study.versions).
     """
     present = {(t.user_attrs[WARM_START_ATTR].get("study"), t.user_attrs[WARM_START_ATTR].get("number")) for t in _warm(study)}
     baseline = _baseline(spec)

@@ -151,9 +151,13 @@ def test_a_met_target_ends_the_run_and_a_second_run_starts_nothing(workdir):
     assert f"last run ended: {reason}" in hpo("status", "quickstart", cwd=workdir).stdout
 
 
-def test_time_budget_stops_launching_trials_and_lets_running_ones_end(workdir):
-    # a warm worker runs such a trial in a tenth of a second: 200 of them once fitted in 20 s
-    spec_file = write_spec(workdir, shortened_quickstart(trials=10_000, epochs=2, time_budget="20s"))
+def test_time_budget_with_finish_running_stops_launching_trials_and_lets_running_ones_end(workdir):
+    # a warm worker runs such a trial in a tenth of a second: 200 of them once fitted in 20 s.
+    # finish_running: the running trials end as they would (without it they pause, to resume:
+    # tests/e2e/test_checkpoints.py)
+    spec = shortened_quickstart(trials=10_000, epochs=2, time_budget="20s")
+    spec["study"]["finish_running"] = True
+    spec_file = write_spec(workdir, spec)
     result = hpo("run", str(spec_file), cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "time budget was spent" in result.stdout
