@@ -188,6 +188,7 @@ class StudySearcher(Searcher):
         self._recovered_at = time.monotonic()  # the run recovered orphans as it started
         self._rules = rules
         self._keep = keep
+        self._modes = study_modes(study)  # of every objective: how the best trials rank
         self._judged = -1  # finished trials when the rules were last judged: judged again only when one more finished
         self.budget_spent = False
         self.paused = 0  # trials paused at the time budget
@@ -436,9 +437,9 @@ class StudySearcher(Searcher):
             return False
         candidate = copy.copy(next(t for t in self._replica.trials((TrialState.RUNNING,)) if t.number == live.trial.number))
         candidate.state, candidate.values = TrialState.COMPLETE, values
-        store = artifact_store(self._study.study_name, create=True)
         try:
-            if not enters_best(candidate, self._replica.trials((TrialState.COMPLETE,)), study_modes(self._study), self._keep, store):
+            store = artifact_store(self._study.study_name, create=True)
+            if not enters_best(candidate, self._replica.trials((TrialState.COMPLETE,)), self._modes, self._keep, store):
                 return False
             upload_weights(live.trial, Path(live.final) / STATE_FILE, store)
         except Exception as exc:  # an unreadable state, a full disk: the trial is complete all the same
@@ -450,7 +451,7 @@ class StudySearcher(Searcher):
         """Remove the weights of the trials a newly kept one pushed out of the best ``keep``."""
         store = artifact_store(self._study.study_name)
         try:
-            drop_beyond(self._replica.trials((TrialState.COMPLETE,)), study_modes(self._study), self._keep, store)
+            drop_beyond(self._replica.trials((TrialState.COMPLETE,)), self._modes, self._keep, store)
         except OSError as exc:  # weights left in the store cost space, never the study
             _log.warning("could not remove the weights of trials out of the best %d: %s", self._keep, exc)
 

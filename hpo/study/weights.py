@@ -96,8 +96,12 @@ def drop_beyond(trials: Iterable[FrozenTrial], modes: Sequence[str], keep: int, 
     """Remove the weights of every trial beyond the best ``keep`` that hold them (a COMPLETE
     trial pushed down, or off the Pareto front); returns the trials dropped."""
     trials = list(trials)
-    best = [trial for trial in best_trials(trials, modes) if holds_weights(trial, store)][:keep]
-    kept = {trial.number for trial in best}
+    kept: set[int] = set()
+    for trial in best_trials(trials, modes):
+        if len(kept) >= keep:
+            break
+        if holds_weights(trial, store):
+            kept.add(trial.number)
     dropped = []
     for trial in trials:
         record = trial.user_attrs.get(WEIGHTS_ATTR)

@@ -150,3 +150,18 @@ def complete(number: int, value: float, weights: dict | None = None) -> optuna.t
     trial = optuna.trial.create_trial(value=value, user_attrs={"weights": weights} if weights else {})
     trial.number = number
     return trial
+
+
+def test_weights_that_cannot_be_read_cost_the_weights_never_the_trial(make, tmp_path, caplog):
+    study, searcher = make(keep=1)
+    searcher.suggest("t1")
+    final = tmp_path / "ray" / "trial_t1" / "checkpoint_000000"
+    final.mkdir(parents=True)
+    (final / "state.pt").write_bytes(b"not a torch file")
+    searcher.on_trial_result("t1", {"epoch": 1, "val_acc": 0.4})
+    searcher.record_checkpoint("t1", str(final), 2, final=True)
+    searcher.on_trial_complete("t1", {"epoch": 2, "val_acc": 0.5, "finished": True})
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE and trial.value == 0.5 and "weights" not in trial.user_attrs
+    assert "could not keep the weights of trial 0" in caplog.text
+    assert not final.exists() and not list(artifact_dir("w").iterdir())
