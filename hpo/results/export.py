@@ -165,8 +165,10 @@ def write_exports(
     paths = export_paths(output, len(chosen))
     trials = [trial for trial, _ in chosen]
     texts = [export_text(study, trial, rank[trial.number], len(ranked), path, facts) for path, (trial, facts) in zip(paths, chosen)]
-    store = artifact_store(study.study_name)
-    records = kept_weights(study, trials, store) if weights else []
+    records: list[Mapping[str, Any]] = []
+    if weights:  # refused here, before any file is written
+        store = artifact_store(study.study_name)
+        records = kept_weights(study, trials, store)
     output.parent.mkdir(parents=True, exist_ok=True)
     for path, text in zip(paths, texts):
         path.write_text(text, encoding="utf-8")
