@@ -56,13 +56,13 @@ def serve(target: str, storage: str | None, *, host: str, port: int, console: Co
 
     from hpo.study.locate import load_existing_study, resolve_study
     from hpo.study.storage import open_storage
-    from hpo.study.weights import artifact_dir, artifact_store
+    from hpo.study.weights import existing_store
 
     name, url = resolve_study(target, storage)
     load_existing_study(name, url)  # the study must exist: refuse a typo early
     opened = open_storage(url, create=False)
     # the kept weights' files, so that the trial page's artifacts download (hpo.study.weights)
-    app = optuna_dashboard.wsgi(opened, artifact_store=artifact_store(name) if artifact_dir(name).is_dir() else None)
+    app = optuna_dashboard.wsgi(opened, artifact_store=existing_store(name))
     server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
     try:
         server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)

@@ -35,6 +35,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo.checkpoint import load_state, save_state
 from hpo.contract import MODEL
+from hpo.errors import HpoError
 from hpo.study.keys import WEIGHTS_ATTR
 from hpo.study.storage import study_dir
 from hpo.study.summary import best_trials
@@ -57,6 +58,16 @@ def artifact_store(study_name: str, create: bool = False) -> FileSystemArtifactS
     if create:
         directory.mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(directory)
+
+
+def existing_store(study_name: str) -> FileSystemArtifactStore | None:
+    """The study's artifact store if it has one; None also for a study whose name makes no
+    folder under studies/ (one another tool wrote): hpo kept no weights of it."""
+    try:
+        directory = artifact_dir(study_name)
+    except HpoError:
+        return None
+    return FileSystemArtifactStore(directory) if directory.is_dir() else None
 
 
 def stored_weights(trial: FrozenTrial, store: FileSystemArtifactStore) -> Mapping[str, str] | None:
