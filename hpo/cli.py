@@ -240,13 +240,17 @@ def export(
     confirmed: Annotated[
         bool, typer.Option("--confirmed", help="Export the best by `hpo confirm` (the confidence bound over seeds), not by the search.")
     ] = False,
+    weights: Annotated[
+        bool, typer.Option("--weights", help="Also write each trial's kept final weights beside its config (best.yaml: best.model.pt).")
+    ] = False,
     storage: StorageOpt = None,
 ) -> None:
     """Write the best trial (or --top K; a study of several objectives: its Pareto front) as
     complete training configs that `hpo train` runs."""
     from hpo.results.confirm import export_confirmed
-    from hpo.results.export import export_best, retrain_command
+    from hpo.results.export import export_best, retrain_command, weights_path
     from hpo.results.table import check_table_path, study_metrics, trials_frame, write_table
+    from hpo.study.keys import WEIGHTS_ATTR
     from hpo.study.locate import load_existing_study
     from hpo.study.storage import study_dir
     from hpo.study.summary import values_text
@@ -254,9 +258,11 @@ def export(
     if table is not None:
         check_table_path(table)
     loaded = load_existing_study(study, storage)
-    written = (export_confirmed if confirmed else export_best)(loaded, output or study_dir(loaded.study_name) / "best.yaml", top)
+    written = (export_confirmed if confirmed else export_best)(loaded, output or study_dir(loaded.study_name) / "best.yaml", top, weights)
     for path, trial in written:
         console.print(f"trial {trial.number} (value {values_text(trial, study_metrics(loaded))}) -> {path}")
+        if weights:
+            console.print(f"  its weights -> {weights_path(path, trial.user_attrs[WEIGHTS_ATTR])}")
     if top is not None and len(written) < top:
         console.print(f"the study has only {len(written)} {'confirmed' if confirmed else 'complete'} trial(s), not {top}")
     if table is not None:

@@ -7,11 +7,18 @@ callbacks of it. The searcher records it in the study there (the trial's ``check
 attribute) and only then deletes the trial's checkpoint before: the study always names a
 checkpoint that is whole and on disk, whenever the run is killed.
 
+The checkpoint of a trial's last report (``finished``; written only when the study keeps
+its best trials' weights, ``checkpoint.keep``) is not recorded: a trial interrupted after it
+resumes from the one before. The searcher takes the weights from it as it tells the trial
+COMPLETE (hpo.study.weights): an Optuna artifact of their own, outside the checkpoints.
+
 Files are deleted by :func:`discard_checkpoints` alone, which the searcher calls for a
 checkpoint a newer one replaced, and for the directories of a curve that can no longer be
-resumed: a trial that ended for good (COMPLETE, PRUNED, FAIL), and the directory a resumed
-trial started from once it has a checkpoint of its own. So a study holds one checkpoint
-per running or interrupted trial (two for a moment, while the newer is recorded).
+resumed: a trial that ended for good (COMPLETE, PRUNED, FAIL), once its weights are
+taken, and the directory a resumed trial started from once it has a checkpoint of its own.
+So a study holds one checkpoint per running or interrupted trial (two for a moment, while
+the newer is recorded). The best trials' weights are kept apart, as artifacts; the
+checkpoints themselves are never kept.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
+from hpo.contract import FINISHED
 from hpo.engine.trainable import reported_epoch
 
 if TYPE_CHECKING:
@@ -33,7 +41,8 @@ _log = logging.getLogger(__name__)
 
 
 class CheckpointRecorder(Callback):
-    """Hands each checkpoint Ray has stored to the searcher, with the epoch it holds."""
+    """Hands each checkpoint Ray has stored to the searcher, with the epoch it holds and
+    whether it came with the trainer's last report (``finished``)."""
 
     def __init__(self, searcher: StudySearcher) -> None:
         self._searcher = searcher
@@ -42,7 +51,8 @@ class CheckpointRecorder(Callback):
         # the trial waits at this report until Ray has processed the checkpoint: its last result is the one the checkpoint came with
         epoch = reported_epoch(trial.last_result)
         if epoch is not None:
-            self._searcher.record_checkpoint(trial.trial_id, str(checkpoint.path), epoch)
+            final = bool(trial.last_result.get(FINISHED))
+            self._searcher.record_checkpoint(trial.trial_id, str(checkpoint.path), epoch, final=final)
 
 
 def trial_directory(checkpoint_path: str) -> str:
@@ -52,8 +62,8 @@ def trial_directory(checkpoint_path: str) -> str:
 
 def discard_checkpoints(directories: Iterable[str]) -> None:
     """Delete checkpoints (a checkpoint's directory, or a trial directory of them) that no
-    trial will resume from. The one place that deletes checkpoints: to keep some (the best
-    trials' weights), decide here."""
+    trial will resume from. The one place that deletes checkpoints (the best trials' weights
+    are copied out of them first, as artifacts: hpo.study.weights)."""
     for directory in directories:
         try:
             shutil.rmtree(directory)

@@ -242,6 +242,7 @@ def _tune(
             "trial_timeout_s": spec.study.trial_timeout,
             "workdir": os.getcwd(),
             "checkpoint_every": spec.checkpoint.every,
+            "keep_weights": spec.checkpoint.keep > 0,
         },
         tune_config=tune.TuneConfig(
             search_alg=searcher,
@@ -302,6 +303,7 @@ def _searcher(
         grid=sampler if isinstance(sampler, ConditionalGridSampler) else None,
         failures=failures,
         rules=rules,
+        keep=spec.checkpoint.keep,
     )
 
 

@@ -20,6 +20,9 @@ continues from it with the same parameters, its curve starting with the interrup
 trial's epochs up to the checkpoint, so the study shows one unbroken curve, under the new
 number, that says where it came from (``resumed_from``). The interrupted trial stays FAIL
 ("interrupted"), as a trial without a checkpoint does, so the counts are as before.
+A trial told COMPLETE first leaves its final weights, taken from the checkpoint of its
+last report, if they enter the study's best ``checkpoint.keep`` (hpo.study.weights); the
+weights of the trial they push out go.
 
 With several objectives, the first is the per-epoch metric above (pruned on, its best or
 last epoch the trial's value); each other one is taken from the last epoch that reports
@@ -39,10 +42,13 @@ driver on the same study killed mid-run), so that no run waits for an orphan.
 
 from __future__ import annotations
 
+import copy
+import logging
 import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import optuna
@@ -54,7 +60,7 @@ from hpo.engine.checkpoints import discard_checkpoints, trial_directory
 from hpo.engine.failures import FailureStreak
 from hpo.engine.replica import StudyReplica
 from hpo.engine.samplers import ConditionalGridSampler
-from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY, PAUSED_KEY, reported_epoch
+from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY, PAUSED_KEY, STATE_FILE, reported_epoch
 from hpo.spec.objectives import Constraint
 from hpo.spec.space import Space, sample
 from hpo.study.keys import (
@@ -76,11 +82,14 @@ from hpo.study.keys import (
 from hpo.study.records import FINISHED_STATES, INTERRUPTED_TYPE, is_warm_start, recover_orphans, requeued_attrs
 from hpo.study.stoprules import StopRules
 from hpo.study.storage import trial_log_path
-from hpo.study.summary import best_of
+from hpo.study.summary import best_of, study_modes
+from hpo.study.weights import artifact_store, drop_beyond, enters_best, upload_weights
 
 PAUSED = "paused at the time budget"  # the error of a trial the time budget stopped, queued to resume
 RECOVERY_INTERVAL_S = 5.0  # while waiting for running trials, look for orphans this often
 WRITE_INTERVAL_S = 1.0  # an epoch this soon after a trial's last write waits for its next one
+
+_log = logging.getLogger(__name__)
 
 
 class TrialObserver(Protocol):
@@ -102,6 +111,7 @@ class _LiveTrial:
     history: list[dict[str, Any]] = field(default_factory=list)
     last: Mapping[str, Any] = field(default_factory=dict)
     checkpoints: set[str] = field(default_factory=set)  # Ray trial directories holding this curve's checkpoints
+    final: str | None = None  # the checkpoint of its last report: its final weights, when the study keeps them
 
 
 class StudySearcher(Searcher):
@@ -130,6 +140,8 @@ class StudySearcher(Searcher):
         failures: Told each trial's end; proposing stops when it says so (study.max_failures).
         rules: The study's stop rules; proposing stops once one fires (its verdict is
             :attr:`stopped`).
+        keep: How many of the best COMPLETE trials keep their final weights, as Optuna
+            artifacts (``checkpoint.keep``; hpo.study.weights).
     """
 
     def __init__(
@@ -152,6 +164,7 @@ class StudySearcher(Searcher):
         grid: ConditionalGridSampler | None = None,
         failures: FailureStreak | None = None,
         rules: StopRules | None = None,
+        keep: int = 0,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self._study = study
@@ -174,6 +187,8 @@ class StudySearcher(Searcher):
         self._errored: dict[str, _LiveTrial] = {}
         self._recovered_at = time.monotonic()  # the run recovered orphans as it started
         self._rules = rules
+        self._keep = keep
+        self._modes = study_modes(study)  # of every objective: how the best trials rank
         self._judged = -1  # finished trials when the rules were last judged: judged again only when one more finished
         self.budget_spent = False
         self.paused = 0  # trials paused at the time budget
@@ -281,13 +296,19 @@ class StudySearcher(Searcher):
         if live is not None:
             self._fail(live, error_type, message)
 
-    def record_checkpoint(self, trial_id: str, path: str, epoch: int) -> None:
+    def record_checkpoint(self, trial_id: str, path: str, epoch: int, final: bool = False) -> None:
         """Store a trial's latest checkpoint (hpo.engine.checkpoints calls this once Ray
         has it whole), with the epochs it holds, at once: a run killed from here on
         resumes the trial from it. Then the checkpoint it replaces goes, and on the
-        trial's first, the one it started from."""
+        trial's first, the one it started from. The checkpoint of its last report
+        (``final``) is only held for its weights: a trial interrupted before it is told
+        resumes from the one before."""
         live = self._live.get(trial_id)
         if live is None:
+            return
+        if final:
+            live.final = path
+            live.checkpoints.add(trial_directory(path))
             return
         replaced = live.trial.user_attrs.get(CHECKPOINT_ATTR)
         live.trial.set_user_attr(CHECKPOINT_ATTR, {"path": path, "epoch": epoch})
@@ -403,7 +424,36 @@ class StudySearcher(Searcher):
         if missing is not None:
             self._fail(live, "NoFiniteValue", f"no finite {missing.metric} was reported (constraint {missing.text})")
             return
+        stored = self._keep_weights(live, values)
         self._tell(live, TrialState.COMPLETE, values)
+        if stored:
+            self._drop_weights()
+
+    def _keep_weights(self, live: _LiveTrial, values: list[float]) -> bool:
+        """Upload the final weights of ``live``, about to be told COMPLETE with ``values``,
+        if they enter the study's best ``keep`` (hpo.study.weights); whether they did. A
+        failure to keep them costs the weights, never the trial."""
+        if not self._keep or live.final is None or self._replica.ended_elsewhere(live.trial):
+            return False
+        candidate = copy.copy(next(t for t in self._replica.trials((TrialState.RUNNING,)) if t.number == live.trial.number))
+        candidate.state, candidate.values = TrialState.COMPLETE, values
+        try:
+            store = artifact_store(self._study.study_name, create=True)
+            if not enters_best(candidate, self._replica.trials((TrialState.COMPLETE,)), self._modes, self._keep, store):
+                return False
+            upload_weights(live.trial, Path(live.final) / STATE_FILE, store)
+        except Exception as exc:  # an unreadable state, a full disk: the trial is complete all the same
+            _log.warning("could not keep the weights of trial %d: %s", live.number, exc)
+            return False
+        return True
+
+    def _drop_weights(self) -> None:
+        """Remove the weights of the trials a newly kept one pushed out of the best ``keep``."""
+        store = artifact_store(self._study.study_name)
+        try:
+            drop_beyond(self._replica.trials((TrialState.COMPLETE,)), self._modes, self._keep, store)
+        except OSError as exc:  # weights left in the store cost space, never the study
+            _log.warning("could not remove the weights of trials out of the best %d: %s", self._keep, exc)
 
     def _judge_constraints(self, live: _LiveTrial) -> Constraint | None:
         """Record each constraint's violation with the trial; returns the first one whose

@@ -9,8 +9,11 @@ what this function cannot catch: the worker process dying.
 
 Checkpoints. Of a trainer that takes ``resume`` (hpo.contract), the state it hands a
 report is written (:func:`hpo.checkpoint.save_state`) every ``checkpoint.every`` epochs,
-but not with its last report, and handed to Ray with it: Ray copies it into the run's
-storage (studies/<name>/ray/...) and keeps only the trial's latest. A trial starts from
+and handed to Ray with it: Ray copies it into the run's storage (studies/<name>/ray/...)
+and keeps only the trial's latest. The state of the last report (``finished``) is not
+needed to resume; it is checkpointed when the study keeps its best trials' weights
+(``checkpoint.keep``), of any trainer that hands one: the driver takes the weights from it
+(hpo.study.weights). A trial starts from
 the checkpoint Ray gives back (``tune.get_checkpoint()``: Ray retries it after its worker
 died) or else from the one the searcher names (``resume_from``: a trial the last run
 left), loaded with ``torch.load(weights_only=True)``. At the time budget (``pause_at``) a
@@ -70,6 +73,7 @@ def run_trial(ray_config: dict[str, Any]) -> None:
     timeout_s = ray_config.get("trial_timeout_s")
     resumable = takes_resume(train)
     every = int(ray_config.get("checkpoint_every") or 0) if resumable else 0
+    keep_weights = bool(ray_config.get("keep_weights"))
     pause_at = ray_config.get("pause_at") if every else None
     where = _where()
     started = time.monotonic()
@@ -80,7 +84,8 @@ def run_trial(ray_config: dict[str, Any]) -> None:
         epoch = reported_epoch(metrics)
         last = bool(metrics.get(FINISHED))
         pause = pause_at is not None and state is not None and not last and time.time() >= pause_at
-        if every and state is not None and not last and (pause or (epoch is not None and epoch % every == 0)):
+        periodic = every and not last and (pause or (epoch is not None and epoch % every == 0))
+        if state is not None and (periodic or (last and keep_weights)):
             _report_with_checkpoint(result, state)
         else:
             tune.report(result)

@@ -97,9 +97,9 @@ def _check_trainer(spec: Spec, configs: list[dict], source: str) -> None:
             raise HpoError(f"{source}: {str(exc).strip() or type(exc).__name__}") from exc
 
 
-def export_confirmed(study: optuna.Study, output: Path, top: int | None = 1) -> list[tuple[Path, FrozenTrial]]:
-    """Write the ``top`` confirmed trials by the bound, best first (None: the first); refuses
-    a study without confirm records."""
+def export_confirmed(study: optuna.Study, output: Path, top: int | None = 1, weights: bool = False) -> list[tuple[Path, FrozenTrial]]:
+    """Write the ``top`` confirmed trials by the bound, best first (None: the first), and
+    with ``weights`` their kept weights; refuses a study without confirm records."""
     rows = confirmed_trials(study)
     if not rows:
         name = study.study_name
@@ -110,4 +110,4 @@ def export_confirmed(study: optuna.Study, output: Path, top: int | None = 1) -> 
         spread = format_spread(row.mean, row.std, len(row.values)) if row.mean is not None else "-"
         fact = f"#{row.bound_rank} by the {bound_name(mode)} {format_value(row.bound)}; mean ± std {spread} over {len(row.values)} seeds"
         chosen.append((row.trial, {"confirmed": fact}))
-    return write_exports(study, output, chosen)
+    return write_exports(study, output, chosen, weights)

@@ -2,8 +2,10 @@
 
 optuna-dashboard shows what hpo stores natively: each trial's user attributes (config,
 epochs, seconds, history, where it ran, error) and the study's (the spec it searched,
-its search hash); hpo.study.keys names them all. It is served here by a small threaded WSGI server bound to
-127.0.0.1 unless ``--host`` says otherwise. optuna-dashboard has no authentication and
+its search hash); hpo.study.keys names them all. The best trials' kept weights are Optuna
+artifacts, listed on their trial's page and served from ``studies/<name>/artifacts/``.
+It is served here by a small threaded WSGI server bound to 127.0.0.1 unless ``--host``
+says otherwise. optuna-dashboard has no authentication and
 can edit and delete studies, so binding any other address prints a warning.
 """
 
@@ -54,11 +56,13 @@ def serve(target: str, storage: str | None, *, host: str, port: int, console: Co
 
     from hpo.study.locate import load_existing_study, resolve_study
     from hpo.study.storage import open_storage
+    from hpo.study.weights import existing_store
 
     name, url = resolve_study(target, storage)
     load_existing_study(name, url)  # the study must exist: refuse a typo early
     opened = open_storage(url, create=False)
-    app = optuna_dashboard.wsgi(opened)
+    # the kept weights' files, so that the trial page's artifacts download (hpo.study.weights)
+    app = optuna_dashboard.wsgi(opened, artifact_store=existing_store(name))
     server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
     try:
         server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)

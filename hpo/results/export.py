@@ -18,6 +18,11 @@ header names, summarises its metric, and puts its results under ``studies/<study
 A study of several objectives exports its Pareto front, ranked by the first objective, one
 file per trial (``best-1.yaml``, ...), each header giving every objective's value. A trial
 that breaks a constraint is never exported.
+
+With ``weights``, each trial's kept final weights (hpo.study.weights) are written beside its
+config, named after it: ``best.yaml`` and ``best.model.pt`` (``best-2.yaml``,
+``best-2.model.pt``, ...), so that configs exported together stay paired with their weights
+in one folder. A trial whose weights were not kept is refused before any file is written.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 
 import optuna
 import yaml
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.errors import HpoError
@@ -41,6 +47,7 @@ from hpo.spec.yamlfile import parse_yaml
 from hpo.study.keys import CONFIG_ATTR, SEARCH_HASH_ATTR, SPEC_SOURCE_ATTR, SPEC_TEXT_ATTR, TRAINER_ATTR
 from hpo.study.records import state_counts
 from hpo.study.summary import feasible, study_modes
+from hpo.study.weights import artifact_dir, artifact_store, download_weights, holds_weights, stored_weights
 
 
 def best_trials(study: optuna.Study, top: int | None = 1) -> list[FrozenTrial]:
@@ -142,20 +149,53 @@ def export_paths(output: Path, count: int) -> list[Path]:
     return [output.with_name(f"{output.stem}-{i}{output.suffix or '.yaml'}") for i in range(1, count + 1)]
 
 
-def export_best(study: optuna.Study, output: Path, top: int | None = 1) -> list[tuple[Path, FrozenTrial]]:
-    """Write the ``top`` best trials' configs; returns (file, trial) pairs, best first."""
-    return write_exports(study, output, [(trial, {}) for trial in best_trials(study, top)])
+def export_best(study: optuna.Study, output: Path, top: int | None = 1, weights: bool = False) -> list[tuple[Path, FrozenTrial]]:
+    """Write the ``top`` best trials' configs (and their weights); returns (file, trial) pairs, best first."""
+    return write_exports(study, output, [(trial, {}) for trial in best_trials(study, top)], weights)
 
 
-def write_exports(study: optuna.Study, output: Path, chosen: list[tuple[FrozenTrial, Mapping[str, str]]]) -> list[tuple[Path, FrozenTrial]]:
+def write_exports(
+    study: optuna.Study, output: Path, chosen: list[tuple[FrozenTrial, Mapping[str, str]]], weights: bool = False
+) -> list[tuple[Path, FrozenTrial]]:
     """Write the configs of the ``chosen`` trials, each with its extra header facts, in
-    the order given (see :func:`export_paths`); returns (file, trial) pairs."""
+    the order given (see :func:`export_paths`), and with ``weights`` each one's weights
+    beside it (:func:`weights_path`); returns (file, trial) pairs."""
     ranked = ranked_trials(study)
     rank = {trial.number: position for position, trial in enumerate(ranked, start=1)}
     paths = export_paths(output, len(chosen))
     trials = [trial for trial, _ in chosen]
     texts = [export_text(study, trial, rank[trial.number], len(ranked), path, facts) for path, (trial, facts) in zip(paths, chosen)]
+    records: list[Mapping[str, Any]] = []
+    if weights:  # refused here, before any file is written
+        store = artifact_store(study.study_name)
+        records = kept_weights(study, trials, store)
     output.parent.mkdir(parents=True, exist_ok=True)
     for path, text in zip(paths, texts):
         path.write_text(text, encoding="utf-8")
+    for path, record in zip(paths, records):
+        download_weights(record, store, weights_path(path, record))
     return list(zip(paths, trials))
+
+
+def weights_path(config: Path, record: Mapping[str, Any]) -> Path:
+    """Where the weights exported beside ``config`` go: ``best.yaml`` -> ``best.model.pt``."""
+    return config.with_name(f"{config.stem}.{record['file']}")
+
+
+def kept_weights(study: optuna.Study, trials: list[FrozenTrial], store: FileSystemArtifactStore) -> list[Mapping[str, Any]]:
+    """The weights record of each of ``trials``; refuses, naming the trials that hold weights,
+    when one of them has none in the store."""
+    records = [stored_weights(trial, store) for trial in trials]
+    missing = [trial.number for trial, record in zip(trials, records) if record is None]
+    if not missing:
+        return [record for record in records if record is not None]
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    holders = [str(trial.number) for trial in complete if holds_weights(trial, store)]
+    held = f"the trials that hold weights: {', '.join(holders)}" if holders else "no trial of it holds weights"
+    raise HpoError(
+        f"--weights: study {study.study_name} kept no weights of trial(s) {', '.join(map(str, missing))} "
+        f"in {artifact_dir(study.study_name)}; "
+        f"{held}. Only the best checkpoint.keep complete trials keep their final weights (those a better trial pushed out "
+        "are dropped), and only of a trainer that hands report its state; retrain the config with `hpo train` instead, "
+        "or export without --weights"
+    )

@@ -212,9 +212,9 @@ class ResourcesSection(StrictModel):
 
 
 def _checkpoint_switch(value: Any) -> Any:
-    """``checkpoint: false`` is ``{every: 0}``, ``checkpoint: true`` the default."""
+    """``checkpoint: false`` is ``{every: 0, keep: 0}`` (nothing written), ``checkpoint: true`` the default."""
     if value is False:
-        return {"every": 0}
+        return {"every": 0, "keep": 0}
     if value is True:
         return {}
     return value
@@ -222,11 +222,15 @@ def _checkpoint_switch(value: Any) -> Any:
 
 class CheckpointSection(StrictModel):
     """How often a trial's state is checkpointed, so that an interrupted trial continues
-    where it stopped (only trainers that take ``resume`` hand a state: hpo.contract)."""
+    where it stopped (only trainers that take ``resume`` hand a state: hpo.contract), and
+    how many of the best trials keep their final weights."""
 
     # every N-th epoch; 0: never. Every epoch: an interrupted trial loses at most the epoch it was in,
     # and only the latest checkpoint of a trial is kept, so the disk it takes does not grow with it
     every: int = Field(1, ge=0, strict=True)
+    # the best K COMPLETE trials keep their final weights as Optuna artifacts (hpo.study.weights); 0: none.
+    # Three: the best to export, and two behind it to compare, at three models' size on disk
+    keep: int = Field(3, ge=0, strict=True)
 
 
 # Field names of the sampler sections are the samplers' keyword arguments (hpo.engine.samplers).

@@ -25,6 +25,7 @@ ENQUEUED_ATTR = "enqueued"  # of a trial a user put in the queue: the file its c
 CHECKPOINT_ATTR = "checkpoint"  # of a running or interrupted trial: its latest checkpoint, {"path": Ray's directory, "epoch": N}
 RESUMED_FROM_ATTR = "resumed_from"  # of a trial continuing an interrupted one: {"trial": its number, "path", "epoch"}
 WARM_START_ATTR = "warm_start"  # of a trial a warm start copied from an earlier version: {"study": its name, "number": its number there}
+WEIGHTS_ATTR = "weights"  # of a COMPLETE trial that kept its final weights: {"artifact_id", "file"}; hpo.study.weights
 LOG_ATTR = "log"  # the absolute path of its log (stdout and stderr) on the machine that ran it: WORKER_ATTR's hostname
 
 # ----------------------------------------------------------------------------- trial system attributes

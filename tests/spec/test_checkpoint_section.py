@@ -18,7 +18,22 @@ def test_checkpoint_every_is_read_as_written_every_epoch_by_default(section, eve
 
 
 @pytest.mark.parametrize(
-    "section", ["checkpoint: {every: -1}\n", "checkpoint: {every: 1.5}\n", "checkpoint: {evry: 2}\n", "checkpoint: 3\n"]
+    ("section", "keep"),
+    [
+        ("", 3),
+        ("checkpoint: false\n", 0),
+        ("checkpoint: true\n", 3),
+        ("checkpoint: {keep: 0}\n", 0),
+        ("checkpoint: {every: 0, keep: 5}\n", 5),
+    ],
+)
+def test_checkpoint_keep_is_the_best_trials_weights_kept_three_by_default(section, keep):
+    assert spec_from_text(VALID_SPEC + section, "s.yaml").checkpoint.keep == keep
+
+
+@pytest.mark.parametrize(
+    "section",
+    ["checkpoint: {every: -1}\n", "checkpoint: {every: 1.5}\n", "checkpoint: {evry: 2}\n", "checkpoint: 3\n", "checkpoint: {keep: -1}\n"],
 )
 def test_a_bad_checkpoint_section_is_refused_naming_its_key(section):
     with pytest.raises(SpecError, match="checkpoint"):
@@ -27,6 +42,8 @@ def test_a_bad_checkpoint_section_is_refused_naming_its_key(section):
 
 def test_checkpoints_and_finish_running_keep_the_search_hash_so_a_stored_study_resumes():
     plain = spec_from_text(VALID_SPEC, "s.yaml")
-    changed = spec_from_text(VALID_SPEC.replace("seed: 0}", "seed: 0, finish_running: true}") + "checkpoint: false\n", "s.yaml")
+    changed = spec_from_text(
+        VALID_SPEC.replace("seed: 0}", "seed: 0, finish_running: true}") + "checkpoint: {every: 0, keep: 7}\n", "s.yaml"
+    )
     assert changed.study.finish_running and not plain.study.finish_running
     assert changed.search_hash() == plain.search_hash()
