@@ -191,11 +191,19 @@ class ASHASection(StrictModel):
     recheck_rung_below: bool = False
 
 
+class MedianSection(StrictModel):
+    """The median stopping rule (hpo.engine.schedulers.StudyMedianStoppingRule)."""
+
+    type: Literal["median"]
+    grace_period: int = Field(1, ge=1)  # epochs every trial runs before it can be stopped; the running means start there
+    min_samples_required: int = Field(3, ge=1)  # other trials that must have reached an epoch before a trial is judged at it
+
+
 class NoScheduler(StrictModel):
     type: Literal["none"]
 
 
-SchedulerSection = Annotated[ASHASection | NoScheduler, Field(discriminator="type")]
+SchedulerSection = Annotated[ASHASection | MedianSection | NoScheduler, Field(discriminator="type")]
 
 
 class ResourcesSection(StrictModel):
@@ -418,10 +426,11 @@ def _check_sampler(sampler: SamplerSection, study: StudySection, source: str) ->
 
 
 def _check_scheduler(scheduler: SchedulerSection, epochs: int, source: str) -> None:
-    if isinstance(scheduler, ASHASection) and scheduler.grace_period >= epochs:
+    if isinstance(scheduler, ASHASection | MedianSection) and scheduler.grace_period >= epochs:
+        rule = "ASHA" if scheduler.type == "asha" else "the median rule"
         raise SpecError(
             source,
             "scheduler.grace_period",
             f"grace_period ({scheduler.grace_period}) must be below train.epochs ({epochs}), "
-            "or ASHA can never stop a trial early (use type: none)",
+            f"or {rule} can never stop a trial early (use type: none)",
         )
