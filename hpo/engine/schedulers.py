@@ -48,6 +48,22 @@ it has too few others to judge a trial and another trial is pending, Ray's pause
 to let the other run (``min_time_slice``; ``hard_stop`` does not prevent it): a trainer that
 cannot resume would start over. Here the curves are the study's intermediate values, a
 trial is known by its number, and the rule only ever continues or stops.
+
+HyperBand (Li et al., JMLR 2018) is Ray's ``HyperBandScheduler``, on the epochs the trainer
+reports: trials fill brackets in turn; in each, a trial that reaches the bracket's milestone
+is PAUSED until every trial of the bracket has, then the top ``1/η`` are resumed from their
+checkpoints (hpo.engine.trainable) and the others stopped (PRUNED). The searcher keeps a
+paused trial open, so the study holds one trial per config with one curve; a trial resumed
+from a checkpoint older than its pause (``checkpoint.every`` above 1) runs the epochs since
+again, and they replace the first ones, as for a retried trial. Three things differ from
+Ray's class: a result without the epoch or the metric (a trainer's error, a pause at the
+time budget) goes past the scheduler, as with ASHA; a NaN is the worst value, where Ray
+would sort it anywhere; and a trial is stopped at its last epoch (or when the trainer says
+it has finished), never paused there, so that it ends COMPLETE. Its brackets are not
+started from the study: a bracket compares trials that run together, each paused until the
+others reach the milestone, and a finished trial can no longer be paused or resumed. A
+resumed run starts new brackets; a trial the last run left resumes from its checkpoint in
+one of them.
 """
 
 from __future__ import annotations
@@ -59,13 +75,14 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import FIFOScheduler, HyperBandScheduler, TrialScheduler
 
+from hpo.contract import EPOCH, FINISHED
 from hpo.engine.trainable import reported_epoch
 from hpo.spec.sections import Spec
 from hpo.study.summary import score
 
-__all__ = ["StudyASHAScheduler", "StudyMedianStoppingRule", "build_scheduler", "rung_epochs"]
+__all__ = ["StudyASHAScheduler", "StudyHyperBandScheduler", "StudyMedianStoppingRule", "build_scheduler", "rung_epochs"]
 
 
 def build_scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
@@ -85,6 +102,8 @@ def build_scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
         return StudyMedianStoppingRule(
             study, metric=spec.metric, mode=spec.mode, grace_period=section.grace_period, min_samples_required=section.min_samples_required
         )
+    if section.type == "hyperband":
+        return StudyHyperBandScheduler(metric=spec.metric, mode=spec.mode, max_t=spec.epochs, reduction_factor=section.reduction_factor)
     return FIFOScheduler()
 
 
@@ -241,3 +260,32 @@ class StudyMedianStoppingRule(FIFOScheduler):
 
     def debug_string(self) -> str:
         return f"median stopping rule: {len(self._curves)} trials"
+
+
+class StudyHyperBandScheduler(HyperBandScheduler):
+    """Ray's HyperBand on the trainer's epochs (see module doc).
+
+    Args:
+        metric, mode: The per-epoch value compared at the milestones, and its direction.
+        max_t: Epochs of a full trial; a trial is stopped there.
+        reduction_factor: η: the top 1/η of a bracket's trials go on at each milestone.
+    """
+
+    def __init__(self, *, metric: str, mode: str, max_t: int, reduction_factor: int) -> None:
+        super().__init__(time_attr=EPOCH, metric=metric, mode=mode, max_t=max_t, reduction_factor=reduction_factor)
+        self._compared = metric
+        self._worst = -math.inf if mode == "max" else math.inf
+        self._epochs = max_t
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return True  # metric and mode come from the spec, never from Ray
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        epoch = reported_epoch(result)
+        if epoch is None or self._compared not in result:
+            return TrialScheduler.CONTINUE  # a trainer's error report, a pause at the time budget: the trial ends by itself
+        if epoch >= self._epochs or result.get(FINISHED):
+            return TrialScheduler.STOP  # it has run all it will: a pause would leave it open to be stopped as pruned
+        value = float(result[self._compared])
+        compared = {**result, EPOCH: epoch, self._compared: self._worst if math.isnan(value) else value}
+        return super().on_trial_result(tune_controller, trial, compared)

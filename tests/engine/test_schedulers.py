@@ -12,11 +12,11 @@ from optuna.trial import TrialState, create_trial
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, MedianStoppingRule, TrialScheduler
 
-from hpo.engine.schedulers import StudyASHAScheduler, StudyMedianStoppingRule, build_scheduler, rung_epochs
+from hpo.engine.schedulers import StudyASHAScheduler, StudyHyperBandScheduler, StudyMedianStoppingRule, build_scheduler, rung_epochs
 from hpo.spec.sections import spec_from_text
 from tests.conftest import VALID_SPEC, spec_error
 
-CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
+CONTINUE, STOP, PAUSE = TrialScheduler.CONTINUE, TrialScheduler.STOP, TrialScheduler.PAUSE
 
 
 def make_scheduler(study: optuna.Study | None = None, mode: str = "max", **options) -> StudyASHAScheduler:
@@ -224,6 +224,7 @@ def test_the_scheduler_pickles_without_the_study():
         ("{type: asha, grace_period: 1, reduction_factor: 2}", StudyASHAScheduler, "ASHA: epoch 1: 0 trials, epoch 2: 0 trials"),
         ("{type: median, grace_period: 2, min_samples_required: 4}", StudyMedianStoppingRule, "median stopping rule: 0 trials"),
         ("{type: median}", StudyMedianStoppingRule, "median stopping rule: 0 trials"),
+        ("{type: hyperband, reduction_factor: 3}", StudyHyperBandScheduler, "Using HyperBand: num_stopped=0 total_brackets=0\nRound #0:"),
         ("{type: none}", FIFOScheduler, None),
     ],
 )
@@ -366,3 +367,63 @@ def test_the_median_rule_pickles_without_the_study():
     scheduler = make_median()
     epoch(scheduler, trial(0), 1, 0.5)
     assert pickle.loads(pickle.dumps(scheduler)).debug_string() == scheduler.debug_string()
+
+
+# ---------------------------------------------------------------- HyperBand
+
+
+class Controller:
+    """What HyperBand asks of Ray's controller: to stop a paused trial."""
+
+    def __init__(self) -> None:
+        self.stopped: list[int] = []
+
+    def stop_trial(self, trial: Trial) -> None:
+        self.stopped.append(trial.config["trial_number"])
+        trial.set_status(Trial.TERMINATED)
+
+
+def hyperband_trials(scheduler: StudyHyperBandScheduler, count: int) -> list[Trial]:
+    trials = [trial(n) for n in range(count)]
+    for each in trials:
+        scheduler.on_trial_add(None, each)
+        each.set_status(Trial.RUNNING)
+    return trials
+
+
+@pytest.mark.parametrize(("mode", "values", "kept"), [("max", [0.4, 0.6], 3), ("min", [0.4, 0.6], 2), ("max", [math.nan, 0.1], 3)])
+def test_hyperband_pauses_at_a_milestone_then_keeps_the_best_of_its_bracket(mode, values, kept):
+    """Three epochs, η=3: trials 0 and 1 fill a bracket that runs them in full, trials 2-4
+    one that halves at epoch 1 (trials 2 and 3 alone in it here); NaN is the worst value."""
+    scheduler = StudyHyperBandScheduler(metric="val_acc", mode=mode, max_t=3, reduction_factor=3)
+    controller, trials = Controller(), hyperband_trials(scheduler, 4)
+    assert epoch(scheduler, trials[2], 1, values[0]) == PAUSE  # trial 3 has not reached epoch 1
+    trials[2].set_status(Trial.PAUSED)
+    decision = scheduler.on_trial_result(controller, trials[3], {"epoch": 1, "val_acc": values[1]})
+    if kept == 3:
+        assert (decision, controller.stopped) == (CONTINUE, [2])
+    else:
+        assert (decision, controller.stopped) == (STOP, [])
+        assert scheduler.choose_trial_to_run(controller) is trials[2]  # the paused trial is the next Ray runs: it resumes
+    assert "num_stopped=1" in scheduler.debug_string()
+
+
+def test_hyperband_stops_a_trial_at_its_last_epoch_and_skips_reports_without_the_metric():
+    scheduler = StudyHyperBandScheduler(metric="val_acc", mode="max", max_t=3, reduction_factor=3)
+    trials = hyperband_trials(scheduler, 2)
+    assert epoch(scheduler, trials[0], 1, 0.5) == CONTINUE  # a bracket that runs its trials in full
+    assert scheduler.on_trial_result(None, trials[0], {"hpo_error_type": "ValueError"}) == CONTINUE
+    assert epoch(scheduler, trials[0], 3, 0.5) == STOP  # not paused there for trial 1: it has run all it will
+    assert (
+        scheduler.on_trial_result(None, trials[1], {"epoch": 2, "val_acc": 0.5, "finished": True}) == STOP
+    )  # the trainer's own early stop
+
+
+def test_a_pausing_scheduler_needs_a_trainer_that_resumes_and_checkpoints(tmp_path):
+    hyperband = VALID_SPEC.replace("{type: asha, grace_period: 1, reduction_factor: 2}", "{type: hyperband}")
+    assert spec_from_text(hyperband, "spec.yaml").scheduler.reduction_factor == 3  # the built-in trainer resumes
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text("trainer: tests.e2e.failing_trainer:train\n" + hyperband)
+    spec_error(spec_file, "scheduler.type", "hyperband pauses trials and resumes them from their checkpoints, and the trainer tests.e2e")
+    spec_file.write_text(hyperband + "checkpoint: false\n")
+    spec_error(spec_file, "checkpoint", "remove `checkpoint: false`")
