@@ -52,8 +52,6 @@ from hpo.study.summary import Tally, versus_baseline
 from hpo.study.versions import open_study_for_spec
 
 if TYPE_CHECKING:
-    from ray.tune.schedulers import TrialScheduler
-
     from hpo.engine.searcher import StudySearcher
 
 HEARTBEAT_INTERVAL_S = 30.0
@@ -231,6 +229,7 @@ def _tune(
     budget, the study's trials at the end)."""
     from ray import tune
 
+    from hpo.engine.schedulers import build_scheduler
     from hpo.engine.trainable import run_trial
 
     searcher = _searcher(spec, study, storage, target, progress, failures, rules)
@@ -246,7 +245,7 @@ def _tune(
         },
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=_scheduler(spec, study),
+            scheduler=build_scheduler(spec, study),
             num_samples=-1,  # the searcher decides when the study is done
             max_concurrent_trials=concurrency,
             reuse_actors=True,  # one worker runs trial after trial: no torch import per trial
@@ -304,25 +303,6 @@ def _searcher(
         failures=failures,
         rules=rules,
         keep=spec.checkpoint.keep,
-    )
-
-
-def _scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
-    """ASHA over the study's trials, or every trial to its last epoch."""
-    from ray.tune.schedulers import FIFOScheduler
-
-    from hpo.engine.schedulers import StudyASHAScheduler
-
-    if spec.scheduler.type != "asha":
-        return FIFOScheduler()
-    return StudyASHAScheduler(
-        study,
-        metric=spec.metric,
-        mode=spec.mode,
-        max_t=spec.epochs,
-        grace_period=spec.scheduler.grace_period,
-        reduction_factor=spec.scheduler.reduction_factor,
-        recheck_rung_below=spec.scheduler.recheck_rung_below,
     )
 
 

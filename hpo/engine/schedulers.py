@@ -1,4 +1,6 @@
-"""ASHA as the spec describes it: at each rung, keep the top 1/reduction_factor.
+"""The schedulers of ``scheduler:``, built from the spec over the study's trials.
+
+ASHA as the spec describes it: at each rung, keep the top 1/reduction_factor.
 
 ``scheduler: {type: asha, grace_period: g, reduction_factor: η}`` puts rungs at
 ``g, g·η, g·η², ...`` epochs below ``max_t = train.epochs``. A trial that reaches a rung
@@ -34,22 +36,75 @@ Two differences from Ray's ``ASHAScheduler``:
   rung run on whatever their score. Here they start from the study: every finished
   trial's intermediate value at a rung's epoch, so a resumed run (or a second driver
   that starts later) compares its trials with all the study's trials, not only its own.
+
+The median stopping rule (Golovin et al., "Google Vizier", KDD 2017), as Ray's
+``MedianStoppingRule`` applies it: at an epoch ``t`` from ``grace_period`` on, a trial stops
+if its best value so far is strictly worse than the median, over the other trials that have
+reached ``t``, of each one's mean value from ``grace_period`` to ``t``; while fewer than
+``min_samples_required`` others have reached ``t``, it continues. It is hpo's own class, not
+Ray's, for two reasons. Ray's keeps its curves by Ray trial of the run, in private state that
+no public method fills, so a resumed run could not start from the study's curves. And while
+it has too few others to judge a trial and another trial is pending, Ray's pauses the trial
+to let the other run (``min_time_slice``; ``hard_stop`` does not prevent it): a trainer that
+cannot resume would start over. Here the curves are the study's intermediate values, a
+trial is known by its number, and the rule only ever continues or stops.
+
+HyperBand (Li et al., JMLR 2018) is Ray's ``HyperBandScheduler``, on the epochs the trainer
+reports: trials fill brackets in turn; in each, a trial that reaches the bracket's milestone
+is PAUSED until every trial of the bracket has, then the top ``1/η`` are resumed from their
+checkpoints (hpo.engine.trainable) and the others stopped (PRUNED). The searcher keeps a
+paused trial open, so the study holds one trial per config with one curve; a trial resumed
+from a checkpoint older than its pause (``checkpoint.every`` above 1) runs the epochs since
+again, and they replace the first ones, as for a retried trial. Three things differ from
+Ray's class: a result without the epoch or the metric (a trainer's error, a pause at the
+time budget) goes past the scheduler, as with ASHA; a NaN is the worst value, where Ray
+would sort it anywhere; and a trial is stopped at its last epoch (or when the trainer says
+it has finished), never paused there, so that it ends COMPLETE. Its brackets are not
+started from the study: a bracket compares trials that run together, each paused until the
+others reach the milestone, and a finished trial can no longer be paused or resumed. A
+resumed run starts new brackets; a trial the last run left resumes from its checkpoint in
+one of them.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import FIFOScheduler, HyperBandScheduler, TrialScheduler
 
+from hpo.contract import EPOCH, FINISHED
 from hpo.engine.trainable import reported_epoch
+from hpo.spec.sections import Spec
 from hpo.study.summary import score
 
-__all__ = ["StudyASHAScheduler", "rung_epochs"]
+__all__ = ["StudyASHAScheduler", "StudyHyperBandScheduler", "StudyMedianStoppingRule", "build_scheduler", "rung_epochs"]
+
+
+def build_scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
+    """The spec's scheduler, started from the study's finished trials; FIFO for ``type: none``."""
+    section = spec.scheduler
+    if section.type == "asha":
+        return StudyASHAScheduler(
+            study,
+            metric=spec.metric,
+            mode=spec.mode,
+            max_t=spec.epochs,
+            grace_period=section.grace_period,
+            reduction_factor=section.reduction_factor,
+            recheck_rung_below=section.recheck_rung_below,
+        )
+    if section.type == "median":
+        return StudyMedianStoppingRule(
+            study, metric=spec.metric, mode=spec.mode, grace_period=section.grace_period, min_samples_required=section.min_samples_required
+        )
+    if section.type == "hyperband":
+        return StudyHyperBandScheduler(metric=spec.metric, mode=spec.mode, max_t=spec.epochs, reduction_factor=section.reduction_factor)
+    return FIFOScheduler()
 
 
 def rung_epochs(grace_period: int, reduction_factor: int, max_t: int) -> list[int]:
@@ -146,3 +201,91 @@ class StudyASHAScheduler(FIFOScheduler):
 
     def debug_string(self) -> str:
         return "ASHA: " + ", ".join(f"epoch {epoch}: {len(recorded)} trials" for epoch, recorded in self._rungs.items())
+
+
+class StudyMedianStoppingRule(FIFOScheduler):
+    """The median stopping rule over the study's trials (see module doc).
+
+    Args:
+        study: The curves (intermediate values) of its COMPLETE and PRUNED trials are
+            there from the start.
+        metric, mode: The per-epoch value compared, and its direction.
+        grace_period: Epochs every trial runs before it can be stopped; the others' means
+            are taken from this epoch on.
+        min_samples_required: Other trials that must have reached an epoch for a trial to
+            be judged at it.
+    """
+
+    def __init__(self, study: optuna.Study, *, metric: str, mode: str, grace_period: int, min_samples_required: int) -> None:
+        super().__init__()
+        self._metric = metric
+        self._mode = mode
+        self._grace_period = grace_period
+        self._min_samples_required = min_samples_required
+        self._curves: dict[int, dict[int, float]] = {
+            trial.number: dict(trial.intermediate_values)
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            if trial.intermediate_values
+        }
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return True  # metric and mode come from the spec, never from Ray
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        epoch = reported_epoch(result)
+        if epoch is None or self._metric not in result:
+            return TrialScheduler.CONTINUE  # a trainer's error report: the trial ends by itself
+        number = trial.config["trial_number"]
+        # a trial Ray retried after its worker died reports its epochs again: they replace the first attempt's
+        curve = {e: value for e, value in self._curves.get(number, {}).items() if e < epoch}
+        curve[epoch] = float(result[self._metric])
+        self._curves[number] = curve
+        if epoch < self._grace_period:
+            return TrialScheduler.CONTINUE
+        others = [self._running_mean(values, epoch) for other, values in self._curves.items() if other != number]
+        means = [mean for mean in others if mean is not None]
+        if len(means) < self._min_samples_required:
+            return TrialScheduler.CONTINUE
+        best = max(score(value, self._mode) for value in curve.values())  # higher is better; NaN is -inf
+        return TrialScheduler.STOP if best < score(statistics.median(means), self._mode) else TrialScheduler.CONTINUE
+
+    def _running_mean(self, curve: dict[int, float], epoch: int) -> float | None:
+        """A trial's mean value from the grace period to ``epoch``; None if it has not
+        reached ``epoch``, or the mean is not finite (as Ray leaves such a trial out)."""
+        if not curve or max(curve) < epoch:
+            return None
+        window = [value for e, value in curve.items() if self._grace_period <= e <= epoch]
+        mean = statistics.fmean(window) if window else math.nan
+        return mean if math.isfinite(mean) else None
+
+    def debug_string(self) -> str:
+        return f"median stopping rule: {len(self._curves)} trials"
+
+
+class StudyHyperBandScheduler(HyperBandScheduler):
+    """Ray's HyperBand on the trainer's epochs (see module doc).
+
+    Args:
+        metric, mode: The per-epoch value compared at the milestones, and its direction.
+        max_t: Epochs of a full trial; a trial is stopped there.
+        reduction_factor: η: the top 1/η of a bracket's trials go on at each milestone.
+    """
+
+    def __init__(self, *, metric: str, mode: str, max_t: int, reduction_factor: int) -> None:
+        super().__init__(time_attr=EPOCH, metric=metric, mode=mode, max_t=max_t, reduction_factor=reduction_factor)
+        self._compared = metric
+        self._worst = -math.inf if mode == "max" else math.inf
+        self._epochs = max_t
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return True  # metric and mode come from the spec, never from Ray
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        epoch = reported_epoch(result)
+        if epoch is None or self._compared not in result:
+            return TrialScheduler.CONTINUE  # a trainer's error report, a pause at the time budget: the trial ends by itself
+        if epoch >= self._epochs or result.get(FINISHED):
+            return TrialScheduler.STOP  # it has run all it will: a pause would leave it open to be stopped as pruned
+        value = float(result[self._compared])
+        compared = {**result, EPOCH: epoch, self._compared: self._worst if math.isnan(value) else value}
+        return super().on_trial_result(tune_controller, trial, compared)

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import Field, field_validator, model_validator
 
-from hpo.contract import Contract, Mode, StrictModel, validate_strict
+from hpo.contract import Contract, Mode, StrictModel, takes_resume, validate_strict
 from hpo.errors import SpecError
 from hpo.spec.messages import validation_error
 from hpo.spec.objectives import Constraint, parse_constraints, resolve_objectives
@@ -191,11 +191,28 @@ class ASHASection(StrictModel):
     recheck_rung_below: bool = False
 
 
+class MedianSection(StrictModel):
+    """The median stopping rule (hpo.engine.schedulers.StudyMedianStoppingRule)."""
+
+    type: Literal["median"]
+    grace_period: int = Field(1, ge=1)  # epochs every trial runs before it can be stopped; the running means start there
+    min_samples_required: int = Field(3, ge=1)  # other trials that must have reached an epoch before a trial is judged at it
+
+
+class HyperBandSection(StrictModel):
+    """Ray Tune's HyperBand (hpo.engine.schedulers.StudyHyperBandScheduler): it pauses trials
+    at a bracket's milestone and resumes the best from their checkpoints."""
+
+    type: Literal["hyperband"]
+    reduction_factor: int = Field(3, ge=2)  # η: the top 1/η of a bracket's trials go on at each milestone
+
+
 class NoScheduler(StrictModel):
     type: Literal["none"]
 
 
-SchedulerSection = Annotated[ASHASection | NoScheduler, Field(discriminator="type")]
+SchedulerSection = Annotated[ASHASection | MedianSection | HyperBandSection | NoScheduler, Field(discriminator="type")]
+PAUSING_SCHEDULERS = ("hyperband",)  # they pause trials and resume them from their checkpoints
 
 
 class ResourcesSection(StrictModel):
@@ -393,7 +410,7 @@ def spec_from_data(raw: Any, source: str, text: str, trainer: str | None = None)
     except pydantic.ValidationError as exc:
         raise validation_error(source, "", exc) from None
     reference = trainer or sections.trainer or DEFAULT_TRAINER
-    _, contract = load_trainer(reference, source)
+    train, contract = load_trainer(reference, source)
     resolve_objectives(sections.study, contract, reference, source)
     constraints = parse_constraints(sections.constraints, contract, reference, source)
     _check_sampler(sections.sampler, sections.study, source)
@@ -402,6 +419,7 @@ def spec_from_data(raw: Any, source: str, text: str, trainer: str | None = None)
     space = parse_space(sections.space, source)
     check_space(space, sections.train, contract, source)
     _check_scheduler(sections.scheduler, epochs, source)
+    _check_pausing(sections.scheduler, sections.checkpoint, reference, takes_resume(train), source)
     enqueue = tuple(check_assignment(space, entry, source, f"enqueue.{i}") for i, entry in enumerate(sections.enqueue))
     if sections.sampler.type == "grid":
         assignments(space, source)  # a float without `step` has no grid: refused here, before any study is opened
@@ -422,10 +440,33 @@ def _check_sampler(sampler: SamplerSection, study: StudySection, source: str) ->
 
 
 def _check_scheduler(scheduler: SchedulerSection, epochs: int, source: str) -> None:
-    if isinstance(scheduler, ASHASection) and scheduler.grace_period >= epochs:
+    if isinstance(scheduler, ASHASection | MedianSection) and scheduler.grace_period >= epochs:
+        rule = "ASHA" if scheduler.type == "asha" else "the median rule"
         raise SpecError(
             source,
             "scheduler.grace_period",
             f"grace_period ({scheduler.grace_period}) must be below train.epochs ({epochs}), "
-            "or ASHA can never stop a trial early (use type: none)",
+            f"or {rule} can never stop a trial early (use type: none)",
+        )
+
+
+def _check_pausing(scheduler: SchedulerSection, checkpoint: CheckpointSection, trainer: str, resumable: bool, source: str) -> None:
+    """A scheduler that pauses trials resumes them from their checkpoints: without them, a
+    paused trial would start again from epoch 1, and its curve would be run twice."""
+    if scheduler.type not in PAUSING_SCHEDULERS:
+        return
+    if not resumable:
+        raise SpecError(
+            source,
+            "scheduler.type",
+            f"{scheduler.type} pauses trials and resumes them from their checkpoints, and the trainer {trainer} "
+            "cannot resume (its train function takes no `resume` keyword: see docs/trainer-contract.md): "
+            "use asha, median or none, or a trainer that resumes",
+        )
+    if not checkpoint.every:
+        raise SpecError(
+            source,
+            "checkpoint",
+            f"{scheduler.type} pauses trials and resumes them from their checkpoints, and checkpoint is false: "
+            "remove `checkpoint: false` (a checkpoint every epoch is the default), or use asha, median or none",
         )

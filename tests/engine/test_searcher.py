@@ -234,6 +234,25 @@ def test_a_retried_trials_epochs_replace_the_first_attempts(make):
     assert trial.state == TrialState.PRUNED and trial.value == 0.7
 
 
+def test_a_paused_trial_is_one_record_whether_it_resumes_or_is_stopped_while_paused(make):
+    """HyperBand pauses trials at a milestone: Ray then resumes one (its next epochs come
+    under the same Ray trial), and stops another with no result (``stop_trial`` of a
+    paused trial passes none to the searcher)."""
+    study, searcher = make(target=2)
+    searcher.suggest("t1")
+    searcher.suggest("t2")
+    for trial_id, acc in (("t1", 0.8), ("t2", 0.3)):
+        searcher.on_trial_result(trial_id, epoch(1, acc))  # both paused at epoch 1
+    searcher.on_trial_complete("t2")
+    for n, acc in ((2, 0.85), (3, 0.9)):  # t1 resumed from its checkpoint of epoch 1
+        searcher.on_trial_result("t1", epoch(n, acc))
+    searcher.on_trial_complete("t1", epoch(4, 0.95, finished=True))
+    resumed, stopped = study.trials
+    assert (resumed.state, resumed.intermediate_values, resumed.value) == (TrialState.COMPLETE, {1: 0.8, 2: 0.85, 3: 0.9, 4: 0.95}, 0.95)
+    assert (stopped.state, stopped.intermediate_values, stopped.value) == (TrialState.PRUNED, {1: 0.3}, 0.3)
+    assert [h["epoch"] for h in stopped.user_attrs["history"]] == [1] and stopped.user_attrs["epochs"] == 1
+
+
 @pytest.mark.parametrize("ending", ["complete", "error"])
 def test_a_trial_finished_elsewhere_keeps_that_state_and_the_run_goes_on(make, ending):
     """Another driver's recovery or the dashboard's "mark as failed" finished it first."""

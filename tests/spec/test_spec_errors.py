@@ -76,7 +76,7 @@ CASES = [
         "space.optimizer.lr",
         "give this float a `step`",
     ),
-    ("unknown-scheduler", replace("type: asha", "type: hyperband"), "scheduler", "unknown type 'hyperband'"),
+    ("unknown-scheduler", replace("type: asha", "type: pbt"), "scheduler", "unknown type 'pbt'"),
     (
         "asha-reduction-factor",
         replace("reduction_factor: 2", "reduction_factor: 1"),
