@@ -116,7 +116,26 @@ def rung_epochs(grace_period: int, reduction_factor: int, max_t: int) -> list[in
     return rungs
 
 
-class StudyASHAScheduler(FIFOScheduler):
+class _StudyStoppingScheduler(FIFOScheduler):
+    """What hpo's stopping schedulers share: the metric and mode come from the spec (never
+    from Ray), and a result that carries no epoch or no metric (a trainer's error report)
+    is let through: the trial ends by itself."""
+
+    def __init__(self, metric: str, mode: str) -> None:
+        super().__init__()
+        self._metric = metric
+        self._mode = mode
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return True
+
+    def _judged_epoch(self, result: dict) -> int | None:
+        """The epoch ``result`` reports its metric at; None for a result to let through."""
+        epoch = reported_epoch(result)
+        return None if epoch is None or self._metric not in result else epoch
+
+
+class StudyASHAScheduler(_StudyStoppingScheduler):
     """Asynchronous successive halving over the study's trials (see module doc).
 
     Ray calls every method from its controller thread, one result at a time; trials
@@ -146,9 +165,7 @@ class StudyASHAScheduler(FIFOScheduler):
         reduction_factor: int,
         recheck_rung_below: bool = False,
     ) -> None:
-        super().__init__()
-        self._metric = metric
-        self._mode = mode
+        super().__init__(metric, mode)
         self._max_t = max_t
         self._reduction_factor = reduction_factor
         self._recheck_rung_below = recheck_rung_below
@@ -158,13 +175,10 @@ class StudyASHAScheduler(FIFOScheduler):
                 if epoch in trial.intermediate_values:
                     recorded[trial.number] = score(trial.intermediate_values[epoch], mode)
 
-    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
-        return True  # metric and mode come from the spec, never from Ray
-
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
-        epoch = reported_epoch(result)
-        if epoch is None or self._metric not in result:
-            return TrialScheduler.CONTINUE  # a trainer's error report: the trial ends by itself
+        epoch = self._judged_epoch(result)
+        if epoch is None:
+            return TrialScheduler.CONTINUE
         if epoch >= self._max_t:
             return TrialScheduler.STOP
         recorded = self._rungs.get(epoch)
@@ -203,7 +217,7 @@ class StudyASHAScheduler(FIFOScheduler):
         return "ASHA: " + ", ".join(f"epoch {epoch}: {len(recorded)} trials" for epoch, recorded in self._rungs.items())
 
 
-class StudyMedianStoppingRule(FIFOScheduler):
+class StudyMedianStoppingRule(_StudyStoppingScheduler):
     """The median stopping rule over the study's trials (see module doc).
 
     Args:
@@ -217,9 +231,7 @@ class StudyMedianStoppingRule(FIFOScheduler):
     """
 
     def __init__(self, study: optuna.Study, *, metric: str, mode: str, grace_period: int, min_samples_required: int) -> None:
-        super().__init__()
-        self._metric = metric
-        self._mode = mode
+        super().__init__(metric, mode)
         self._grace_period = grace_period
         self._min_samples_required = min_samples_required
         self._curves: dict[int, dict[int, float]] = {
@@ -228,13 +240,10 @@ class StudyMedianStoppingRule(FIFOScheduler):
             if trial.intermediate_values
         }
 
-    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
-        return True  # metric and mode come from the spec, never from Ray
-
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
-        epoch = reported_epoch(result)
-        if epoch is None or self._metric not in result:
-            return TrialScheduler.CONTINUE  # a trainer's error report: the trial ends by itself
+        epoch = self._judged_epoch(result)
+        if epoch is None:
+            return TrialScheduler.CONTINUE
         number = trial.config["trial_number"]
         # a trial Ray retried after its worker died reports its epochs again: they replace the first attempt's
         curve = {e: value for e, value in self._curves.get(number, {}).items() if e < epoch}
