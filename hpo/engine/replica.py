@@ -239,7 +239,10 @@ class StudyReplica:
                 continue
             del self._waiting[trial_id]
             if not self._claim(trial_id):
-                self._synced_at = -math.inf  # another driver took it: read the study again
+                # another driver took it: track it as that driver's (running, or already
+                # ended), so it counts, and is recovered if that driver dies; read the rest again
+                self._take_in(trial_id, self._storage.get_trial(trial_id))
+                self._synced_at = -math.inf
                 return None
             queued = self._storage.get_trial(trial_id)
             self.study.enqueue_trial({**queued.system_attrs.get(FIXED_PARAMS_ATTR, {}), **queued.params}, user_attrs=queued.user_attrs)

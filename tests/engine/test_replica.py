@@ -79,6 +79,21 @@ def test_two_replicas_number_trials_as_the_study_does_and_see_each_other(storage
     assert [t.number for t in first.running_elsewhere()] == [1]
 
 
+def test_a_queued_trial_another_driver_claimed_first_counts_as_its_running_trial(storage):
+    study_on(storage).enqueue_trial({"lr": 1e-3})  # the baseline both drivers see queued
+    first = StudyReplica(study_on(storage), storage)
+    second = StudyReplica(study_on(storage), storage)
+    claimed = first.ask(target=3)
+    assert claimed is not None and first.start(claimed, target=3)
+    assert second.ask(target=3) is None  # its claim lost: nothing to sample this time
+    assert [(t.number, t.state) for t in second.running_elsewhere()] == [(0, TrialState.RUNNING)]
+    second.sync()  # and it stays tracked: a later sync still sees it running, and its end
+    assert [t.number for t in second.running_elsewhere()] == [0]
+    first.tell(claimed, TrialState.COMPLETE, 0.5)
+    second.sync()
+    assert second.running_elsewhere() == [] and [t.state for t in second.study_trials()] == [TrialState.COMPLETE]
+
+
 def test_a_place_taken_twice_is_given_back_sampled_and_claimed_by_the_next_ask(storage):
     study_on(storage)
     first = StudyReplica(study_on(storage), storage)
