@@ -6,8 +6,9 @@ ASHA as the spec describes it: at each rung, keep the top 1/reduction_factor.
 ``g, g·η, g·η², ...`` epochs below ``max_t = train.epochs``. A trial that reaches a rung
 continues only if it is among the top ``⌊n / η⌋`` of the ``n`` trials that have reached
 that rung, itself included: the promotion rule of asynchronous successive halving (Li et
-al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020). A trial cannot
-be paused and promoted later, so the rule is applied when it arrives; while a rung holds
+al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020). A trial is not
+paused to be promoted later (``promotion: true`` does that: hpo.engine.promotion), so the
+rule is applied when it arrives; while a rung holds
 fewer than η trials, only one better than all the others there continues, as in Optuna's
 ``SuccessiveHalvingPruner`` (stopping them all would leave a small study without a single
 complete trial). A trial that ties an earlier one at the boundary is stopped: the earlier
@@ -89,15 +90,18 @@ def build_scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
     """The spec's scheduler, started from the study's finished trials; FIFO for ``type: none``."""
     section = spec.scheduler
     if section.type == "asha":
-        return StudyASHAScheduler(
-            study,
-            metric=spec.metric,
-            mode=spec.mode,
-            max_t=spec.epochs,
-            grace_period=section.grace_period,
-            reduction_factor=section.reduction_factor,
-            recheck_rung_below=section.recheck_rung_below,
-        )
+        rungs: dict[str, Any] = {
+            "metric": spec.metric,
+            "mode": spec.mode,
+            "max_t": spec.epochs,
+            "grace_period": section.grace_period,
+            "reduction_factor": section.reduction_factor,
+        }
+        if section.promotion:
+            from hpo.engine.promotion import StudyPromotionScheduler  # it builds on StudyASHAScheduler, below
+
+            return StudyPromotionScheduler(study, **rungs)
+        return StudyASHAScheduler(study, **rungs, recheck_rung_below=section.recheck_rung_below)
     if section.type == "median":
         return StudyMedianStoppingRule(
             study, metric=spec.metric, mode=spec.mode, grace_period=section.grace_period, min_samples_required=section.min_samples_required

@@ -200,12 +200,16 @@ def test_concurrent_trials_each_decided_against_the_ones_before_it(recheck):
 
 
 def top_third(arrived: list[tuple[int, float]], number: int) -> bool:
-    """Whether trial ``number`` ranks in the top ⌊n / 3⌋ (at least one) of the ``n``
+    return ranks_in_top(arrived, number, 3)
+
+
+def ranks_in_top(arrived: list[tuple[int, float]], number: int, eta: int) -> bool:
+    """Whether trial ``number`` ranks in the top ⌊n / η⌋ (at least one) of the ``n``
     (trial, value) arrivals at a rung, a tie going to the trial that arrived first."""
     position = [n for n, _ in arrived].index(number)
     value = arrived[position][1]
     ahead = sum(other > value for _, other in arrived) + sum(other == value for _, other in arrived[:position])
-    return ahead < max(1, len(arrived) // 3)
+    return ahead < max(1, len(arrived) // eta)
 
 
 def test_the_scheduler_pickles_without_the_study():
