@@ -126,6 +126,10 @@ class StudyPromotionScheduler(StudyASHAScheduler):
         """The rung trial ``number`` is paused at, or None."""
         return self._paused.get(number)
 
+    def is_paused(self, number: int) -> bool:
+        """Whether trial ``number`` waits at a rung (in Ray or in the study's queue)."""
+        return number in self._paused
+
     def queued(self) -> set[int]:
         """The paused trials that wait in the study's queue, not in Ray."""
         return set(self._queued)

@@ -52,7 +52,7 @@ from hpo.study.summary import Tally, versus_baseline
 from hpo.study.versions import open_study_for_spec
 
 if TYPE_CHECKING:
-    from hpo.engine.searcher import RungPauses, StudySearcher
+    from hpo.engine.searcher import PausedTrials, RungPauses, StudySearcher
 
 HEARTBEAT_INTERVAL_S = 30.0
 
@@ -230,13 +230,15 @@ def _tune(
     from ray import tune
 
     from hpo.engine.promotion import StudyPromotionScheduler
-    from hpo.engine.schedulers import build_scheduler
+    from hpo.engine.schedulers import StudyHyperBandScheduler, build_scheduler
     from hpo.engine.trainable import run_trial
 
     scheduler = build_scheduler(spec, study)
-    # Ray's limit counts paused trials as live: with promotion the searcher keeps it, counting running ones (hpo.engine.promotion)
+    # Ray's limit counts paused trials as live, and waits for ever once they fill it: for a
+    # scheduler that pauses, the searcher keeps it, counting running trials only
+    paused = scheduler if isinstance(scheduler, StudyPromotionScheduler | StudyHyperBandScheduler) else None
     pauses = scheduler if isinstance(scheduler, StudyPromotionScheduler) else None
-    searcher = _searcher(spec, study, storage, target, progress, failures, rules, pauses, concurrency)
+    searcher = _searcher(spec, study, storage, target, progress, failures, rules, paused, pauses, concurrency)
     if pauses is not None:
         pauses.follow(searcher)
     resources = spec.resources
@@ -253,7 +255,7 @@ def _tune(
             search_alg=searcher,
             scheduler=scheduler,
             num_samples=-1,  # the searcher decides when the study is done
-            max_concurrent_trials=None if pauses is not None else concurrency,
+            max_concurrent_trials=None if paused is not None else concurrency,
             reuse_actors=True,  # one worker runs trial after trial: no torch import per trial
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
@@ -286,6 +288,7 @@ def _searcher(
     progress: StudyProgress,
     failures: FailureStreak,
     rules: StopRules,
+    paused: PausedTrials | None,
     pauses: RungPauses | None,
     concurrency: int,
 ) -> StudySearcher:
@@ -311,8 +314,9 @@ def _searcher(
         failures=failures,
         rules=rules,
         keep=spec.checkpoint.keep,
+        paused=paused,
+        max_concurrent=concurrency if paused is not None else None,
         pauses=pauses,
-        max_concurrent=concurrency if pauses is not None else None,
     )
 
 

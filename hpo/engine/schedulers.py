@@ -56,10 +56,14 @@ is PAUSED until every trial of the bracket has, then the top ``1/η`` are resume
 checkpoints (hpo.engine.trainable) and the others stopped (PRUNED). The searcher keeps a
 paused trial open, so the study holds one trial per config with one curve; a trial resumed
 from a checkpoint older than its pause (``checkpoint.every`` above 1) runs the epochs since
-again, and they replace the first ones, as for a retried trial. Three things differ from
-Ray's class: a result without the epoch or the metric (a trainer's error, a pause at the
-time budget) goes past the scheduler, as with ASHA; a NaN is the worst value, where Ray
-would sort it anywhere; and a trial is stopped at its last epoch (or when the trainer says
+again, and they replace the first ones, as for a retried trial. A paused trial holds none of
+``resources.max_concurrent``'s places: the searcher keeps that limit itself, counting
+running trials only (Ray's own limit counts paused trials, so with fewer places than a
+bracket has trials, its first trials waited paused for bracket-mates that never started,
+and Ray judged the bracket without them). Three things differ from Ray's class: a
+result without the epoch or the metric (a trainer's error, a pause at the time budget)
+goes past the scheduler, as with ASHA; a NaN is the worst value, where Ray would sort it
+anywhere; and a trial is stopped at its last epoch (or when the trainer says
 it has finished), never paused there, so that it ends COMPLETE. Its brackets are not
 started from the study: a bracket compares trials that run together, each paused until the
 others reach the milestone, and a finished trial can no longer be paused or resumed. A
@@ -289,6 +293,17 @@ class StudyHyperBandScheduler(HyperBandScheduler):
         self._compared = metric
         self._worst = -math.inf if mode == "max" else math.inf
         self._epochs = max_t
+        self._trials: dict[int, Trial] = {}  # by study number: the searcher asks which are paused
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        super().on_trial_add(tune_controller, trial)
+        self._trials[trial.config["trial_number"]] = trial
+
+    def is_paused(self, number: int) -> bool:
+        """Whether trial ``number`` waits for its bracket, PAUSED: it holds no worker, and
+        the searcher counts it out of ``max_concurrent`` (see module doc)."""
+        trial = self._trials.get(number)
+        return trial is not None and trial.status == Trial.PAUSED
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         return True  # metric and mode come from the spec, never from Ray

@@ -93,7 +93,14 @@ WRITE_INTERVAL_S = 1.0  # an epoch this soon after a trial's last write waits fo
 _log = logging.getLogger(__name__)
 
 
-class RungPauses(Protocol):
+class PausedTrials(Protocol):
+    """What the searcher asks of a scheduler that pauses trials (HyperBand, promotion
+    ASHA), to keep ``max_concurrent`` itself: Ray's limit counts a paused trial as running."""
+
+    def is_paused(self, number: int) -> bool: ...
+
+
+class RungPauses(PausedTrials, Protocol):
     """What the searcher asks of a scheduler that pauses trials at rungs and promotes them
     (hpo.engine.promotion), trials known by their study numbers."""
 
@@ -157,12 +164,13 @@ class StudySearcher(Searcher):
             :attr:`stopped`).
         keep: How many of the best COMPLETE trials keep their final weights, as Optuna
             artifacts (``checkpoint.keep``; hpo.study.weights).
+        paused: The scheduler, when it pauses trials: the searcher then keeps
+            ``max_concurrent`` itself, counting running trials only (Ray's own limit
+            would count the paused ones, and wait for ever once they fill it).
+        max_concurrent: Trials running at once, with ``paused`` (or ``pauses``).
         pauses: The scheduler, when it pauses trials at rungs and promotes them: the
-            searcher then keeps ``max_concurrent`` itself, counting running trials only,
-            takes a queued paused trial only when it is promoted, and ends the paused
-            trials when the study ends (see :meth:`suggest`).
-        max_concurrent: Trials running at once, with ``pauses`` (Ray's own limit would
-            count the paused ones).
+            searcher takes a queued paused trial only when it is promoted, records where
+            each waits, and ends the paused trials when the study ends (see :meth:`suggest`).
     """
 
     def __init__(
@@ -186,8 +194,9 @@ class StudySearcher(Searcher):
         failures: FailureStreak | None = None,
         rules: StopRules | None = None,
         keep: int = 0,
-        pauses: RungPauses | None = None,
+        paused: PausedTrials | None = None,
         max_concurrent: int | None = None,
+        pauses: RungPauses | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self._study = study
@@ -216,15 +225,16 @@ class StudySearcher(Searcher):
         self.budget_spent = False
         self.paused = 0  # trials paused at the time budget
         self.stopped: str | None = None  # the verdict of the stop rule that fired
-        self._pauses = pauses
+        self._paused = paused if paused is not None else pauses
         self._max_concurrent = max_concurrent
+        self._pauses = pauses
         self.ending = False  # no trial will be started or promoted any more: paused ones are ended
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the Tuner for its own restore, which hpo never uses: a run resumes
         from the study. The pickled copy carries no database handle or live trials."""
         state = dict(self.__dict__)
-        for key in ("_study", "_storage", "_replica", "_observer", "_live", "_errored", "_grid", "_rules", "_pauses"):
+        for key in ("_study", "_storage", "_replica", "_observer", "_live", "_errored", "_grid", "_rules", "_paused", "_pauses"):
             state[key] = None
         return state
 
@@ -257,10 +267,11 @@ class StudySearcher(Searcher):
             return Searcher.FINISHED
         held: set[int] = set()
         promoted = None
+        paused = self._paused
+        running_here = sum(paused is None or not paused.is_paused(live.number) for live in self._live.values())
+        if self._max_concurrent is not None and running_here >= self._max_concurrent:
+            return None  # every slot runs a trial; paused ones hold none
         if self._pauses is not None:
-            running_here = sum(self._pauses.paused_at(live.number) is None for live in self._live.values())
-            if self._max_concurrent is not None and running_here >= self._max_concurrent:
-                return None  # every slot runs a trial; paused ones hold none
             promoted, held = self._pauses.next_promotion(), self._pauses.queued()
             if promoted is not None and promoted not in held:
                 return None  # Ray resumes it in the free slot (the scheduler's choose_trial_to_run)

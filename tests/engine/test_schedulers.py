@@ -431,3 +431,12 @@ def test_a_pausing_scheduler_needs_a_trainer_that_resumes_and_checkpoints(tmp_pa
     spec_error(spec_file, "scheduler.type", "hyperband pauses trials and resumes them from their checkpoints, and the trainer tests.e2e")
     spec_file.write_text(hyperband + "checkpoint: false\n")
     spec_error(spec_file, "checkpoint", "remove `checkpoint: false`")
+
+
+def test_hyperband_says_which_trials_are_paused_for_the_searcher_to_count_them_out():
+    """A trial waiting for its bracket holds no place of max_concurrent (the searcher keeps it)."""
+    scheduler = StudyHyperBandScheduler(metric="val_acc", mode="max", max_t=3, reduction_factor=3)
+    trials = hyperband_trials(scheduler, 4)
+    assert epoch(scheduler, trials[2], 1, 0.5) == PAUSE
+    trials[2].set_status(Trial.PAUSED)
+    assert [scheduler.is_paused(n) for n in range(5)] == [False, False, True, False, False]
