@@ -240,6 +240,18 @@ def requeued_attrs(number: int, user_attrs: Mapping[str, Any]) -> dict[str, Any]
     return {**kept, REQUEUED_FROM_ATTR: number}
 
 
+def paused_line(trials: Iterable[FrozenTrial]) -> str | None:
+    """``paused at a rung, waiting to be promoted: trial 1 (epoch 1), trial 4 (epoch 1, queued)``,
+    as ``hpo status`` says it: the open trials promotion ASHA paused (RUNNING in a live run,
+    queued for the next run after it stopped); None when there are none."""
+    paused = [
+        f"trial {trial.number} (epoch {trial.user_attrs[PAUSED_AT_ATTR]}{', queued' if trial.state == TrialState.WAITING else ''})"
+        for trial in trials
+        if trial.state in (TrialState.RUNNING, TrialState.WAITING) and trial.user_attrs.get(PAUSED_AT_ATTR) is not None
+    ]
+    return f"paused at a rung, waiting to be promoted: {', '.join(paused)}" if paused else None
+
+
 def is_warm_start(trial: FrozenTrial) -> bool:
     """Whether ``trial`` was copied from an earlier version by a warm start (hpo.study.warmstart):
     it informs the sampler and the rungs, but is no trial of this study's runs, so it counts

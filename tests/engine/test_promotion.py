@@ -15,10 +15,12 @@ import pytest
 from optuna.trial import TrialState, create_trial
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
+from rich.console import Console
 
 from hpo.engine.promotion import StudyPromotionScheduler
 from hpo.engine.schedulers import build_scheduler
 from hpo.engine.searcher import StudySearcher
+from hpo.results.table import print_status
 from hpo.spec.sections import spec_from_text
 from hpo.spec.space import parse_space
 from hpo.study.keys import PAUSED_AT_ATTR
@@ -321,6 +323,9 @@ def test_a_queued_paused_trial_waits_in_the_queue_until_promoted(pair):
     study, scheduler, searcher = pair(target=4)
     pause_the_second(scheduler, searcher)
     assert searcher.fail_unfinished("Interrupted", "interrupted") == 1  # Ctrl-C: failed and queued again, paused
+    console = Console(record=True, width=200)
+    print_status(study, console)
+    assert "paused at a rung, waiting to be promoted: trial 2 (epoch 1, queued)" in console.export_text()
     study, scheduler, searcher = pair(target=4)
     assert scheduler.queued() == {2}
     third = start(searcher, "c")
