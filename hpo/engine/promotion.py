@@ -117,10 +117,8 @@ class StudyPromotionScheduler(StudyASHAScheduler):
     def _promoted_at(self, epoch: int) -> list[int]:
         """The top ``⌊n/η⌋`` (at least one) of the trials at rung ``epoch``, best first; a
         tie goes to the trial that arrived first."""
-        recorded = self._rungs[epoch]
-        arrivals = list(recorded)  # dicts keep the order of arrival
-        ranked = sorted(arrivals, key=lambda number: (-recorded[number], arrivals.index(number)))
-        return ranked[: self._kept(len(recorded))]
+        recorded = self._rungs[epoch]  # dicts keep the order of arrival, and sorted() keeps it among equals
+        return sorted(recorded, key=lambda number: -recorded[number])[: self._kept(len(recorded))]
 
     def paused_at(self, number: int) -> int | None:
         """The rung trial ``number`` is paused at, or None."""
