@@ -285,6 +285,8 @@ class StudySearcher(Searcher):
             return None if self._live or self._errored else Searcher.FINISHED
         trial = self._replica.ask(self._target, held=held, only=promoted)
         if trial is None:  # the places left are queued or taken: ask again in a moment
+            if self._pauses is not None and promoted is not None:
+                self._pauses.promote(promoted)  # another driver claimed it: not this run's to resume, nor to wait for
             return None
         try:
             config = sample(trial, self._space, self._base)
