@@ -225,17 +225,19 @@ class StudyReplica:
 
     # ------------------------------------------------------------------ asking
 
-    def ask(self, target: int) -> optuna.Trial | None:
+    def ask(self, target: int, held: Container[int] = (), only: int | None = None) -> optuna.Trial | None:
         """A trial to sample, or None if the study has no place for one now.
 
         The oldest queued trial that lies within ``target`` is claimed in the study and
         asked of the replica with its parameters fixed; else a new trial is asked of the
-        replica, to be created in the study by :meth:`start`.
+        replica, to be created in the study by :meth:`start`. Queued trials numbered in
+        ``held`` stay in the queue, holding their places (trials paused at a rung:
+        hpo.engine.promotion); with ``only``, that queued trial is claimed (held or not), or none.
         """
         taken = self._taken()
         within = set(taken[:target])
         for trial_id, number in sorted(self._waiting.items(), key=lambda item: item[1]):
-            if number not in within:
+            if number not in within or (number in held if only is None else number != only):
                 continue
             del self._waiting[trial_id]
             if not self._claim(trial_id):
@@ -250,7 +252,7 @@ class StudyReplica:
             self._adopt(trial, _Written.of(trial_id, queued))
             self._numbers[trial.number] = number
             return trial
-        if len(taken) >= target:
+        if len(taken) >= target or only is not None:
             return None
         return self.study.ask()
 

@@ -52,7 +52,7 @@ from hpo.study.summary import Tally, versus_baseline
 from hpo.study.versions import open_study_for_spec
 
 if TYPE_CHECKING:
-    from hpo.engine.searcher import StudySearcher
+    from hpo.engine.searcher import PausedTrials, RungPauses, StudySearcher
 
 HEARTBEAT_INTERVAL_S = 30.0
 
@@ -229,10 +229,18 @@ def _tune(
     budget, the study's trials at the end)."""
     from ray import tune
 
-    from hpo.engine.schedulers import build_scheduler
+    from hpo.engine.promotion import StudyPromotionScheduler
+    from hpo.engine.schedulers import StudyHyperBandScheduler, build_scheduler
     from hpo.engine.trainable import run_trial
 
-    searcher = _searcher(spec, study, storage, target, progress, failures, rules)
+    scheduler = build_scheduler(spec, study)
+    # Ray's limit counts paused trials as live, and waits for ever once they fill it: for a
+    # scheduler that pauses, the searcher keeps it, counting running trials only
+    paused = scheduler if isinstance(scheduler, StudyPromotionScheduler | StudyHyperBandScheduler) else None
+    pauses = scheduler if isinstance(scheduler, StudyPromotionScheduler) else None
+    searcher = _searcher(spec, study, storage, target, progress, failures, rules, paused, pauses, concurrency)
+    if pauses is not None:
+        pauses.follow(searcher)
     resources = spec.resources
     tuner = tune.Tuner(
         tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
@@ -245,9 +253,9 @@ def _tune(
         },
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=build_scheduler(spec, study),
+            scheduler=scheduler,
             num_samples=-1,  # the searcher decides when the study is done
-            max_concurrent_trials=concurrency,
+            max_concurrent_trials=None if paused is not None else concurrency,
             reuse_actors=True,  # one worker runs trial after trial: no torch import per trial
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
@@ -280,6 +288,9 @@ def _searcher(
     progress: StudyProgress,
     failures: FailureStreak,
     rules: StopRules,
+    paused: PausedTrials | None,
+    pauses: RungPauses | None,
+    concurrency: int,
 ) -> StudySearcher:
     from hpo.engine.searcher import StudySearcher
 
@@ -303,6 +314,9 @@ def _searcher(
         failures=failures,
         rules=rules,
         keep=spec.checkpoint.keep,
+        paused=paused,
+        max_concurrent=concurrency if paused is not None else None,
+        pauses=pauses,
     )
 
 

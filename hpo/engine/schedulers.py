@@ -6,8 +6,9 @@ ASHA as the spec describes it: at each rung, keep the top 1/reduction_factor.
 ``g, g·η, g·η², ...`` epochs below ``max_t = train.epochs``. A trial that reaches a rung
 continues only if it is among the top ``⌊n / η⌋`` of the ``n`` trials that have reached
 that rung, itself included: the promotion rule of asynchronous successive halving (Li et
-al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020). A trial cannot
-be paused and promoted later, so the rule is applied when it arrives; while a rung holds
+al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020). A trial is not
+paused to be promoted later (``promotion: true`` does that: hpo.engine.promotion), so the
+rule is applied when it arrives; while a rung holds
 fewer than η trials, only one better than all the others there continues, as in Optuna's
 ``SuccessiveHalvingPruner`` (stopping them all would leave a small study without a single
 complete trial). A trial that ties an earlier one at the boundary is stopped: the earlier
@@ -55,10 +56,14 @@ is PAUSED until every trial of the bracket has, then the top ``1/η`` are resume
 checkpoints (hpo.engine.trainable) and the others stopped (PRUNED). The searcher keeps a
 paused trial open, so the study holds one trial per config with one curve; a trial resumed
 from a checkpoint older than its pause (``checkpoint.every`` above 1) runs the epochs since
-again, and they replace the first ones, as for a retried trial. Three things differ from
-Ray's class: a result without the epoch or the metric (a trainer's error, a pause at the
-time budget) goes past the scheduler, as with ASHA; a NaN is the worst value, where Ray
-would sort it anywhere; and a trial is stopped at its last epoch (or when the trainer says
+again, and they replace the first ones, as for a retried trial. A paused trial holds none of
+``resources.max_concurrent``'s places: the searcher keeps that limit itself, counting
+running trials only (Ray's own limit counts paused trials, so with fewer places than a
+bracket has trials, its first trials waited paused for bracket-mates that never started,
+and Ray judged the bracket without them). Three things differ from Ray's class: a
+result without the epoch or the metric (a trainer's error, a pause at the time budget)
+goes past the scheduler, as with ASHA; a NaN is the worst value, where Ray would sort it
+anywhere; and a trial is stopped at its last epoch (or when the trainer says
 it has finished), never paused there, so that it ends COMPLETE. Its brackets are not
 started from the study: a bracket compares trials that run together, each paused until the
 others reach the milestone, and a finished trial can no longer be paused or resumed. A
@@ -89,15 +94,18 @@ def build_scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
     """The spec's scheduler, started from the study's finished trials; FIFO for ``type: none``."""
     section = spec.scheduler
     if section.type == "asha":
-        return StudyASHAScheduler(
-            study,
-            metric=spec.metric,
-            mode=spec.mode,
-            max_t=spec.epochs,
-            grace_period=section.grace_period,
-            reduction_factor=section.reduction_factor,
-            recheck_rung_below=section.recheck_rung_below,
-        )
+        rungs: dict[str, Any] = {
+            "metric": spec.metric,
+            "mode": spec.mode,
+            "max_t": spec.epochs,
+            "grace_period": section.grace_period,
+            "reduction_factor": section.reduction_factor,
+        }
+        if section.promotion:
+            from hpo.engine.promotion import StudyPromotionScheduler  # it builds on StudyASHAScheduler, below
+
+            return StudyPromotionScheduler(study, **rungs)
+        return StudyASHAScheduler(study, **rungs, recheck_rung_below=section.recheck_rung_below)
     if section.type == "median":
         return StudyMedianStoppingRule(
             study, metric=spec.metric, mode=spec.mode, grace_period=section.grace_period, min_samples_required=section.min_samples_required
@@ -285,6 +293,17 @@ class StudyHyperBandScheduler(HyperBandScheduler):
         self._compared = metric
         self._worst = -math.inf if mode == "max" else math.inf
         self._epochs = max_t
+        self._trials: dict[int, Trial] = {}  # by study number: the searcher asks which are paused
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        super().on_trial_add(tune_controller, trial)
+        self._trials[trial.config["trial_number"]] = trial
+
+    def is_paused(self, number: int) -> bool:
+        """Whether trial ``number`` waits for its bracket, PAUSED: it holds no worker, and
+        the searcher counts it out of ``max_concurrent`` (see module doc)."""
+        trial = self._trials.get(number)
+        return trial is not None and trial.status == Trial.PAUSED
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         return True  # metric and mode come from the spec, never from Ray

@@ -73,6 +73,7 @@ from hpo.study.keys import (
     HISTORY_ATTR,
     HISTORY_KEYS,
     LOG_ATTR,
+    PAUSED_AT_ATTR,
     RAY_TRIAL_ID,
     RESUMED_FROM_ATTR,
     SECONDS_ATTR,
@@ -90,6 +91,26 @@ RECOVERY_INTERVAL_S = 5.0  # while waiting for running trials, look for orphans 
 WRITE_INTERVAL_S = 1.0  # an epoch this soon after a trial's last write waits for its next one
 
 _log = logging.getLogger(__name__)
+
+
+class PausedTrials(Protocol):
+    """What the searcher asks of a scheduler that pauses trials (HyperBand, promotion
+    ASHA), to keep ``max_concurrent`` itself: Ray's limit counts a paused trial as running."""
+
+    def is_paused(self, number: int) -> bool: ...
+
+
+class RungPauses(PausedTrials, Protocol):
+    """What the searcher asks of a scheduler that pauses trials at rungs and promotes them
+    (hpo.engine.promotion), trials known by their study numbers."""
+
+    def paused_at(self, number: int) -> int | None: ...
+
+    def queued(self) -> set[int]: ...
+
+    def next_promotion(self) -> int | None: ...
+
+    def promote(self, number: int) -> None: ...
 
 
 class TrialObserver(Protocol):
@@ -112,6 +133,7 @@ class _LiveTrial:
     last: Mapping[str, Any] = field(default_factory=dict)
     checkpoints: set[str] = field(default_factory=set)  # Ray trial directories holding this curve's checkpoints
     final: str | None = None  # the checkpoint of its last report: its final weights, when the study keeps them
+    paused_at: int | None = None  # the rung it waits at, as recorded in the study (hpo.engine.promotion)
 
 
 class StudySearcher(Searcher):
@@ -142,6 +164,13 @@ class StudySearcher(Searcher):
             :attr:`stopped`).
         keep: How many of the best COMPLETE trials keep their final weights, as Optuna
             artifacts (``checkpoint.keep``; hpo.study.weights).
+        paused: The scheduler, when it pauses trials: the searcher then keeps
+            ``max_concurrent`` itself, counting running trials only (Ray's own limit
+            would count the paused ones, and wait for ever once they fill it).
+        max_concurrent: Trials running at once, with ``paused`` (or ``pauses``).
+        pauses: The scheduler, when it pauses trials at rungs and promotes them: the
+            searcher takes a queued paused trial only when it is promoted, records where
+            each waits, and ends the paused trials when the study ends (see :meth:`suggest`).
     """
 
     def __init__(
@@ -165,6 +194,9 @@ class StudySearcher(Searcher):
         failures: FailureStreak | None = None,
         rules: StopRules | None = None,
         keep: int = 0,
+        paused: PausedTrials | None = None,
+        max_concurrent: int | None = None,
+        pauses: RungPauses | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self._study = study
@@ -193,12 +225,16 @@ class StudySearcher(Searcher):
         self.budget_spent = False
         self.paused = 0  # trials paused at the time budget
         self.stopped: str | None = None  # the verdict of the stop rule that fired
+        self._paused = paused if paused is not None else pauses
+        self._max_concurrent = max_concurrent
+        self._pauses = pauses
+        self.ending = False  # no trial will be started or promoted any more: paused ones are ended
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the Tuner for its own restore, which hpo never uses: a run resumes
         from the study. The pickled copy carries no database handle or live trials."""
         state = dict(self.__dict__)
-        for key in ("_study", "_storage", "_replica", "_observer", "_live", "_errored", "_grid", "_rules"):
+        for key in ("_study", "_storage", "_replica", "_observer", "_live", "_errored", "_grid", "_rules", "_paused", "_pauses"):
             state[key] = None
         return state
 
@@ -209,6 +245,12 @@ class StudySearcher(Searcher):
 
     # Ray's annotation omits the Searcher.FINISHED string its own docs say to return
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
+        suggested = self._suggest(trial_id)
+        if suggested == Searcher.FINISHED and not self.ending:
+            self._end_paused()
+        return suggested
+
+    def _suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self.budget_spent = True
             return Searcher.FINISHED
@@ -223,13 +265,28 @@ class StudySearcher(Searcher):
             return Searcher.FINISHED  # running trials end as they would; none is started
         if finished >= self._target:
             return Searcher.FINISHED
+        held: set[int] = set()
+        promoted = None
+        paused = self._paused
+        running_here = sum(paused is None or not paused.is_paused(live.number) for live in self._live.values())
+        if self._max_concurrent is not None and running_here >= self._max_concurrent:
+            return None  # every slot runs a trial; paused ones hold none
+        if self._pauses is not None:
+            promoted, held = self._pauses.next_promotion(), self._pauses.queued()
+            if promoted is not None and promoted not in held:
+                return None  # Ray resumes it in the free slot (the scheduler's choose_trial_to_run)
+            if promoted is None and not running_here and finished + running + len(held) >= self._target:
+                self._end_paused()  # nothing runs, nothing can be promoted, no place is left
+                return None  # once the paused trials Ray holds are stopped, the study has its trials
         if finished + running >= self._target:
             self._recover_orphans()
             return None  # enough are running; ask again once one ends (it may fail)
         if self._grid is not None and self._grid.exhausted(self._replica.trials(), self._replica.waiting()):
             return None if self._live or self._errored else Searcher.FINISHED
-        trial = self._replica.ask(self._target)
+        trial = self._replica.ask(self._target, held=held, only=promoted)
         if trial is None:  # the places left are queued or taken: ask again in a moment
+            if self._pauses is not None and promoted is not None:
+                self._pauses.promote(promoted)  # another driver claimed it: not this run's to resume, nor to wait for
             return None
         try:
             config = sample(trial, self._space, self._base)
@@ -242,6 +299,9 @@ class StudySearcher(Searcher):
         if not self._replica.start(trial, self._target):
             return None  # another driver took the last place since the replica was read
         live = _LiveTrial(trial, self._replica.number(trial), trial_id)
+        if self._pauses is not None and promoted is not None:
+            self._pauses.promote(live.number)
+            trial.set_user_attr(PAUSED_AT_ATTR, None)  # promoted: it waits at its rung no more
         resume = self._resume(live)
         self._live[trial_id] = live
         # under the directory `hpo run` runs in, on whichever node runs the trial; recorded
@@ -264,6 +324,8 @@ class StudySearcher(Searcher):
         live = self._live.get(trial_id)
         if live is not None:
             self._record_epoch(live, result)
+            if self._pauses is not None:
+                self._record_pause(live, self._pauses.paused_at(live.number))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         live = self._live.pop(trial_id, None)
@@ -271,6 +333,13 @@ class StudySearcher(Searcher):
             return
         if result:
             self._record_epoch(live, result)
+        if live.paused_at is not None:  # it waited at a rung (hpo.engine.promotion): promoted since, or stopped there
+            if not result and self.budget_spent and self._pause_at is not None:  # to resume in the next run, still paused there
+                self.paused += 1
+                self._interrupt(live, INTERRUPTED_TYPE, PAUSED)
+                return
+            live.paused_at = None
+            live.trial.set_user_attr(PAUSED_AT_ATTR, None)  # an ended trial waits nowhere; told below
         if result and result.get(PAUSED_KEY):
             self.paused += 1
             self._interrupt(live, INTERRUPTED_TYPE, PAUSED)
@@ -332,6 +401,37 @@ class StudySearcher(Searcher):
         for live in open_trials.values():
             self._interrupt(live, error_type, message)
         return len(open_trials)
+
+    def _record_pause(self, live: _LiveTrial, paused_at: int | None) -> None:
+        """Record in the study, at once, the rung ``live`` waits at (None: it goes on): a
+        run killed from here on knows it as paused there (hpo.engine.promotion)."""
+        if paused_at == live.paused_at:
+            return
+        live.paused_at = paused_at
+        live.trial.set_user_attr(PAUSED_AT_ATTR, paused_at)
+        self._replica.flush(live.trial)
+        live.written_at = time.monotonic()
+
+    def _end_paused(self) -> None:
+        """The study ends: no trial is started or promoted any more. The paused trials Ray
+        holds are stopped by the scheduler (and recorded by :meth:`on_trial_complete`);
+        those waiting in the queue are recorded PRUNED here, at their last epoch, except at
+        a time-budget pause, where they wait for the next run."""
+        self.ending = True
+        if self._pauses is None or (self.budget_spent and self._pause_at is not None):
+            return
+        for number in sorted(self._pauses.queued()):
+            self._pauses.promote(number)
+            trial = self._replica.ask(self._target, only=number)
+            if trial is None or not self._replica.start(trial, self._target):
+                continue  # another driver took it
+            live = _LiveTrial(trial, self._replica.number(trial), "")
+            self._resume(live)
+            trial.set_user_attr(PAUSED_AT_ATTR, None)
+            if self._observer:
+                self._observer.trial_started(live.number)
+            self._judge_constraints(live)
+            self._tell(live, TrialState.PRUNED)
 
     def _interrupt(self, live: _LiveTrial, error_type: str, message: str) -> None:
         """Fail ``live`` as interrupted and queue it again, from its checkpoint if it has one."""

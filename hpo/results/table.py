@@ -18,7 +18,7 @@ from hpo.results.confirm_view import confirm_view
 from hpo.results.rungs import MIN_SHARED, shared_rung
 from hpo.study.confirm import confirmed_trials
 from hpo.study.keys import LOG_ATTR, SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, STOP_REASON_ATTR, WORKER_KEYS
-from hpo.study.records import FINISHED_STATES, epochs_of, error_of, is_warm_start, worker_of
+from hpo.study.records import FINISHED_STATES, epochs_of, error_of, is_warm_start, paused_line, worker_of
 from hpo.study.summary import (
     Tally,
     best_trials,
@@ -136,9 +136,9 @@ def status_view(study: optuna.Study) -> Group:
     versus = versus_baseline(tally.best, trials)
     if versus:
         lines.append(Text(versus))
-    warm = warm_start_line(trials)
-    if warm:
-        lines.append(Text(warm))
+    for note in (warm_start_line(trials), paused_line(trials)):
+        if note:
+            lines.append(Text(note))
     if tally.best is not None:
         lines.append(Text(f"best params: {format_params(tally.best.params)}"))
     frame = trials_frame(study)

@@ -189,6 +189,15 @@ class ASHASection(StrictModel):
     # past the first rung, also stop a trial whose place at the rung below later trials
     # took; off: it did not make TPE + ASHA find good configs sooner (benchmarks/)
     recheck_rung_below: bool = False
+    # pause a trial at a rung and resume it from its checkpoint once it ranks in the top
+    # 1/reduction_factor there, instead of deciding on arrival (hpo.engine.promotion)
+    promotion: bool = False
+
+    @model_validator(mode="after")
+    def _recheck_stops_on_arrival(self) -> ASHASection:
+        if self.promotion and self.recheck_rung_below:
+            raise ValueError("recheck_rung_below takes back a promotion made on arrival, and promotion: true makes none: use one of them")
+        return self
 
 
 class MedianSection(StrictModel):
@@ -212,7 +221,12 @@ class NoScheduler(StrictModel):
 
 
 SchedulerSection = Annotated[ASHASection | MedianSection | HyperBandSection | NoScheduler, Field(discriminator="type")]
-PAUSING_SCHEDULERS = ("hyperband",)  # they pause trials and resume them from their checkpoints
+PAUSING_SCHEDULERS = ("hyperband",)  # they pause trials and resume them from their checkpoints; so does asha with promotion
+
+
+def pauses_trials(scheduler: SchedulerSection) -> bool:
+    """Whether ``scheduler`` pauses trials and resumes them from their checkpoints."""
+    return scheduler.type in PAUSING_SCHEDULERS or (isinstance(scheduler, ASHASection) and scheduler.promotion)
 
 
 class ResourcesSection(StrictModel):
@@ -453,20 +467,23 @@ def _check_scheduler(scheduler: SchedulerSection, epochs: int, source: str) -> N
 def _check_pausing(scheduler: SchedulerSection, checkpoint: CheckpointSection, trainer: str, resumable: bool, source: str) -> None:
     """A scheduler that pauses trials resumes them from their checkpoints: without them, a
     paused trial would start again from epoch 1, and its curve would be run twice."""
-    if scheduler.type not in PAUSING_SCHEDULERS:
+    if not pauses_trials(scheduler):
         return
+    name = "asha with promotion: true" if scheduler.type == "asha" else scheduler.type
+    where = "scheduler.promotion" if scheduler.type == "asha" else "scheduler.type"
+    instead = "asha without promotion, median or none" if scheduler.type == "asha" else "asha, median or none"
     if not resumable:
         raise SpecError(
             source,
-            "scheduler.type",
-            f"{scheduler.type} pauses trials and resumes them from their checkpoints, and the trainer {trainer} "
+            where,
+            f"{name} pauses trials and resumes them from their checkpoints, and the trainer {trainer} "
             "cannot resume (its train function takes no `resume` keyword: see docs/trainer-contract.md): "
-            "use asha, median or none, or a trainer that resumes",
+            f"use {instead}, or a trainer that resumes",
         )
     if not checkpoint.every:
         raise SpecError(
             source,
             "checkpoint",
-            f"{scheduler.type} pauses trials and resumes them from their checkpoints, and checkpoint is false: "
-            "remove `checkpoint: false` (a checkpoint every epoch is the default), or use asha, median or none",
+            f"{name} pauses trials and resumes them from their checkpoints, and checkpoint is false: "
+            f"remove `checkpoint: false` (a checkpoint every epoch is the default), or use {instead}",
         )

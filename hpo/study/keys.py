@@ -23,6 +23,7 @@ REQUEUED_FROM_ATTR = "requeued_from"  # of a queued trial: the number of the int
 BASELINE_ATTR = "baseline"  # true on the trial that runs ``train:`` as it is (and on its requeued copies)
 ENQUEUED_ATTR = "enqueued"  # of a trial a user put in the queue: the file its config came from (a spec or a config)
 CHECKPOINT_ATTR = "checkpoint"  # of a running or interrupted trial: its latest checkpoint, {"path": Ray's directory, "epoch": N}
+PAUSED_AT_ATTR = "paused_at"  # of a trial promotion ASHA paused: the epoch of its rung (None once promoted); kept when queued again
 RESUMED_FROM_ATTR = "resumed_from"  # of a trial continuing an interrupted one: {"trial": its number, "path", "epoch"}
 WARM_START_ATTR = "warm_start"  # of a trial a warm start copied from an earlier version: {"study": its name, "number": its number there}
 WEIGHTS_ATTR = "weights"  # of a COMPLETE trial that kept its final weights: {"artifact_id", "file"}; hpo.study.weights

@@ -37,6 +37,7 @@ from hpo.study.keys import (
     ERROR_TYPE_ATTR,
     FIXED_PARAMS_ATTR,
     HEARTBEAT_PREFIX,
+    PAUSED_AT_ATTR,
     RAY_TRIAL_ID,
     REQUEUED_FROM_ATTR,
     RESUMED_FROM_ATTR,
@@ -228,12 +229,27 @@ def recover_orphans(study: optuna.Study, storage: optuna.storages.BaseStorage, c
 def requeued_attrs(number: int, user_attrs: Mapping[str, Any]) -> dict[str, Any]:
     """The user attributes of trial ``number`` queued again: where it came from, the marks
     a user's queue gave it (the baseline stays the baseline when it is interrupted), and
-    the checkpoint it continues from, if it had one (hpo.engine.searcher resumes it)."""
+    the checkpoint it continues from, if it had one (hpo.engine.searcher resumes it), and the
+    rung it was paused at, if promotion-type ASHA paused it (it waits there to be promoted)."""
     kept = {key: user_attrs[key] for key in (BASELINE_ATTR, ENQUEUED_ATTR) if key in user_attrs}
+    if user_attrs.get(PAUSED_AT_ATTR) is not None:
+        kept[PAUSED_AT_ATTR] = user_attrs[PAUSED_AT_ATTR]
     checkpoint = user_attrs.get(CHECKPOINT_ATTR)
     if isinstance(checkpoint, Mapping):
         kept[RESUMED_FROM_ATTR] = {"trial": number, **checkpoint}
     return {**kept, REQUEUED_FROM_ATTR: number}
+
+
+def paused_line(trials: Iterable[FrozenTrial]) -> str | None:
+    """``paused at a rung, waiting to be promoted: trial 1 (epoch 1), trial 4 (epoch 1, queued)``,
+    as ``hpo status`` says it: the open trials promotion ASHA paused (RUNNING in a live run,
+    queued for the next run after it stopped); None when there are none."""
+    paused = [
+        f"trial {trial.number} (epoch {trial.user_attrs[PAUSED_AT_ATTR]}{', queued' if trial.state == TrialState.WAITING else ''})"
+        for trial in trials
+        if trial.state in (TrialState.RUNNING, TrialState.WAITING) and trial.user_attrs.get(PAUSED_AT_ATTR) is not None
+    ]
+    return f"paused at a rung, waiting to be promoted: {', '.join(paused)}" if paused else None
 
 
 def is_warm_start(trial: FrozenTrial) -> bool:

@@ -7,7 +7,8 @@ machine a trial takes a tenth of a second. With ``hpo run --trainer HELD_TRAINER
 on (0: every one) wait before training until the test calls ``Hold.release()``; each one
 held says so with a file, so the test waits on that, not on the clock. Without
 ``Hold.env()`` (a resumed run, ``hpo train`` of an exported config) it is the real trainer.
-It declares the real trainer's contract, so it takes the same specs and retrains the same way. A trial held
+``resumable`` is the same trainer taking ``resume`` (checkpointed, so a scheduler that
+pauses trials accepts it); a trial it resumes counts as a start too. It declares the real trainer's contract, so it takes the same specs and retrains the same way. A trial held
 longer than HOLD_LIMIT_S fails with an error saying so, rather than waiting for a test
 that has itself failed.
 """
@@ -24,6 +25,7 @@ from trainers.config import METRICS, TrainConfig
 from trainers.preview import preview
 
 HELD_TRAINER = "tests.e2e.held_trainer:train"
+HELD_RESUMABLE_TRAINER = "tests.e2e.held_trainer:resumable"  # the same, taking `resume`: checkpointed, and held alike
 HOLD_LIMIT_S = 900.0
 
 
@@ -69,8 +71,22 @@ def _check(config):
 def train(config, report, *, final=False, output_dir=None):
     from trainers.loop import train as real_train
 
+    _hold()
+    return real_train(config, report, final=final, output_dir=output_dir)
+
+
+@trainer(schema=TrainConfig, metrics=METRICS, check=_check, preview=preview)
+def resumable(config, report, *, final=False, output_dir=None, resume=None):
+    from trainers.loop import train as real_train
+
+    _hold()
+    return real_train(config, report, final=final, output_dir=output_dir, resume=resume)
+
+
+def _hold() -> None:
+    """Wait before training while the test holds this trial (module doc)."""
     if "HPO_TEST_HOLD" not in os.environ:
-        return real_train(config, report, final=final, output_dir=output_dir)
+        return
     directory = Path(os.environ["HPO_TEST_HOLD"])
     number = _start_number(directory)
     if number >= int(os.environ["HPO_TEST_HOLD_FROM"]):
@@ -80,4 +96,3 @@ def train(config, report, *, final=False, output_dir=None):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"held {HOLD_LIMIT_S:g} s before training: the test never released the run")
             time.sleep(0.1)
-    return real_train(config, report, final=final, output_dir=output_dir)

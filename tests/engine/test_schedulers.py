@@ -200,12 +200,16 @@ def test_concurrent_trials_each_decided_against_the_ones_before_it(recheck):
 
 
 def top_third(arrived: list[tuple[int, float]], number: int) -> bool:
-    """Whether trial ``number`` ranks in the top ⌊n / 3⌋ (at least one) of the ``n``
+    return ranks_in_top(arrived, number, 3)
+
+
+def ranks_in_top(arrived: list[tuple[int, float]], number: int, eta: int) -> bool:
+    """Whether trial ``number`` ranks in the top ⌊n / η⌋ (at least one) of the ``n``
     (trial, value) arrivals at a rung, a tie going to the trial that arrived first."""
     position = [n for n, _ in arrived].index(number)
     value = arrived[position][1]
     ahead = sum(other > value for _, other in arrived) + sum(other == value for _, other in arrived[:position])
-    return ahead < max(1, len(arrived) // 3)
+    return ahead < max(1, len(arrived) // eta)
 
 
 def test_the_scheduler_pickles_without_the_study():
@@ -427,3 +431,12 @@ def test_a_pausing_scheduler_needs_a_trainer_that_resumes_and_checkpoints(tmp_pa
     spec_error(spec_file, "scheduler.type", "hyperband pauses trials and resumes them from their checkpoints, and the trainer tests.e2e")
     spec_file.write_text(hyperband + "checkpoint: false\n")
     spec_error(spec_file, "checkpoint", "remove `checkpoint: false`")
+
+
+def test_hyperband_says_which_trials_are_paused_for_the_searcher_to_count_them_out():
+    """A trial waiting for its bracket holds no place of max_concurrent (the searcher keeps it)."""
+    scheduler = StudyHyperBandScheduler(metric="val_acc", mode="max", max_t=3, reduction_factor=3)
+    trials = hyperband_trials(scheduler, 4)
+    assert epoch(scheduler, trials[2], 1, 0.5) == PAUSE
+    trials[2].set_status(Trial.PAUSED)
+    assert [scheduler.is_paused(n) for n in range(5)] == [False, False, True, False, False]
