@@ -14,10 +14,11 @@ storage (studies/<name>/ray/...) before ``tune.report`` returns, and the driver 
 that copy, once whole, as the trial's checkpoint (hpo.engine.checkpoints). So the staging
 file is read by nothing but Ray's copy: it is replaced atomically, as every state is, but
 not synced to the disk (the copy is what a resume reads), and it is deleted once copied.
-One staging directory serves the trial's every checkpoint, made and removed once. The state of the last report (``finished``) is not
-needed to resume; it is checkpointed when the study keeps its best trials' weights
-(``checkpoint.keep``), of any trainer that hands one: the driver takes the weights from it
-(hpo.study.weights). A trial starts from
+One staging directory serves the trial's every checkpoint, made and removed once.
+
+The state of the last report (``finished``) is not needed to resume; it is checkpointed
+when the study keeps its best trials' weights (``checkpoint.keep``), of any trainer that
+hands one: the driver takes the weights from it (hpo.study.weights). A trial starts from
 the checkpoint Ray gives back (``tune.get_checkpoint()``: Ray retries it after its worker
 died) or else from the one the searcher names (``resume_from``: a trial the last run
 left), loaded with ``torch.load(weights_only=True)``. At the time budget (``pause_at``) a
