@@ -1,34 +1,49 @@
-"""What a resumable trial pays per epoch: building the built-in trainer's state and writing it.
+"""What a resumable trial pays per epoch for its checkpoint: the quickstart CNN, on the CPU.
 
-    python benchmarks/checkpoint_cost.py             # 20 epochs, about half a minute on a CPU core
-    python benchmarks/checkpoint_cost.py --epochs 40 --threads 2
+    python benchmarks/checkpoint_cost.py             # about a minute and a half on 2 CPU cores
+    python benchmarks/checkpoint_cost.py --epochs 60
 
-The quickstart's trainer config (search_spaces/quickstart.yaml: digits, a CNN with batch
-norm and dropout, Adam, cosine) runs with the built-in `train`, on the CPU, one torch
-thread as a quickstart trial has. Its `report` writes every state it is handed with
-`hpo.checkpoint.save_state` (torch.save to a temporary file, fsync, os.replace: what hpo
-does on its checkpoint schedule) into --workdir. Per epoch, side by side in the same run:
+Two parts, each comparing side by side within one run, so that a busy machine slows both
+sides alike. The trainer config is the quickstart's (search_spaces/quickstart.yaml:
+digits, a CNN with batch norm and dropout, Adam, cosine), with one torch thread, as a
+quickstart trial has.
 
-    epoch  the epoch's training and evaluation, as the trainer measures it (`seconds`)
-    build  from there to the report: the loop captures the state (trainers/state.py)
-    save   save_state of that state
-    bytes  torch.save of the same state into memory: the part of `save` that is not the disk
+The state, in this process. The built-in `train` runs here; each state it hands its
+report is written three ways in turn, per epoch:
 
-The first epoch is left out (warm-up). Last line: `checkpoint_ms_per_epoch=X epoch_ms=Y
-ratio=X/Y`, X the median of build + save, Y the median epoch; the target is a ratio of at
-most 0.05.
+    build     from the end of the epoch to the report: the loop captures the state
+    write     `save_state(..., sync=False)` into a staging folder, as the trainable writes
+              it for Ray to copy (hpo.engine.trainable)
+    synced    `save_state` with its sync, as a state written to stay on disk is
+    memory    torch.save of the same state into memory: the part that is not the disk
+
+The whole path, through `hpo run`. A one-trial study, its trainer the built-in one with a
+report that times hpo's `report`, run with `checkpoint: {every: 1}` (the default) and with
+`checkpoint: false`, in turn, twice each. With checkpoints, `report` writes the state,
+hands it to `tune.report`, Ray copies it into the run's storage, and the driver records it
+in the study (its epochs, its history, the checkpoint's path) before the trial goes on:
+Ray's function trainables report synchronously. Without, the driver writes the epochs at
+most once a second. The difference of the two reports is what a checkpoint adds.
+
+The first epoch and the last are left out (warm-up; the last is checkpointed for the
+weights the study keeps). Last line: `checkpoint_ms_per_epoch=X epoch_ms=Y ratio=X/Y` of
+the whole path, X the median build plus the median report with a checkpoint less the
+median without, Y the trials' median epoch; the target is a ratio of at most 0.05.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,57 +52,137 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # hpo and trainers from this checkout
 
+from hpo.contract import trainer  # noqa: E402  (after the path above)
+from trainers.config import METRICS, TrainConfig  # noqa: E402
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=20, help="epochs of the run (default 20)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as a quickstart trial)")
-    parser.add_argument("--workdir", help="where the states go (default: a temporary folder, removed at the end)")
-    args = parser.parse_args(argv)
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the trainer sets torch's threads from it, as in a trial
+TIMES_ENV = "HPO_BENCH_REPORT_TIMES"  # the file the timed trainer writes its rows to
 
+
+def quickstart_train(epochs: int) -> dict[str, Any]:
+    return {**yaml.safe_load((REPO / "search_spaces" / "quickstart.yaml").read_text())["train"], "epochs": epochs, "device": "cpu"}
+
+
+def ms(values: list[float]) -> float:
+    return statistics.median(values) * 1e3
+
+
+# ------------------------------------------------------------------ the state, in this process
+
+
+def state_here(epochs: int) -> tuple[float, float]:
+    """Runs the trainer here; prints each epoch; returns the median epoch and build, in ms."""
     import torch
 
     from hpo.checkpoint import save_state
     from trainers.loop import train
 
-    config = {**yaml.safe_load((REPO / "search_spaces" / "quickstart.yaml").read_text())["train"], "epochs": args.epochs, "device": "cpu"}
-    folder = Path(args.workdir or tempfile.mkdtemp(prefix="hpo-checkpoint-cost-")).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "state.pt"
-    rows: list[tuple[float, float, float, float]] = []  # (epoch, build, save, bytes) seconds
+    folder = Path(tempfile.mkdtemp(prefix="hpo-checkpoint-cost-"))
+    rows: list[dict[str, float]] = []
     returned = time.perf_counter()  # when the loop got control back from the last report
+
+    def timed(write: Callable[[], object]) -> float:
+        begun = time.perf_counter()
+        write()
+        return time.perf_counter() - begun
 
     def report(metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None:
         nonlocal returned
         called = time.perf_counter()
         if state is None:
             raise RuntimeError("the built-in trainer hands its state with every report")
-        save_state(state, path)
-        saved = time.perf_counter()
-        torch.save(state, io.BytesIO())
-        in_memory = time.perf_counter() - saved
-        if metrics["epoch"] > 1:
-            epoch, build, save = metrics["seconds"], called - returned - metrics["seconds"], saved - called
-            rows.append((epoch, build, save, in_memory))
-            print(
-                f"epoch {metrics['epoch']:3d}: {epoch * 1e3:7.1f} ms; state built {build * 1e3:5.2f} ms, "
-                f"saved {save * 1e3:6.2f} ms (into memory {in_memory * 1e3:5.2f} ms)"
-            )
+        row = {
+            "epoch": metrics["seconds"],
+            "build": called - returned - metrics["seconds"],
+            "write": timed(lambda: save_state(state, folder / "state.pt", sync=False)),
+            "synced": timed(lambda: save_state(state, folder / "synced.pt")),
+            "memory": timed(lambda: torch.save(state, io.BytesIO())),
+        }
+        if 1 < metrics["epoch"] < epochs:
+            rows.append(row)
+            print(f"epoch {metrics['epoch']:3d}: " + ", ".join(f"{key} {value * 1e3:6.2f} ms" for key, value in row.items()))
         returned = time.perf_counter()
 
     try:
-        print(f"quickstart CNN on digits, {args.epochs} epochs, torch threads {args.threads}; states written to {path}")
-        train(config, report)
-        size = path.stat().st_size
+        train(quickstart_train(epochs), report)
+        size = (folder / "state.pt").stat().st_size
     finally:
-        if not args.workdir:
-            shutil.rmtree(folder, ignore_errors=True)
-    epoch_ms = statistics.median(r[0] for r in rows) * 1e3
-    cost_ms = statistics.median(r[1] + r[2] for r in rows) * 1e3
-    bytes_ms = statistics.median(r[3] for r in rows) * 1e3
-    print(f"state file {size / 1024:.0f} KiB; medians over {len(rows)} epochs; into memory alone {bytes_ms:.2f} ms")
-    print(f"checkpoint_ms_per_epoch={cost_ms:.2f} epoch_ms={epoch_ms:.2f} ratio={cost_ms / epoch_ms:.4f}")
+        shutil.rmtree(folder, ignore_errors=True)
+    epoch, build = ms([r["epoch"] for r in rows]), ms([r["build"] for r in rows])
+    print(f"state file {size / 1024:.0f} KiB; medians over {len(rows)} epochs:")
+    for key in ("build", "write", "synced", "memory"):
+        print(f"  {key:6s} {ms([r[key] for r in rows]):6.2f} ms  ({ms([r[key] for r in rows]) / epoch:.4f} of the epoch, {epoch:.1f} ms)")
+    cost = build + ms([r["write"] for r in rows])
+    print(f"state built and written: {cost:.2f} ms per epoch, ratio {cost / epoch:.4f}")
+    return epoch, build
+
+
+# ------------------------------------------------------------------ the whole path, through hpo run
+
+
+@trainer(schema=TrainConfig, metrics=METRICS)
+def timed_train(config: dict, report: Any, resume: Any = None) -> dict:
+    """The built-in trainer, timing each call of hpo's ``report`` into $HPO_BENCH_REPORT_TIMES."""
+    from trainers.loop import train
+
+    rows: list[dict[str, float]] = []
+
+    def timed_report(metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None:
+        begun = time.perf_counter()
+        report(metrics, state=state)
+        rows.append({"epoch": metrics["epoch"], "seconds": metrics["seconds"], "report": time.perf_counter() - begun})
+        Path(os.environ[TIMES_ENV]).write_text(json.dumps(rows))
+
+    return train(config, timed_report, resume=resume)
+
+
+def whole_path(epochs: int, checkpoint: dict[str, int] | bool) -> list[dict[str, float]]:
+    """One trial through ``hpo run`` with the spec's ``checkpoint:``; the rows of its
+    reports (epoch, its seconds, the seconds ``report`` took), first and last left out."""
+    folder = Path(tempfile.mkdtemp(prefix="hpo-checkpoint-cost-run-"))
+    times = folder / "reports.json"
+    spec = yaml.safe_load((REPO / "search_spaces" / "quickstart.yaml").read_text())
+    spec["study"].update(name="checkpoint_cost", trials=1)
+    spec.update(
+        trainer="checkpoint_cost:timed_train",
+        scheduler={"type": "none"},
+        resources={"cpus_per_trial": 1, "max_concurrent": 1},
+        checkpoint=checkpoint,
+    )
+    spec["train"]["epochs"] = epochs
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    path = os.pathsep.join([str(REPO), str(REPO / "benchmarks"), os.environ.get("PYTHONPATH", "")])
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "hpo.cli", "run", "spec.yaml"],
+            cwd=folder, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path, TIMES_ENV: str(times)},
+        )  # fmt: skip
+        if run.returncode != 0:
+            raise SystemExit(f"hpo run failed:\n{run.stdout}{run.stderr}")
+        return [r for r in json.loads(times.read_text()) if 1 < r["epoch"] < epochs]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=40, help="epochs of each run (default 40)")
+    parser.add_argument("--repeats", type=int, default=2, help="pairs of hpo runs, with and without checkpoints (default 2)")
+    args = parser.parse_args(argv)
+    os.environ["OMP_NUM_THREADS"] = "1"  # the trainer sets torch's threads from it, as in a quickstart trial
+    print(f"quickstart CNN on digits, {args.epochs} epochs, one torch thread")
+    _, build = state_here(args.epochs)
+    runs: dict[str, list[dict[str, float]]] = {"every epoch": [], "none": []}
+    for repeat in range(args.repeats):  # interleaved: a machine that gets busier slows both alike
+        for name, checkpoint in (("every epoch", {"every": 1}), ("none", False)):
+            rows = whole_path(args.epochs, checkpoint)
+            runs[name] += rows
+            epoch, report = ms([r["seconds"] for r in rows]), ms([r["report"] for r in rows])
+            print(f"hpo run {repeat + 1}, checkpoint {name}: epoch {epoch:.1f} ms, report {report:.2f} ms")
+    epoch = ms([r["seconds"] for rows in runs.values() for r in rows])
+    checkpointed, plain = ms([r["report"] for r in runs["every epoch"]]), ms([r["report"] for r in runs["none"]])
+    cost = build + checkpointed - plain
+    print(f"report with a checkpoint {checkpointed:.2f} ms, without {plain:.2f} ms; the state built {build:.2f} ms")
+    print(f"checkpoint_ms_per_epoch={cost:.2f} epoch_ms={epoch:.2f} ratio={cost / epoch:.4f}")
 
 
 if __name__ == "__main__":

@@ -52,18 +52,20 @@ WRITER = textwrap.dedent(
     from hpo.checkpoint import save_state
     # many small tensors: writing takes far longer than syncing, so a kill lands in a write
     states = [{"epoch": e, "weights": [torch.full((64,), float(e)) for _ in range(2000)]} for e in (1, 2)]
-    save_state(states[0], sys.argv[1])
+    sync = sys.argv[2] == "sync"
+    save_state(states[0], sys.argv[1], sync=sync)
     print("saved", flush=True)
     while True:  # until killed, most likely in the middle of a write
         for state in states:
-            save_state(state, sys.argv[1])
+            save_state(state, sys.argv[1], sync=sync)
     """
 )
 
 
-def test_a_writer_killed_mid_write_leaves_a_whole_state(tmp_path):
+@pytest.mark.parametrize("sync", ["sync", "no-sync"])  # unsynced (a staging file Ray copies) is just as atomic to a kill
+def test_a_writer_killed_mid_write_leaves_a_whole_state(tmp_path, sync):
     path = tmp_path / "state.pt"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), sync], stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert writer.stdout is not None and writer.stdout.readline() == "saved\n"
         time.sleep(0.3)  # a few writes in

@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -229,6 +230,7 @@ def _tune(
     budget, the study's trials at the end)."""
     from ray import tune
 
+    from hpo.engine.checkpoints import ray_storage_path
     from hpo.engine.promotion import StudyPromotionScheduler
     from hpo.engine.schedulers import StudyHyperBandScheduler, build_scheduler
     from hpo.engine.trainable import run_trial
@@ -258,11 +260,11 @@ def _tune(
             max_concurrent_trials=None if paused is not None else concurrency,
             reuse_actors=True,  # one worker runs trial after trial: no torch import per trial
             trial_name_creator=_trial_name,
-            trial_dirname_creator=_trial_name,
+            trial_dirname_creator=partial(_trial_dirname, study.study_name),
         ),
         run_config=tune.RunConfig(
             name=study.study_name,
-            storage_path=str((STUDIES_DIR / study.study_name / "ray").resolve()),
+            storage_path=ray_storage_path(study.study_name),
             verbose=0,
             callbacks=_callbacks(spec, searcher) + _loggers(trackers, study.study_name),
             # a retry starts from the trial's latest checkpoint; the searcher deletes the ones before
@@ -343,6 +345,13 @@ def _loggers(trackers: LogSection, study_name: str) -> list[Any]:
 
 def _trial_name(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
+
+
+def _trial_dirname(study_name: str, trial: Any) -> str:
+    """The trial's directory in Ray's storage, by its number in the study (hpo.engine.checkpoints)."""
+    from hpo.engine.checkpoints import ray_trial_directory
+
+    return Path(ray_trial_directory(study_name, trial.config["trial_number"])).name
 
 
 def max_concurrent(spec: Spec) -> int:

@@ -56,7 +56,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
 from hpo.contract import EPOCH, FINISHED
-from hpo.engine.checkpoints import discard_checkpoints, trial_directory
+from hpo.engine.checkpoints import discard_checkpoints, ray_trial_directory, trial_directory
 from hpo.engine.failures import FailureStreak
 from hpo.engine.replica import StudyReplica
 from hpo.engine.samplers import ConditionalGridSampler
@@ -75,6 +75,7 @@ from hpo.study.keys import (
     LOG_ATTR,
     PAUSED_AT_ATTR,
     RAY_TRIAL_ID,
+    REQUEUED_FROM_ATTR,
     RESUMED_FROM_ATTR,
     SECONDS_ATTR,
     WORKER_ATTR,
@@ -494,7 +495,13 @@ class StudySearcher(Searcher):
     def _resume(self, live: _LiveTrial) -> str | None:
         """For a queued trial that continues an interrupted one from its checkpoint
         (``resumed_from``): take over that trial's epochs up to the checkpoint, as this
-        trial's first, and return the checkpoint's path; else None."""
+        trial's first, and return the checkpoint's path; else None. A queued trial that runs
+        an interrupted one again (``requeued_from``) also takes over that trial's directory of
+        checkpoints: one Ray stored after the last record (a kill between the two) is named
+        by no record, and goes with the ones this trial replaces."""
+        requeued = live.trial.user_attrs.get(REQUEUED_FROM_ATTR)
+        if isinstance(requeued, int):
+            live.checkpoints = {ray_trial_directory(self._study.study_name, requeued)}
         resumed = live.trial.user_attrs.get(RESUMED_FROM_ATTR)
         if not isinstance(resumed, Mapping):
             return None
@@ -507,7 +514,7 @@ class StudySearcher(Searcher):
                 live.values[step] = value
                 self._replica.report(live.trial, step, value)
         live.trial.set_user_attr(CHECKPOINT_ATTR, {"path": path, "epoch": epoch})  # its latest, until it writes one
-        live.checkpoints = {trial_directory(path)}
+        live.checkpoints.add(trial_directory(path))
         return path
 
     def _complete(self, live: _LiveTrial) -> None:

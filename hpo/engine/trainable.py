@@ -8,12 +8,17 @@ everything the trial prints goes (hpo.engine.trial_log). Ray's own error path is
 what this function cannot catch: the worker process dying.
 
 Checkpoints. Of a trainer that takes ``resume`` (hpo.contract), the state it hands a
-report is written (:func:`hpo.checkpoint.save_state`) every ``checkpoint.every`` epochs,
-and handed to Ray with it: Ray copies it into the run's storage (studies/<name>/ray/...)
-and keeps only the trial's latest. The state of the last report (``finished``) is not
-needed to resume; it is checkpointed when the study keeps its best trials' weights
-(``checkpoint.keep``), of any trainer that hands one: the driver takes the weights from it
-(hpo.study.weights). A trial starts from
+report is written (:func:`hpo.checkpoint.save_state`) every ``checkpoint.every`` epochs
+into the trial's staging directory, and handed to Ray with it: Ray copies it into the run's
+storage (studies/<name>/ray/...) before ``tune.report`` returns, and the driver records
+that copy, once whole, as the trial's checkpoint (hpo.engine.checkpoints). So the staging
+file is read by nothing but Ray's copy: it is replaced atomically, as every state is, but
+not synced to the disk (the copy is what a resume reads), and it is deleted once copied.
+One staging directory serves the trial's every checkpoint, made and removed once.
+
+The state of the last report (``finished``) is not needed to resume; it is checkpointed
+when the study keeps its best trials' weights (``checkpoint.keep``), of any trainer that
+hands one: the driver takes the weights from it (hpo.study.weights). A trial starts from
 the checkpoint Ray gives back (``tune.get_checkpoint()``: Ray retries it after its worker
 died) or else from the one the searcher names (``resume_from``: a trial the last run
 left), loaded with ``torch.load(weights_only=True)``. At the time budget (``pause_at``) a
@@ -29,6 +34,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +83,7 @@ def run_trial(ray_config: dict[str, Any]) -> None:
     pause_at = ray_config.get("pause_at") if every else None
     where = _where()
     started = time.monotonic()
+    staging: Any = tempfile.TemporaryDirectory(prefix="hpo-checkpoint-") if every or keep_weights else nullcontext()
 
     def report(metrics: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> None:
         device = metrics.get(DEVICE)  # the trainer knows its device better than Ray's assignment
@@ -86,7 +93,7 @@ def run_trial(ray_config: dict[str, Any]) -> None:
         pause = pause_at is not None and state is not None and not last and time.time() >= pause_at
         periodic = every and not last and (pause or (epoch is not None and epoch % every == 0))
         if state is not None and (periodic or (last and keep_weights)):
-            _report_with_checkpoint(result, state)
+            _report_with_checkpoint(result, state, Path(staging.name))
         else:
             tune.report(result)
         if pause:
@@ -95,7 +102,7 @@ def run_trial(ray_config: dict[str, Any]) -> None:
             raise TrialTimeoutError(f"timeout: the trial ran longer than {timeout_s:g} s (study.trial_timeout)")
 
     try:
-        with trial_output(Path(ray_config["log_file"]), ray_config["trial_number"]):
+        with trial_output(Path(ray_config["log_file"]), ray_config["trial_number"]), staging:
             try:
                 if resumable:
                     train(config, report, resume=_resume_state(ray_config.get("resume_from")))
@@ -113,14 +120,17 @@ def run_trial(ray_config: dict[str, Any]) -> None:
         _release_device_memory()
 
 
-def _report_with_checkpoint(result: dict[str, Any], state: Mapping[str, Any]) -> None:
-    """``tune.report`` with the state as a Ray checkpoint. Ray copies the directory into
-    the run's storage before it returns, so the temporary one goes at once."""
+def _report_with_checkpoint(result: dict[str, Any], state: Mapping[str, Any], staging: Path) -> None:
+    """``tune.report`` with the state as a Ray checkpoint, written into ``staging``. Ray
+    copies the directory into the run's storage before it returns; the file goes then."""
     from ray import tune
 
-    with tempfile.TemporaryDirectory(prefix="hpo-checkpoint-") as directory:
-        save_state(state, Path(directory) / STATE_FILE)
-        tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
+    path = staging / STATE_FILE
+    save_state(state, path, sync=False)  # Ray's copy is what a resume reads (module doc)
+    try:
+        tune.report(result, checkpoint=tune.Checkpoint.from_directory(staging))
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _resume_state(resume_from: str | None) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from ray.tune.search import Searcher
 
 import hpo.engine.replica
 import hpo.engine.searcher
+from hpo.engine.checkpoints import ray_trial_directory
 from hpo.engine.failures import FailureStreak
 from hpo.engine.searcher import StudySearcher
 from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY, PAUSED_KEY
@@ -360,6 +361,28 @@ def test_an_interrupted_trial_continues_from_its_checkpoint_as_one_curve_in_the_
     assert (trial.user_attrs["epochs"], trained_epochs_of(trial)) == (4, 2)
     assert not list((tmp_path / "ray").rglob("checkpoint_*"))
     assert study.trials[0].state == TrialState.FAIL and study.trials[0].user_attrs["error"] == "interrupted"
+
+
+def test_a_checkpoint_no_record_names_goes_with_the_trial_that_runs_its_parameters_again(make, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # Ray's storage is under studies/ where `hpo run` runs
+    study, searcher = make(target=1)
+    searcher.suggest("t1")
+    searcher.on_trial_result("t1", epoch(1, 0.1))
+    # killed after Ray stored the trial's first checkpoint, before the searcher recorded it
+    unrecorded = Path(ray_trial_directory(study.study_name, 0)) / "checkpoint_000000"
+    unrecorded.mkdir(parents=True)
+    searcher.fail_unfinished("Interrupted", "interrupted")
+    assert "resumed_from" not in study.trials[1].user_attrs  # nothing to resume from: it starts again
+
+    again = next_run(study)
+    assert "resume_from" not in again.suggest("t2")
+    again.on_trial_result("t2", epoch(1, 0.2))
+    own = Path(ray_trial_directory(study.study_name, 1)) / "checkpoint_000000"
+    own.mkdir(parents=True)
+    again.record_checkpoint("t2", str(own), 1)
+    assert not unrecorded.parent.exists() and own.exists()  # its own checkpoint replaces the interrupted trial's
+    again.on_trial_complete("t2", epoch(2, 0.3, finished=True))
+    assert not list(tmp_path.rglob("checkpoint_*"))
 
 
 def test_a_trial_paused_at_the_time_budget_is_queued_to_resume_and_is_no_failure(tmp_path, make):
