@@ -41,7 +41,7 @@ from hpo.engine.samplers import ConditionalGridSampler, build_sampler
 from hpo.engine.tracking import check_installed, destinations
 from hpo.errors import HpoError
 from hpo.spec.preflight import preflight, prepare
-from hpo.spec.sections import Spec
+from hpo.spec.sections import PBTSection, Spec
 from hpo.spec.trackers import LogSection
 from hpo.study.keys import STOP_REASON_ATTR
 from hpo.study.locate import resolve_study
@@ -245,7 +245,7 @@ def _tune(
         },
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=build_scheduler(spec, study),
+            scheduler=build_scheduler(spec, study, searcher),
             num_samples=-1,  # the searcher decides when the study is done
             max_concurrent_trials=concurrency,
             reuse_actors=True,  # one worker runs trial after trial: no torch import per trial
@@ -303,6 +303,8 @@ def _searcher(
         failures=failures,
         rules=rules,
         keep=spec.checkpoint.keep,
+        # a top trial's checkpoint from its last comparison, up to this many epochs back, may be copied
+        clone_window=spec.scheduler.perturbation_interval + 1 if isinstance(spec.scheduler, PBTSection) else None,
     )
 
 
