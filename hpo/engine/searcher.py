@@ -387,8 +387,6 @@ class StudySearcher(Searcher):
         live.trial.set_user_attr(PERTURBATIONS_ATTR, live.perturbations)
         # its own directory is named too: a run killed now resumes it from the copy, and the next run deletes its own
         live.trial.set_user_attr(CHECKPOINT_ATTR, {"path": checkpoint, "epoch": copied, **({"directory": directory} if directory else {})})
-        self._replica.flush(live.trial)
-        live.written_at = time.monotonic()
         if directory:
             self._shared.holds(trial_id, directory)
         self._shared.copied(trial_id, checkpoint)
@@ -476,6 +474,10 @@ class StudySearcher(Searcher):
             if math.isfinite(value):
                 live.values[step] = value
                 self._replica.report(live.trial, step, value)
+        live.trial.set_user_attr(HISTORY_ATTR, live.history)
+        # one write with the exploit's record: a run killed from here on resumes it from the copy, its curve whole
+        self._replica.flush(live.trial)
+        live.written_at = time.monotonic()
 
     def _resume(self, live: _LiveTrial) -> str | None:
         """For a queued trial that continues an interrupted one from its checkpoint
