@@ -384,7 +384,7 @@ class StudySearcher(Searcher):
             [dict(h) for h in source.history if epoch < h[EPOCH] <= copied],
         )
         live.perturbations.append({EPOCH: epoch, "cloned_from": source.number, "from_epoch": copied, "params": dict(params)})
-        live.trial.set_user_attr(PERTURBATIONS_ATTR, live.perturbations)
+        live.trial.set_user_attr(PERTURBATIONS_ATTR, list(live.perturbations))  # a copy: the replica writes what changed
         # its own directory is named too: a run killed now resumes it from the copy, and the next run deletes its own
         live.trial.set_user_attr(CHECKPOINT_ATTR, {"path": checkpoint, "epoch": copied, **({"directory": directory} if directory else {})})
         if directory:
@@ -474,7 +474,7 @@ class StudySearcher(Searcher):
             if math.isfinite(value):
                 live.values[step] = value
                 self._replica.report(live.trial, step, value)
-        live.trial.set_user_attr(HISTORY_ATTR, live.history)
+        live.trial.set_user_attr(HISTORY_ATTR, list(live.history))  # a copy: the list grows, and the replica writes what changed
         # one write with the exploit's record: a run killed from here on resumes it from the copy, its curve whole
         self._replica.flush(live.trial)
         live.written_at = time.monotonic()
@@ -492,7 +492,7 @@ class StudySearcher(Searcher):
         live.history = [dict(h) for h in before.user_attrs.get(HISTORY_ATTR, []) if h.get(EPOCH, math.inf) <= epoch]
         live.perturbations = [dict(p) for p in before.user_attrs.get(PERTURBATIONS_ATTR, [])]
         if live.perturbations:
-            live.trial.set_user_attr(PERTURBATIONS_ATTR, live.perturbations)
+            live.trial.set_user_attr(PERTURBATIONS_ATTR, list(live.perturbations))
         for step, value in sorted(before.intermediate_values.items()):
             if step <= epoch and math.isfinite(value):
                 live.values[step] = value
