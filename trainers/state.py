@@ -71,7 +71,12 @@ def capture(progress: Progress, model: nn.Module, optimizer: Optimizer, schedule
 def restore(state: Mapping[str, Any], model: nn.Module, optimizer: Optimizer, schedule: Schedule, generator: torch.Generator) -> Progress:
     """Put the run back where ``state`` was captured; returns the loop's progress then."""
     model.load_state_dict(state["model"])
+    # the config's rates, momentum and decay, not the state's: they are the same on a plain resume, and
+    # Population Based Training resumes a copied state with perturbed ones (the moments are kept)
+    settings = [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
     optimizer.load_state_dict(state["optimizer"])
+    for group, setting in zip(optimizer.param_groups, settings):
+        group.update(setting)
     schedule.load_state_dict(state["schedule"])
     set_random_state(state["random"], generator)
     return Progress(state["epoch"], state["best_acc"], state["stopping_best"], state["bad_epochs"], json.loads(state["history"]))

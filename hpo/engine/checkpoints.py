@@ -87,3 +87,84 @@ def discard_checkpoints(directories: Iterable[str]) -> None:
             continue
         except OSError as exc:  # a checkpoint left on disk costs space, never the study
             _log.warning("could not delete the checkpoints in %s: %s", directory, exc)
+
+
+class SharedCheckpoints:
+    """The checkpoints of a population (PBT), which trials copy from one another: each goes
+    once no trial can start from it.
+
+    A trial may start from a checkpoint it did not write: PBT copies the one a top trial
+    wrote at its last comparison, at most ``window`` epochs before its latest, and the
+    copying trial is paused and started again later from it. So a checkpoint stays while
+    its writer runs and it is among the writer's last ``window``, or while a trial's start
+    point (the checkpoint it resumes from, until it writes one) is it, or while an
+    interrupted trial, queued to resume, names it. A writer's older ones go one by one;
+    a trial directory goes whole once its writer has ended and none of these lies in it
+    (leftovers of a killed run included). Trials are known by Ray's id."""
+
+    def __init__(self, window: int) -> None:
+        self._window = window
+        self._recent: dict[str, list[tuple[int, str]]] = {}  # writer -> its (epoch, path) in the window
+        self._start: dict[str, str] = {}  # running trial -> the checkpoint it resumes from
+        self._kept: set[str] = set()  # start points of interrupted trials: the next run resumes them
+        self._loose: set[str] = set()  # checkpoints out of their writer's window, to go once unused
+        self._directories: set[str] = set()  # trial directories seen, to go once their writer ended and they are unused
+        self._origin: dict[str, tuple[str, int]] = {}  # path -> (writer, epoch)
+        self._own: dict[str, str] = {}  # running trial -> its trial directory, never deleted while it runs
+
+    def written(self, owner: str, path: str, epoch: int) -> None:
+        """``owner`` wrote ``path`` after ``epoch``: its new start point."""
+        recent = [(e, p) for e, p in self._recent.get(owner, []) if p != path] + [(epoch, path)]
+        self._loose.update(p for e, p in recent if e <= epoch - self._window)
+        self._recent[owner] = [(e, p) for e, p in recent if e > epoch - self._window]
+        self._origin[path] = (owner, epoch)
+        self.holds(owner, trial_directory(path))
+        self.start_from(owner, path)
+
+    def holds(self, owner: str, directory: str) -> None:
+        """``owner`` writes into ``directory`` (its trial directory, told also of a checkpoint
+        that is no start point: the one of its last report)."""
+        self._own[owner] = directory
+        self._directories.add(directory)
+
+    def leftover(self, directory: str) -> None:
+        """A trial directory an earlier run left: it goes once no trial starts from it."""
+        self._directories.add(directory)
+
+    def start_from(self, owner: str, path: str) -> None:
+        """``owner`` resumes from ``path`` (its own latest, a copied one, or an earlier run's)."""
+        replaced = self._start.get(owner)
+        if replaced is not None and replaced != path:
+            self._loose.add(replaced)
+        self._start[owner] = path
+        self._directories.add(trial_directory(path))
+
+    def copied(self, owner: str, path: str) -> None:
+        """``owner`` was exploited: it starts from ``path``, another trial's, and its own
+        checkpoints can no longer be copied (PBT copies only from a top trial)."""
+        self._loose.update(p for _, p in self._recent.pop(owner, []))
+        self.start_from(owner, path)
+
+    def origin(self, path: str) -> tuple[str, int] | None:
+        """The writer of ``path`` and the epoch it holds, while it may be copied."""
+        return self._origin.get(path)
+
+    def ended(self, owner: str, interrupted: bool) -> None:
+        """``owner`` ended; an interrupted one keeps its start point for the next run."""
+        start = self._start.pop(owner, None)
+        self._recent.pop(owner, None)
+        self._own.pop(owner, None)
+        if interrupted and start is not None:
+            self._kept.add(start)
+
+    def sweep(self) -> None:
+        """Delete every checkpoint and directory no trial can start from any more."""
+        used = self._kept | set(self._start.values()) | {path for recent in self._recent.values() for _, path in recent}
+        writing = set(self._own.values())
+        gone = {path for path in self._loose if path not in used}
+        gone_directories = {d for d in self._directories if d not in writing and not any(trial_directory(p) == d for p in used)}
+        discard_checkpoints(sorted(gone | gone_directories))
+        self._loose -= gone
+        self._directories -= gone_directories
+        for path in [p for p in self._origin if p in gone or trial_directory(p) in gone_directories]:
+            del self._origin[path]

@@ -42,7 +42,7 @@ from hpo.engine.samplers import ConditionalGridSampler, build_sampler
 from hpo.engine.tracking import check_installed, destinations
 from hpo.errors import HpoError
 from hpo.spec.preflight import preflight, prepare
-from hpo.spec.sections import Spec
+from hpo.spec.sections import PBTSection, Spec
 from hpo.spec.trackers import LogSection
 from hpo.study.keys import STOP_REASON_ATTR
 from hpo.study.locate import resolve_study
@@ -231,6 +231,7 @@ def _tune(
     from ray import tune
 
     from hpo.engine.checkpoints import ray_storage_path
+    from hpo.engine.population import StudyPopulationBasedTraining
     from hpo.engine.promotion import StudyPromotionScheduler
     from hpo.engine.schedulers import StudyHyperBandScheduler, build_scheduler
     from hpo.engine.trainable import run_trial
@@ -241,8 +242,8 @@ def _tune(
     paused = scheduler if isinstance(scheduler, StudyPromotionScheduler | StudyHyperBandScheduler) else None
     pauses = scheduler if isinstance(scheduler, StudyPromotionScheduler) else None
     searcher = _searcher(spec, study, storage, target, progress, failures, rules, paused, pauses, concurrency)
-    if pauses is not None:
-        pauses.follow(searcher)
+    if isinstance(scheduler, StudyPromotionScheduler | StudyPopulationBasedTraining):
+        scheduler.follow(searcher)  # whether the study is ending; each exploit, to record
     resources = spec.resources
     tuner = tune.Tuner(
         tune.with_resources(run_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
@@ -307,7 +308,8 @@ def _searcher(
         reported=tuple(spec.contract.metrics),
         objectives=spec.metrics[1:],
         constraints=spec.constraints,
-        objective=spec.study.objective,
+        # under pbt a curve goes on from copied weights with changed parameters: its value is where it ended
+        objective="last" if isinstance(spec.scheduler, PBTSection) else spec.study.objective,
         target=target,
         time_budget_s=spec.study.time_budget,
         pause_at_budget=bool(spec.checkpoint.every) and not spec.study.finish_running,
@@ -319,6 +321,8 @@ def _searcher(
         paused=paused,
         max_concurrent=concurrency if paused is not None else None,
         pauses=pauses,
+        # a top trial's checkpoint from its last comparison, up to this many epochs back, may be copied
+        clone_window=spec.scheduler.perturbation_interval + 1 if isinstance(spec.scheduler, PBTSection) else None,
     )
 
 

@@ -69,6 +69,12 @@ started from the study: a bracket compares trials that run together, each paused
 others reach the milestone, and a finished trial can no longer be paused or resumed. A
 resumed run starts new brackets; a trial the last run left resumes from its checkpoint in
 one of them.
+
+Population Based Training is Ray's ``PopulationBasedTraining`` over the spec's space
+(hpo.engine.population, whose doc says what it perturbs and how): trials are paused to be
+exploited and started again from another trial's checkpoint, and the searcher records
+each exploit. Like HyperBand it is not started from the study: it compares the trials
+that run together.
 """
 
 from __future__ import annotations
@@ -83,15 +89,17 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, HyperBandScheduler, TrialScheduler
 
 from hpo.contract import EPOCH, FINISHED
+from hpo.engine.population import StudyPopulationBasedTraining
 from hpo.engine.trainable import reported_epoch
-from hpo.spec.sections import Spec
+from hpo.spec.sections import PBTSection, Spec
 from hpo.study.summary import score
 
 __all__ = ["StudyASHAScheduler", "StudyHyperBandScheduler", "StudyMedianStoppingRule", "build_scheduler", "rung_epochs"]
 
 
 def build_scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
-    """The spec's scheduler, started from the study's finished trials; FIFO for ``type: none``."""
+    """The spec's scheduler, started from the study's finished trials; FIFO for ``type: none``.
+    Promotion ASHA and PBT then follow the searcher (their ``follow``)."""
     section = spec.scheduler
     if section.type == "asha":
         rungs: dict[str, Any] = {
@@ -112,6 +120,8 @@ def build_scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
         )
     if section.type == "hyperband":
         return StudyHyperBandScheduler(metric=spec.metric, mode=spec.mode, max_t=spec.epochs, reduction_factor=section.reduction_factor)
+    if isinstance(section, PBTSection):
+        return StudyPopulationBasedTraining(metric=spec.metric, mode=spec.mode, max_t=spec.epochs, space=spec.space, section=section)
     return FIFOScheduler()
 
 

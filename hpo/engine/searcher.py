@@ -24,6 +24,18 @@ A trial told COMPLETE first leaves its final weights, taken from the checkpoint 
 last report, if they enter the study's best ``checkpoint.keep`` (hpo.study.weights); the
 weights of the trial they push out go.
 
+Under Population Based Training (hpo.engine.population) the scheduler tells
+``record_exploit`` when a trial goes on from another's checkpoint with a perturbed copy of
+its config. The Optuna trial keeps the parameters it started with (they cannot change);
+each exploit is appended to its ``perturbations`` attribute: the epoch it was compared at,
+the trial and epoch it was copied from, and the parameters it runs from there (all of them).
+Its curve stays one per-epoch curve: its own values up to the copied epoch (the other
+trial's values for the epochs it skipped, when that one was ahead), then the epochs it runs
+from there, which replace its own, as for a retried trial. An interrupted trial resumes
+with the parameters of its last exploit, and the trial that continues it keeps the
+attribute. Checkpoints then go only once no trial can start from them
+(hpo.engine.checkpoints.SharedCheckpoints).
+
 With several objectives, the first is the per-epoch metric above (pruned on, its best or
 last epoch the trial's value); each other one is taken from the last epoch that reports
 it. Each of ``constraints:`` is judged on the last epoch that reports its metric and
@@ -56,13 +68,13 @@ from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
 from hpo.contract import EPOCH, FINISHED
-from hpo.engine.checkpoints import discard_checkpoints, ray_trial_directory, trial_directory
+from hpo.engine.checkpoints import SharedCheckpoints, discard_checkpoints, ray_trial_directory, trial_directory
 from hpo.engine.failures import FailureStreak
 from hpo.engine.replica import StudyReplica
 from hpo.engine.samplers import ConditionalGridSampler
 from hpo.engine.trainable import ERROR_KEY, ERROR_TYPE_KEY, PAUSED_KEY, STATE_FILE, reported_epoch
 from hpo.spec.objectives import Constraint
-from hpo.spec.space import Space, sample
+from hpo.spec.space import Space, fill_partial, sample
 from hpo.study.keys import (
     CHECKPOINT_ATTR,
     CONFIG_ATTR,
@@ -74,6 +86,7 @@ from hpo.study.keys import (
     HISTORY_KEYS,
     LOG_ATTR,
     PAUSED_AT_ATTR,
+    PERTURBATIONS_ATTR,
     RAY_TRIAL_ID,
     REQUEUED_FROM_ATTR,
     RESUMED_FROM_ATTR,
@@ -135,6 +148,19 @@ class _LiveTrial:
     checkpoints: set[str] = field(default_factory=set)  # Ray trial directories holding this curve's checkpoints
     final: str | None = None  # the checkpoint of its last report: its final weights, when the study keeps them
     paused_at: int | None = None  # the rung it waits at, as recorded in the study (hpo.engine.promotion)
+    perturbations: list[dict[str, Any]] = field(default_factory=list)  # its exploits under PBT (PERTURBATIONS_ATTR)
+    exploit: _Exploit | None = None  # an exploit whose result is still to be recorded
+
+
+@dataclass
+class _Exploit:
+    """An exploit of a trial under PBT: after ``epoch`` it goes on from another's checkpoint
+    of epoch ``copied``; ``values`` and ``history`` are that trial's epochs in between."""
+
+    epoch: int
+    copied: int
+    values: dict[int, float]
+    history: list[dict[str, Any]]
 
 
 class StudySearcher(Searcher):
@@ -172,6 +198,8 @@ class StudySearcher(Searcher):
         pauses: The scheduler, when it pauses trials at rungs and promotes them: the
             searcher takes a queued paused trial only when it is promoted, records where
             each waits, and ends the paused trials when the study ends (see :meth:`suggest`).
+        clone_window: Under PBT, the epochs of a trial's latest checkpoints another trial
+            may copy (see module doc); None: a trial's checkpoints are its own.
     """
 
     def __init__(
@@ -198,6 +226,7 @@ class StudySearcher(Searcher):
         paused: PausedTrials | None = None,
         max_concurrent: int | None = None,
         pauses: RungPauses | None = None,
+        clone_window: int | None = None,
     ) -> None:
         super().__init__(metric=metric, mode=mode)
         self._study = study
@@ -221,6 +250,7 @@ class StudySearcher(Searcher):
         self._recovered_at = time.monotonic()  # the run recovered orphans as it started
         self._rules = rules
         self._keep = keep
+        self._shared = SharedCheckpoints(clone_window) if clone_window else None
         self._modes = study_modes(study)  # of every objective: how the best trials rank
         self._judged = -1  # finished trials when the rules were last judged: judged again only when one more finished
         self.budget_spent = False
@@ -314,7 +344,11 @@ class StudySearcher(Searcher):
         if self._observer:
             self._observer.trial_started(live.number)
         # params: for the trackers
-        suggested = {"config": config, "trial_number": live.number, "log_file": str(log), "params": dict(trial.params)}
+        params = dict(trial.params)
+        if live.perturbations:  # it goes on with the parameters of its last exploit
+            params = dict(live.perturbations[-1]["params"])
+            config = fill_partial(self._space, self._base, params)
+        suggested = {"config": config, "trial_number": live.number, "log_file": str(log), "params": params}
         if resume is not None:
             suggested["resume_from"] = resume
         if self._pause_at is not None:
@@ -379,18 +413,54 @@ class StudySearcher(Searcher):
         if final:
             live.final = path
             live.checkpoints.add(trial_directory(path))
+            if self._shared is not None:
+                self._shared.holds(trial_id, trial_directory(path))
             return
         replaced = live.trial.user_attrs.get(CHECKPOINT_ATTR)
         live.trial.set_user_attr(CHECKPOINT_ATTR, {"path": path, "epoch": epoch})
         live.trial.set_user_attr(HISTORY_ATTR, [h for h in live.history if h[EPOCH] <= epoch])
         self._replica.flush(live.trial)
         live.written_at = time.monotonic()
+        if self._shared is not None:
+            self._shared.written(trial_id, path, epoch)
+            self._shared.sweep()
+            return
         own = trial_directory(path)
         if own not in live.checkpoints:
             discard_checkpoints(live.checkpoints)
             live.checkpoints = {own}
         elif isinstance(replaced, Mapping) and replaced.get("path") != path:
             discard_checkpoints([str(replaced["path"])])
+
+    def record_exploit(self, trial_id: str, epoch: int, checkpoint: str, params: Mapping[str, Any], directory: str | None) -> None:
+        """Record that PBT exploited a trial after ``epoch``: it goes on from ``checkpoint``
+        (another trial's) with ``params`` (see module doc). From now on it resumes from that
+        checkpoint, with these parameters, should the run be interrupted. ``directory`` is
+        its own trial directory, where its checkpoints before the exploit lie."""
+        live = self._live.get(trial_id)
+        if live is None or self._shared is None:
+            return
+        origin = self._shared.origin(checkpoint)
+        source = self._live.get(origin[0]) if origin is not None else None
+        if origin is None or source is None:  # never seen: the window is too short, a bug
+            _log.warning("trial %d was exploited from a checkpoint hpo did not record: %s", live.number, checkpoint)
+            return
+        copied = origin[1]
+        # Ray hands the searcher the result of ``epoch`` after the scheduler: the curve changes once it is recorded
+        live.exploit = _Exploit(
+            epoch,
+            copied,
+            {step: value for step, value in source.values.items() if epoch < step <= copied},
+            [dict(h) for h in source.history if epoch < h[EPOCH] <= copied],
+        )
+        live.perturbations.append({EPOCH: epoch, "cloned_from": source.number, "from_epoch": copied, "params": dict(params)})
+        live.trial.set_user_attr(PERTURBATIONS_ATTR, list(live.perturbations))  # a copy: the replica writes what changed
+        # its own directory is named too: a run killed now resumes it from the copy, and the next run deletes its own
+        live.trial.set_user_attr(CHECKPOINT_ATTR, {"path": checkpoint, "epoch": copied, **({"directory": directory} if directory else {})})
+        if directory:
+            self._shared.holds(trial_id, directory)
+        self._shared.copied(trial_id, checkpoint)
+        self._shared.sweep()
 
     def fail_unfinished(self, error_type: str, message: str) -> int:
         """Fail every trial still open (Ctrl-C, a crash of Ray) and queue its parameters
@@ -491,6 +561,24 @@ class StudySearcher(Searcher):
                 self._replica.flush(live.trial)
                 live.written_at = time.monotonic()
         live.last = result
+        if live.exploit is not None and live.exploit.epoch == epoch:
+            self._continue_from_copy(live, live.exploit)
+            live.exploit = None
+
+    def _continue_from_copy(self, live: _LiveTrial, exploit: _Exploit) -> None:
+        """The curve of a trial exploited after ``exploit.epoch`` (see module doc): its own
+        values up to the copied epoch, then those of the trial it copied, which was ahead."""
+        kept = min(exploit.epoch, exploit.copied)
+        live.values = {e: v for e, v in live.values.items() if e <= kept}
+        live.history = [h for h in live.history if h[EPOCH] <= kept] + exploit.history
+        for step, value in sorted(exploit.values.items()):
+            if math.isfinite(value):
+                live.values[step] = value
+                self._replica.report(live.trial, step, value)
+        live.trial.set_user_attr(HISTORY_ATTR, list(live.history))  # a copy: the list grows, and the replica writes what changed
+        # one write with the exploit's record: a run killed from here on resumes it from the copy, its curve whole
+        self._replica.flush(live.trial)
+        live.written_at = time.monotonic()
 
     def _resume(self, live: _LiveTrial) -> str | None:
         """For a queued trial that continues an interrupted one from its checkpoint
@@ -509,12 +597,19 @@ class StudySearcher(Searcher):
         study_id = self._storage.get_study_id_from_name(self._study.study_name)
         before = self._storage.get_trial(self._storage.get_trial_id_from_study_id_trial_number(study_id, int(resumed["trial"])))
         live.history = [dict(h) for h in before.user_attrs.get(HISTORY_ATTR, []) if h.get(EPOCH, math.inf) <= epoch]
+        live.perturbations = [dict(p) for p in before.user_attrs.get(PERTURBATIONS_ATTR, [])]
+        if live.perturbations:
+            live.trial.set_user_attr(PERTURBATIONS_ATTR, list(live.perturbations))
         for step, value in sorted(before.intermediate_values.items()):
             if step <= epoch and math.isfinite(value):
                 live.values[step] = value
                 self._replica.report(live.trial, step, value)
         live.trial.set_user_attr(CHECKPOINT_ATTR, {"path": path, "epoch": epoch})  # its latest, until it writes one
         live.checkpoints.add(trial_directory(path))
+        if self._shared is not None:
+            self._shared.start_from(live.ray_trial_id, path)
+            if resumed.get("directory"):  # the interrupted trial's own, when it went on from a copy
+                self._shared.leftover(str(resumed["directory"]))
         return path
 
     def _complete(self, live: _LiveTrial) -> None:
@@ -595,7 +690,10 @@ class StudySearcher(Searcher):
             live.trial.set_user_attr(key, attr)
         frozen = self._replica.tell(live.trial, state, values if state == TrialState.COMPLETE else None)
         interrupted = user.get(ERROR_TYPE_ATTR) == INTERRUPTED_TYPE  # hpo stopped it: no verdict on the trainer, and it resumes
-        if not interrupted:
+        if self._shared is not None:
+            self._shared.ended(live.ray_trial_id, interrupted)
+            self._shared.sweep()
+        elif not interrupted:
             discard_checkpoints(live.checkpoints)
         if self._failures is not None and not interrupted:
             self._failures.record(state, user.get(ERROR_TYPE_ATTR), user.get(ERROR_ATTR))

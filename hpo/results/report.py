@@ -11,6 +11,8 @@ with ``hpo train``, from ``studies/<study>/retrain/``. The page holds, top to bo
 - parallel coordinates, hyperparameter importances and one slice plot per parameter, of
   every finished trial at the deepest epoch enough of them reached, pruned trials included
   (hpo.results.rungs);
+- under Population Based Training, each trial's exploits: when, from which trial, and the
+  parameters that changed (hpo.results.perturbations);
 - a timeline of trials per worker (host, process, device) and the top trials as a table;
 - the top trials confirmed over seeds by ``hpo confirm``, when it has run (hpo.results.confirm_view);
   with several objectives, the Pareto front instead (:mod:`hpo.results.pareto`), drawn and
@@ -56,6 +58,7 @@ from hpo.results.figures import (
 from hpo.results.gallery import gallery_html
 from hpo.results.misclassified import misclassified_html
 from hpo.results.pareto import pareto_figure
+from hpo.results.perturbations import exploit_lines
 from hpo.results.retrain import load_summaries
 from hpo.results.rungs import MIN_SHARED, Rung, shared_rung
 from hpo.results.table import param_columns, ranked_trials, study_metric, study_metrics, trials_frame
@@ -89,6 +92,9 @@ def build_report(study: optuna.Study, retrain_dir: Path | None = None) -> str:
         page.section("Optimization history", page.figure(history_figure(study, trials)))
         page.section("Learning curves", page.figure(learning_curves_figure(study, trials)))
         _compared_at_rung(page, study, trials)
+        exploits = exploit_lines(trials)
+        if exploits:
+            page.section("Population Based Training", "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in exploits) + "</ul>")
         page.section("Timeline of trials per worker", page.figure(timeline_figure(trials)))
         if len(study.directions) > 1:  # several objectives: what was found is the front
             page.section("Pareto front", _optional(page, lambda: pareto_figure(study)) + _top_table(study))

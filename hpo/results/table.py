@@ -15,6 +15,7 @@ from rich.text import Text
 from hpo.errors import HpoError
 from hpo.format import format_number, format_params, format_seconds, format_value
 from hpo.results.confirm_view import confirm_view
+from hpo.results.perturbations import exploit_lines
 from hpo.results.rungs import MIN_SHARED, shared_rung
 from hpo.study.confirm import confirmed_trials
 from hpo.study.keys import LOG_ATTR, SEARCH_ATTR, SECONDS_ATTR, SPEC_TEXT_ATTR, STOP_REASON_ATTR, WORKER_KEYS
@@ -170,6 +171,7 @@ def status_view(study: optuna.Study) -> Group:
         if trial.state == TrialState.FAIL:
             log = trial.user_attrs.get(LOG_ATTR)
             lines.append(Text(f"trial {trial.number} FAIL: {error_of(trial)}" + (f" (log: {log})" if log else "")))
+    lines += [Text(line) for line in exploit_lines(trials)]
     rung = _rung_table(study, trials)
     if rung is not None:
         lines.append(rung)

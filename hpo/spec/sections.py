@@ -26,6 +26,7 @@ from hpo.contract import Contract, Mode, StrictModel, takes_resume, validate_str
 from hpo.errors import SpecError
 from hpo.spec.messages import validation_error
 from hpo.spec.objectives import Constraint, parse_constraints, resolve_objectives
+from hpo.spec.population import check_population
 from hpo.spec.queue import check_assignment
 from hpo.spec.space import Scalar, Space, assignments, parse_space
 from hpo.spec.trackers import LogSection, named_trackers
@@ -216,12 +217,28 @@ class HyperBandSection(StrictModel):
     reduction_factor: int = Field(3, ge=2)  # η: the top 1/η of a bracket's trials go on at each milestone
 
 
+class PBTSection(StrictModel):
+    """Ray Tune's Population Based Training (hpo.engine.population): at every
+    ``perturbation_interval`` epochs a trial in the bottom quantile continues from the
+    checkpoint of one in the top quantile, with that trial's parameters perturbed."""
+
+    type: Literal["pbt"]
+    # epochs between a trial's comparisons with the others: 2 lets a perturbed value show its
+    # effect before it is judged, on the short runs a search gives each trial
+    perturbation_interval: int = Field(2, ge=1, strict=True)
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5)  # the bottom share copies the top share (Ray's default)
+    resample_probability: float = Field(0.25, ge=0, le=1)  # a perturbed key is drawn afresh, else scaled by 0.8 or 1.2
+    # the space keys an exploit may change on a copied checkpoint; default: every float outside `when:`
+    # (a float rarely sets a shape; ints and choices often do: channels, kernel sizes, layers)
+    perturb: list[str] | None = None
+
+
 class NoScheduler(StrictModel):
     type: Literal["none"]
 
 
-SchedulerSection = Annotated[ASHASection | MedianSection | HyperBandSection | NoScheduler, Field(discriminator="type")]
-PAUSING_SCHEDULERS = ("hyperband",)  # they pause trials and resume them from their checkpoints; so does asha with promotion
+SchedulerSection = Annotated[ASHASection | MedianSection | HyperBandSection | PBTSection | NoScheduler, Field(discriminator="type")]
+PAUSING_SCHEDULERS = ("hyperband", "pbt")  # they pause trials and resume them from their checkpoints; so does asha with promotion
 
 
 def pauses_trials(scheduler: SchedulerSection) -> bool:
@@ -434,6 +451,8 @@ def spec_from_data(raw: Any, source: str, text: str, trainer: str | None = None)
     check_space(space, sections.train, contract, source)
     _check_scheduler(sections.scheduler, epochs, source)
     _check_pausing(sections.scheduler, sections.checkpoint, reference, takes_resume(train), source)
+    if isinstance(sections.scheduler, PBTSection):
+        check_population(sections.scheduler, sections, space, source)
     enqueue = tuple(check_assignment(space, entry, source, f"enqueue.{i}") for i, entry in enumerate(sections.enqueue))
     if sections.sampler.type == "grid":
         assignments(space, source)  # a float without `step` has no grid: refused here, before any study is opened

@@ -27,6 +27,7 @@ PAUSED_AT_ATTR = "paused_at"  # of a trial promotion ASHA paused: the epoch of i
 RESUMED_FROM_ATTR = "resumed_from"  # of a trial continuing an interrupted one: {"trial": its number, "path", "epoch"}
 WARM_START_ATTR = "warm_start"  # of a trial a warm start copied from an earlier version: {"study": its name, "number": its number there}
 WEIGHTS_ATTR = "weights"  # of a COMPLETE trial that kept its final weights: {"artifact_id", "file"}; hpo.study.weights
+PERTURBATIONS_ATTR = "perturbations"  # under PBT, each exploit: {"epoch", "cloned_from": number, "from_epoch", "params": all from there}
 LOG_ATTR = "log"  # the absolute path of its log (stdout and stderr) on the machine that ran it: WORKER_ATTR's hostname
 
 # ----------------------------------------------------------------------------- trial system attributes

@@ -76,7 +76,7 @@ CASES = [
         "space.optimizer.lr",
         "give this float a `step`",
     ),
-    ("unknown-scheduler", replace("type: asha", "type: pbt"), "scheduler", "unknown type 'pbt'"),
+    ("unknown-scheduler", replace("type: asha", "type: pbtt"), "scheduler", "unknown type 'pbtt' (did you mean 'pbt'?)"),
     (
         "asha-reduction-factor",
         replace("reduction_factor: 2", "reduction_factor: 1"),
@@ -154,6 +154,12 @@ CASES = [
         ),
         "space.optimizer.name.when.sgd.optimizer.nesterov.when.True.optimizer.lr.float",
         "must be below high",
+    ),
+    (
+        "pbt-perturb-unknown",
+        replace("{type: asha, grace_period: 1, reduction_factor: 2}", "{type: pbt, perturb: [optimizer.rl]}"),
+        "scheduler.perturb.0",
+        "did you mean 'optimizer.lr'",
     ),
     (
         "overlapping-paths",

@@ -128,6 +128,23 @@ def test_a_run_resumed_in_a_new_process_ends_as_the_uninterrupted_one(tmp_path):
     assert resumed["val_acc"] == expected["val_acc"]
 
 
+def test_a_state_resumed_with_another_rate_and_momentum_trains_with_the_configs(tmp_path):
+    """Population Based Training resumes another trial's state with a perturbed config: the
+    optimizer keeps the state's moments but takes its rate and momentum from the config."""
+    config = quickstart(epochs=2, optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9}, schedule={"name": "none"})
+    whole = Recorder(tmp_path)
+    train(config, whole)
+    perturbed = {**config, "optimizer": {"name": "sgd", "lr": 0.06, "momentum": 0.5}}
+    resumed = Recorder(tmp_path / "resumed")
+    (tmp_path / "resumed").mkdir()
+    train(perturbed, resumed, resume=whole.states[0])
+    assert [r["epoch"] for r in resumed.reports] == [2]
+    assert resumed.reports[0]["lr"] == 0.06 and whole.reports[1]["lr"] == 0.05
+    groups = resumed.states[-1]["optimizer"]["param_groups"]
+    assert {g["momentum"] for g in groups} == {0.5} and {g["base_lr"] for g in groups} == {0.06}
+    assert resumed.states[-1]["optimizer"]["state"], "the moments came with the state"
+
+
 def test_a_state_holds_the_weights_and_what_the_loop_carries(tmp_path):
     run = Recorder(tmp_path)
     train(tiny_config(epochs=2), run)
