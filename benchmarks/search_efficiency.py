@@ -1,28 +1,35 @@
-"""Search efficiency: TPE + ASHA versus random search without pruning, same epoch budget.
+"""Search efficiency: TPE + ASHA, TPE + promotion ASHA and PBT against random search without
+pruning, on the same epoch budget.
 
-    python benchmarks/search_efficiency.py                      # digits, 20 seeds, ~10 min
-    python benchmarks/search_efficiency.py --seeds 3            # a first look, ~1.5 min
+    python benchmarks/search_efficiency.py                      # digits, 20 seeds, ~20 min
+    python benchmarks/search_efficiency.py --seeds 3            # a first look, ~3 min
+    python benchmarks/search_efficiency.py --methods tpe_asha   # random search and TPE + ASHA only
     python benchmarks/search_efficiency.py --data synthetic --shape 1 16 16 --num-classes 4
     python benchmarks/search_efficiency.py --data mnist --data-root data --budget-epochs 60
 
-For each seed both methods run through hpo's `run_study` with the real trainer
+For each seed every method runs through hpo's `run_study` with the real trainer
 (`trainers.loop:train`) on the same space, the same data split and the same budget of
 epochs: random search runs `budget / epochs` trials to the end; TPE + ASHA (grace 1
-epoch, reduction factor 3) runs more, shorter trials. A method whose trials ended before
-it had spent the budget (pruned or failed early) runs on: its study resumes with more
-trials. Every epoch spent is read back from the Optuna study: each intermediate value is
-one epoch, ending where the trial's recorded epoch lengths place it before the trial's
-end; a failed trial (a NaN loss at a high learning rate) also spent the epoch it failed
-in. Epochs past the budget are not counted.
+epoch, reduction factor 3) runs more, shorter trials; promotion ASHA the same rungs, each
+trial paused at a rung until it ranks in the rung's top third; PBT a population of
+`budget / epochs` trials, the weaker ones continuing from the stronger ones' checkpoints
+with perturbed parameters. A method whose trials ended before it had spent the budget
+(pruned or failed early) runs on: its study resumes with more trials. Every epoch spent is
+read back from the Optuna study: each intermediate value is one epoch, ending where the
+trial's recorded epoch lengths place it before the trial's end; a failed trial (a NaN loss
+at a high learning rate) also spent the epoch it failed in. Epochs past the budget are not
+counted.
 
-Printed: the best validation accuracy each method had reached after a share of the
-budget (mean over seeds), then per seed the best random search found with the whole
-budget and the epochs TPE + ASHA needed to reach it. Last line:
-`epochs_to_match_random_best_ratio=R`, the mean over seeds of those epochs divided by the
-budget (R < 1: TPE + ASHA got there with less; a seed where it did not get there within
-the budget counts as 1, a lower bound, and is reported as such), after its standard
-error over the seeds: TPE + ASHA's trials interleave differently from run to run, so a
-seed's ratio differs between runs of the same code (digits, seed 2: 0.33, 0.41, and once
+Printed: per seed the best random search found with the whole budget and the epochs each
+other method needed to reach it; the best validation accuracy each method had reached
+after a share of the budget (mean over seeds); then each method's R, the mean over seeds
+of those epochs divided by the budget (R < 1: it got there with less; a seed where it did
+not get there within the budget counts as 1, a lower bound, and is reported as such),
+with its standard error over the seeds. Last line:
+`epochs_to_match_random_best_ratio METHOD=R ...`.
+
+The figures below are TPE + ASHA's. Its trials interleave differently from run to run, so
+a seed's ratio differs between runs of the same code (digits, seed 2: 0.33, 0.41, and once
 not reached within the budget).
 
 Seeds differ more than runs: on digits a seed's ratio ranges from 0.03 (random search's
@@ -78,9 +85,18 @@ METHODS = {
     # hpo's defaults (hpo.spec.sections), as a user gets them: TPE with 10 random start-up trials,
     # multivariate, constant liar; ASHA with grace period 1 and reduction factor 3
     "tpe_asha": {"sampler": {"type": "tpe"}, "scheduler": {"type": "asha"}},
+    # the same rungs, but a trial waits at a rung until it ranks in its top third (or the study ends)
+    "tpe_promotion_asha": {"sampler": {"type": "tpe"}, "scheduler": {"type": "asha", "promotion": True}},
+    # a population started at random, the weaker quarter taking the stronger's weights and perturbed
+    # parameters every 2 epochs (hpo's defaults for type: pbt)
+    "pbt": {"sampler": {"type": "random"}, "scheduler": {"type": "pbt"}},
 }
-SAMPLER_SEEDS = {"random": 0, "tpe_asha": 1000}  # + the seed
-ASHA_EPOCHS_PER_TRIAL = 2.5  # sizes TPE + ASHA's first study (see the module doc); it resumes if short
+BASELINE = "random"  # what the others are measured against
+# Each method its own sampler seed: with one seed, TPE's random start-up trials would be
+# random search's first trials, and a lucky one would count for both.
+SAMPLER_SEEDS = {method: 1000 * k for k, method in enumerate(METHODS)}  # + the seed
+# Sizes a method's first study (see the module doc); a study that spent less resumes with more trials.
+EPOCHS_PER_TRIAL = {"tpe_asha": 2.5, "tpe_promotion_asha": 2.5}  # the others: every trial runs --epochs
 
 
 def train_config(args: argparse.Namespace, seed: int) -> dict[str, Any]:
@@ -106,9 +122,15 @@ def make_spec(args: argparse.Namespace, method: str, seed: int, trials: int):
 
     name = f"{method}_{args.data}_seed{seed}"
     document = {
-        # Each method its own sampler seed: with one seed, TPE's random start-up trials
-        # would be random search's first trials, and a lucky one would count for both.
-        "study": {"name": name, "metric": "val_acc", "mode": "max", "trials": trials, "seed": SAMPLER_SEEDS[method] + seed},
+        # No baseline trial: the train: config run first by every method would measure it, not the search.
+        "study": {
+            "name": name,
+            "metric": "val_acc",
+            "mode": "max",
+            "trials": trials,
+            "seed": SAMPLER_SEEDS[method] + seed,
+            "baseline": False,
+        },
         **METHODS[method],
         "resources": {"cpus_per_trial": 1, "max_concurrent": CONCURRENCY},
         "train": train_config(args, seed),
@@ -196,8 +218,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 (default 20)")
     parser.add_argument("--epochs", type=int, default=6, help="epochs of a full trial (default 6)")
     parser.add_argument("--budget-epochs", type=int, default=120, help="epochs per method and seed (default 120)")
+    parser.add_argument(
+        "--methods", nargs="+", choices=list(METHODS), default=list(METHODS), help=f"what to compare (default all; {BASELINE} always runs)"
+    )
     parser.add_argument("--workdir", help="where the studies go (default: a temporary folder, removed at the end)")
     args = parser.parse_args(argv)
+    args.methods = [BASELINE] + [method for method in dict.fromkeys(args.methods) if method != BASELINE]
+    if len(args.methods) < 2:
+        parser.error(f"--methods: name at least one method beside {BASELINE}")
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (ASHA stops trials after their first epoch)")
     if args.budget_epochs < args.epochs:
@@ -223,46 +251,45 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.local_ray import local_ray
 
     budget = args.budget_epochs
-    random_trials = budget // args.epochs
-    asha_trials = math.ceil(budget / ASHA_EPOCHS_PER_TRIAL)
+    trials = {method: math.ceil(budget / EPOCHS_PER_TRIAL.get(method, args.epochs)) for method in args.methods}
     print(
-        f"{args.data}: budget {budget} epochs per method and seed; random: {random_trials} trials of "
-        f"{args.epochs} epochs; TPE + ASHA: {asha_trials} trials; {args.seeds} seeds",
+        f"{args.data}: budget {budget} epochs per method and seed, full trials of {args.epochs} epochs; "
+        + ", ".join(f"{method}: {n} trials at first" for method, n in trials.items())
+        + f"; {args.seeds} seeds",
         flush=True,
     )
-    curves: dict[str, list[list[float]]] = {"random": [], "tpe_asha": []}
-    ratios: list[float] = []
+    curves: dict[str, list[list[float]]] = {method: [] for method in args.methods}
+    ratios: dict[str, list[float]] = {method: [] for method in args.methods if method != BASELINE}
     with local_ray(args.workdir, "hpo-search-efficiency-", CONCURRENCY):
         for seed in range(args.seeds):
-            random_curve, random_what = run_method(args, "random", seed, random_trials)
-            asha_curve, asha_what = run_method(args, "tpe_asha", seed, asha_trials)
-            curves["random"].append(random_curve)
-            curves["tpe_asha"].append(asha_curve)
-            target = random_curve[-1]
-            matched = next((k + 1 for k, best in enumerate(asha_curve) if best >= target), None)
-            ratios.append(matched / budget if matched else 1.0)
-            reached = f"reached it after {matched} epochs" if matched else f"never reached it ({asha_curve[-1]:.4f})"
-            print(
-                f"seed {seed}: random {target:.4f} ({random_what}); TPE + ASHA {reached} ({asha_what}); "
-                f"ratio {ratios[-1]:.3f}{'' if matched else ' (at least)'}",
-                flush=True,
-            )
+            summaries = {}
+            for method in args.methods:
+                curve, summaries[method] = run_method(args, method, seed, trials[method])
+                curves[method].append(curve)
+            target = curves[BASELINE][-1][-1]
+            reached = []
+            for method, per_seed in ratios.items():
+                matched = next((k + 1 for k, best in enumerate(curves[method][-1]) if best >= target), None)
+                per_seed.append(matched / budget if matched else 1.0)
+                when = f"after {matched} epochs" if matched else f"never ({curves[method][-1][-1]:.4f}), ratio 1 at least"
+                reached.append(f"{method} {when} ({summaries[method]})")
+            print(f"seed {seed}: {BASELINE} {target:.4f} ({summaries[BASELINE]}); reached by " + "; ".join(reached), flush=True)
     print_table(curves, budget)
-    ratio = statistics.mean(ratios)
-    if len(ratios) > 1:
-        spread = statistics.stdev(ratios) / math.sqrt(len(ratios))
-        print(f"ratio over {len(ratios)} seeds: mean {ratio:.3f}, standard error {spread:.3f}")
-    print(f"epochs_to_match_random_best_ratio={ratio:.3f}")
+    print(f"epochs to match {BASELINE} search's best with the whole budget, divided by the budget (R), over {args.seeds} seeds:")
+    for method, per_seed in ratios.items():
+        spread = f", standard error {statistics.stdev(per_seed) / math.sqrt(len(per_seed)):.3f}" if len(per_seed) > 1 else ""
+        print(f"{method:>20}: R {statistics.mean(per_seed):.3f}{spread}")
+    print("epochs_to_match_random_best_ratio " + " ".join(f"{method}={statistics.mean(r):.3f}" for method, r in ratios.items()))
 
 
 def print_table(curves: dict[str, list[list[float]]], budget: int) -> None:
     """Mean over seeds of the best val_acc reached after each share of the budget."""
     columns = [max(1, round(share * budget)) for share in SHARES]
     print("best val_acc after N epochs (mean over seeds)")
-    print(f"{'epochs':>10} " + " ".join(f"{n:>7d}" for n in columns))
+    print(f"{'epochs':>20} " + " ".join(f"{n:>7d}" for n in columns))
     for method, per_seed in curves.items():
         row = [statistics.mean(curve[min(n, len(curve)) - 1] for curve in per_seed) for n in columns]
-        print(f"{method:>10} " + " ".join(f"{value:7.4f}" for value in row))
+        print(f"{method:>20} " + " ".join(f"{value:7.4f}" for value in row))
 
 
 if __name__ == "__main__":

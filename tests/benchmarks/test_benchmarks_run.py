@@ -40,8 +40,8 @@ def test_engine_overhead_prints_seconds_per_trial_and_their_ratio(tmp_path):
 
 
 def test_search_efficiency_prints_the_epochs_ratio(tmp_path):
-    line = last_line(tmp_path, "search_efficiency.py", "--seeds", "1", "--epochs", "2", "--budget-epochs", "4")
-    match = re.fullmatch(f"epochs_to_match_random_best_ratio={NUMBER}", line)
+    line = last_line(tmp_path, "search_efficiency.py", "--seeds", "1", "--epochs", "2", "--budget-epochs", "4", "--methods", "tpe_asha")
+    match = re.fullmatch(f"epochs_to_match_random_best_ratio tpe_asha={NUMBER}", line)
     assert match, line
     assert float(match.group(1)) > 0
 
