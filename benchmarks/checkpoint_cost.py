@@ -69,14 +69,14 @@ def ms(values: list[float]) -> float:
 # ------------------------------------------------------------------ the state, in this process
 
 
-def state_here(epochs: int) -> tuple[float, float]:
+def state_here(epochs: int, workdir: str | None) -> tuple[float, float]:
     """Runs the trainer here; prints each epoch; returns the median epoch and build, in ms."""
     import torch
 
     from hpo.checkpoint import save_state
     from trainers.loop import train
 
-    folder = Path(tempfile.mkdtemp(prefix="hpo-checkpoint-cost-"))
+    folder = Path(tempfile.mkdtemp(prefix="hpo-checkpoint-cost-", dir=workdir))
     rows: list[dict[str, float]] = []
     returned = time.perf_counter()  # when the loop got control back from the last report
 
@@ -135,10 +135,10 @@ def timed_train(config: dict, report: Any, resume: Any = None) -> dict:
     return train(config, timed_report, resume=resume)
 
 
-def whole_path(epochs: int, checkpoint: dict[str, int] | bool) -> list[dict[str, float]]:
+def whole_path(epochs: int, checkpoint: dict[str, int] | bool, workdir: str | None) -> list[dict[str, float]]:
     """One trial through ``hpo run`` with the spec's ``checkpoint:``; the rows of its
     reports (epoch, its seconds, the seconds ``report`` took), first and last left out."""
-    folder = Path(tempfile.mkdtemp(prefix="hpo-checkpoint-cost-run-"))
+    folder = Path(tempfile.mkdtemp(prefix="hpo-checkpoint-cost-run-", dir=workdir))
     times = folder / "reports.json"
     spec = yaml.safe_load((REPO / "search_spaces" / "quickstart.yaml").read_text())
     spec["study"].update(name="checkpoint_cost", trials=1)
@@ -167,14 +167,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=40, help="epochs of each run (default 40)")
     parser.add_argument("--repeats", type=int, default=2, help="pairs of hpo runs, with and without checkpoints (default 2)")
+    parser.add_argument("--workdir", help="where the states and runs go (default: temporary folders, removed at the end)")
     args = parser.parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = "1"  # the trainer sets torch's threads from it, as in a quickstart trial
     print(f"quickstart CNN on digits, {args.epochs} epochs, one torch thread")
-    _, build = state_here(args.epochs)
+    _, build = state_here(args.epochs, args.workdir)
     runs: dict[str, list[dict[str, float]]] = {"every epoch": [], "none": []}
     for repeat in range(args.repeats):  # interleaved: a machine that gets busier slows both alike
         for name, checkpoint in (("every epoch", {"every": 1}), ("none", False)):
-            rows = whole_path(args.epochs, checkpoint)
+            rows = whole_path(args.epochs, checkpoint, args.workdir)
             runs[name] += rows
             epoch, report = ms([r["seconds"] for r in rows]), ms([r["report"] for r in rows])
             print(f"hpo run {repeat + 1}, checkpoint {name}: epoch {epoch:.1f} ms, report {report:.2f} ms")

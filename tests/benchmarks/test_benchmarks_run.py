@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-NUMBER = r"(\d+\.\d+)"
+NUMBER = r"(-?\d+\.\d+)"
 
 pytestmark = pytest.mark.slow
 
@@ -56,13 +56,13 @@ def test_study_work_prints_milliseconds_per_trial_and_their_ratio(tmp_path):
 
 
 def test_checkpoint_cost_prints_milliseconds_per_epoch_and_their_ratio(tmp_path):
-    line = last_line(tmp_path, "checkpoint_cost.py", "--epochs", "3")
+    line = last_line(tmp_path, "checkpoint_cost.py", "--epochs", "4", "--repeats", "1")
     match = re.fullmatch(f"checkpoint_ms_per_epoch={NUMBER} epoch_ms={NUMBER} ratio={NUMBER}", line)
     assert match, line
     cost, epoch, ratio = map(float, match.groups())
-    assert cost > 0 and epoch > 0
+    assert epoch > 0  # the cost is a difference of two runs' report times: on a busy machine, noise may make it negative
     assert ratio == pytest.approx(cost / epoch, rel=0.01, abs=0.001)
-    assert (tmp_path / "state.pt").is_file()  # the last state, where --workdir says
+    assert not list(tmp_path.iterdir()), "the runs' folders, made in --workdir, are removed"
 
 
 def test_warm_start_prints_the_warm_to_cold_epochs_ratio(tmp_path):
