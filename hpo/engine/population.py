@@ -19,7 +19,7 @@ What differs from Ray's class, as for HyperBand (hpo.engine.schedulers): metric 
 come from the spec; a result without the epoch or the metric goes past the scheduler; NaN
 is the worst value (a diverged trial is the first to be replaced, where Ray would leave it
 out); a trial is stopped at its last epoch, never exploited there, so that it ends
-COMPLETE. Ray refuses PBT beside a search algorithm, because the searcher would not know
+COMPLETE (these three: hpo.engine.gate). Ray refuses PBT beside a search algorithm, because the searcher would not know
 of the configs PBT changes; here the searcher is told of every exploit
 (:meth:`ExploitListener.record_exploit`) and records it in the study, so the refusal is
 passed by.
@@ -27,16 +27,15 @@ passed by.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ray import tune
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
+from ray.tune.schedulers import PopulationBasedTraining
 
-from hpo.contract import EPOCH, FINISHED
-from hpo.engine.trainable import reported_epoch
+from hpo.contract import EPOCH
+from hpo.engine.gate import ResultGate
 from hpo.spec.params import ChoiceParam, FloatParam, IntParam, Param, Space
 from hpo.spec.population import perturbable
 from hpo.spec.sections import PBTSection
@@ -136,9 +135,7 @@ class StudyPopulationBasedTraining(PopulationBasedTraining):
             custom_explore_fn=lambda config: within_space(params, config),
             log_config=False,  # the study records each exploit; Ray's policy files would repeat it
         )
-        self._compared = metric
-        self._worst = -math.inf if mode == "max" else math.inf
-        self._epochs = max_t
+        self._gate = ResultGate(metric, mode, max_t)
         self._listener: ExploitListener | None = None
 
     def follow(self, listener: ExploitListener) -> None:
@@ -152,13 +149,10 @@ class StudyPopulationBasedTraining(PopulationBasedTraining):
         super().on_trial_add(_WithoutSearcher(), trial)  # type: ignore[arg-type]  # it reads search_alg only
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
-        epoch = reported_epoch(result)
-        if epoch is None or self._compared not in result:
-            return TrialScheduler.CONTINUE  # a trainer's error report, a pause at the time budget: the trial ends by itself
-        if epoch >= self._epochs or result.get(FINISHED):
-            return TrialScheduler.STOP  # it has run all it will: never exploited at its end
-        value = float(result[self._compared])
-        compared = {**result, EPOCH: epoch, self._compared: self._worst if math.isnan(value) else value}
+        compared = self._gate.admit(result)
+        if isinstance(compared, str):
+            return compared  # no metric to compare, or its last epoch: decided before Ray's rule (hpo.engine.gate)
+        epoch = compared[EPOCH]
         before = trial.config
         decision = super().on_trial_result(tune_controller, trial, compared)
         if trial.config is not before and trial.checkpoint is not None:  # exploited: Ray set the copied config

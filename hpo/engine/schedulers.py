@@ -64,7 +64,8 @@ and Ray judged the bracket without them). Three things differ from Ray's class: 
 result without the epoch or the metric (a trainer's error, a pause at the time budget)
 goes past the scheduler, as with ASHA; a NaN is the worst value, where Ray would sort it
 anywhere; and a trial is stopped at its last epoch (or when the trainer says
-it has finished), never paused there, so that it ends COMPLETE. Its brackets are not
+it has finished), never paused there, so that it ends COMPLETE (hpo.engine.gate settles
+these three before Ray's rule, for PBT too). Its brackets are not
 started from the study: a bracket compares trials that run together, each paused until the
 others reach the milestone, and a finished trial can no longer be paused or resumed. A
 resumed run starts new brackets; a trial the last run left resumes from its checkpoint in
@@ -88,7 +89,8 @@ from optuna.trial import TrialState
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, HyperBandScheduler, TrialScheduler
 
-from hpo.contract import EPOCH, FINISHED
+from hpo.contract import EPOCH
+from hpo.engine.gate import ResultGate
 from hpo.engine.population import StudyPopulationBasedTraining
 from hpo.engine.trainable import reported_epoch
 from hpo.spec.sections import PBTSection, Spec
@@ -300,9 +302,7 @@ class StudyHyperBandScheduler(HyperBandScheduler):
 
     def __init__(self, *, metric: str, mode: str, max_t: int, reduction_factor: int) -> None:
         super().__init__(time_attr=EPOCH, metric=metric, mode=mode, max_t=max_t, reduction_factor=reduction_factor)
-        self._compared = metric
-        self._worst = -math.inf if mode == "max" else math.inf
-        self._epochs = max_t
+        self._gate = ResultGate(metric, mode, max_t)
         self._trials: dict[int, Trial] = {}  # by study number: the searcher asks which are paused
 
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
@@ -319,11 +319,7 @@ class StudyHyperBandScheduler(HyperBandScheduler):
         return True  # metric and mode come from the spec, never from Ray
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
-        epoch = reported_epoch(result)
-        if epoch is None or self._compared not in result:
-            return TrialScheduler.CONTINUE  # a trainer's error report, a pause at the time budget: the trial ends by itself
-        if epoch >= self._epochs or result.get(FINISHED):
-            return TrialScheduler.STOP  # it has run all it will: a pause would leave it open to be stopped as pruned
-        value = float(result[self._compared])
-        compared = {**result, EPOCH: epoch, self._compared: self._worst if math.isnan(value) else value}
+        compared = self._gate.admit(result)
+        if isinstance(compared, str):
+            return compared  # no metric to compare, or its last epoch: decided before Ray's rule (hpo.engine.gate)
         return super().on_trial_result(tune_controller, trial, compared)
