@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 import random
+from collections.abc import Callable
 
 import optuna
 import pytest
@@ -172,31 +173,43 @@ def test_concurrent_trials_each_decided_against_the_ones_before_it(recheck):
     scheduler = make_scheduler(max_t=10, recheck_rung_below=recheck)
     curves = {n: sorted(rng.random() for _ in range(10)) for n in range(30)}
     arrivals: dict[int, list[tuple[int, float]]] = {1: [], 3: [], 9: []}  # (trial, value), in order
-    running = {n: (trial(n), 0) for n in range(4)}  # four at once; the next starts as one ends
-    started = len(running)
     rung_below, stopped_by_rung_below = {3: 1, 9: 3}, 0
+
+    def decide(n: int, ray_trial: Trial, reached: int, value: float) -> str:
+        nonlocal stopped_by_rung_below
+        decision = epoch(scheduler, ray_trial, reached, value)
+        if reached in arrivals:
+            arrivals[reached].append((n, value))
+            rung = arrivals[reached]
+            promoted_below = not recheck or reached not in rung_below or top_third(arrivals[rung_below[reached]], n)
+            stopped_by_rung_below += top_third(rung, n) and not promoted_below
+            assert decision == (CONTINUE if top_third(rung, n) and promoted_below else STOP)
+        return decision
+
+    run_interleaved(rng, curves, decide)
+    assert (stopped_by_rung_below > 0) == recheck
+    assert len(arrivals[1]) == 30 and 0 < len(arrivals[9]) < len(arrivals[3]) < 30
+    expected = ", ".join(f"epoch {k}: {len(v)} trials" for k, v in arrivals.items())
+    assert scheduler.debug_string() == f"ASHA: {expected}"
+
+
+def run_interleaved(rng: random.Random, curves: dict[int, list[float]], decide: Callable[[int, Trial, int, float], str]) -> None:
+    """Run the trials of ``curves`` (trial number → its value at each epoch from 1) four at
+    a time, the next starting as one ends: a trial picked at random reports its next epoch's
+    value to ``decide(number, trial, epoch, value)``, and ends when stopped (Ray sends a
+    stopped trial no further results) or when its curve is done."""
+    running = {n: (trial(n), 0) for n in range(4)}
+    started = len(running)
     while running:
         n = rng.choice(list(running))
         ray_trial, done = running[n]
-        value = curves[n][done]
-        decision = epoch(scheduler, ray_trial, done + 1, value)
-        if done + 1 in arrivals:
-            arrivals[done + 1].append((n, value))
-            rung = arrivals[done + 1]
-            promoted_below = not recheck or done + 1 not in rung_below or top_third(arrivals[rung_below[done + 1]], n)
-            stopped_by_rung_below += top_third(rung, n) and not promoted_below
-            assert decision == (CONTINUE if top_third(rung, n) and promoted_below else STOP)
-        if decision == STOP:
+        if decide(n, ray_trial, done + 1, curves[n][done]) == STOP or done + 1 == len(curves[n]):
             del running[n]
             if started < len(curves):
                 running[started] = (trial(started), 0)
                 started += 1
         else:
             running[n] = (ray_trial, done + 1)
-    assert (stopped_by_rung_below > 0) == recheck
-    assert len(arrivals[1]) == 30 and 0 < len(arrivals[9]) < len(arrivals[3]) < 30
-    expected = ", ".join(f"epoch {k}: {len(v)} trials" for k, v in arrivals.items())
-    assert scheduler.debug_string() == f"ASHA: {expected}"
 
 
 def top_third(arrived: list[tuple[int, float]], number: int) -> bool:
@@ -348,23 +361,16 @@ def test_the_median_rule_decides_as_rays_on_interleaved_trials():
     ours = make_median(grace_period=2, min_samples_required=3)
     rays = MedianStoppingRule(time_attr="epoch", metric="val_acc", mode="max", grace_period=2, min_samples_required=3)
     curves = {n: [rng.random() for _ in range(6)] for n in range(20)}
-    running = {n: (trial(n), 0) for n in range(4)}
-    started, stops = len(running), 0
-    while running:
-        n = rng.choice(list(running))
-        ray_trial, done = running[n]
-        result = {"epoch": done + 1, "training_iteration": done + 1, "val_acc": curves[n][done]}
-        decision = ours.on_trial_result(None, ray_trial, result)
-        assert decision == rays.on_trial_result(Controller(), ray_trial, result)
-        if decision == STOP or done + 1 == 6:
-            stops += decision == STOP
-            del running[n]
-            if started < len(curves):
-                running[started] = (trial(started), 0)
-                started += 1
-        else:
-            running[n] = (ray_trial, done + 1)
-    assert 0 < stops < len(curves)
+    decisions: list[str] = []
+
+    def decide(n: int, ray_trial: Trial, reached: int, value: float) -> str:
+        result = {"epoch": reached, "training_iteration": reached, "val_acc": value}
+        decisions.append(ours.on_trial_result(None, ray_trial, result))
+        assert decisions[-1] == rays.on_trial_result(Controller(), ray_trial, result)
+        return decisions[-1]
+
+    run_interleaved(rng, curves, decide)
+    assert 0 < decisions.count(STOP) < len(curves)
 
 
 def test_the_median_rule_pickles_without_the_study():
