@@ -4,7 +4,8 @@ A trial's checkpoints are Ray Tune checkpoints: the trainable reports each with 
 (hpo.engine.trainable), and Ray copies it into the run's storage, under
 ``studies/<name>/ray/<name>/trial_<number>/checkpoint_<index>`` (:func:`ray_trial_directory`,
 by the study's trial number), before it tells its callbacks of it. The searcher records it in the study there (the trial's ``checkpoint``
-attribute) and only then deletes the trial's checkpoint before: the study always names a
+attribute; written while the trial trains on, hpo.engine.background_writes) and only once
+that is written deletes the trial's checkpoint before: the study always names a
 checkpoint that is whole and on disk, whenever the run is killed.
 
 The checkpoint of a trial's last report (``finished``; written only when the study keeps

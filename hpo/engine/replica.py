@@ -4,7 +4,8 @@ A sampler reads the whole study each time it proposes. Through a database storag
 is a full read per trial, so the sampler works on a replica in Optuna's
 ``InMemoryStorage`` instead, and the study's storage receives what changed at the
 points the searcher chooses (:meth:`StudyReplica.start`, :meth:`StudyReplica.flush`,
-:meth:`StudyReplica.tell`). Both sides are read and written only through Optuna's public
+:meth:`StudyReplica.tell`), or in the background while the trial trains on
+(:meth:`StudyReplica.flush_behind`, hpo.engine.background_writes). Both sides are read and written only through Optuna's public
 API: ``BaseStorage``'s methods, ``Study.ask`` / ``Study.tell`` / ``Study.enqueue_trial``.
 
 The study stays the record of truth and the only thing drivers share:
@@ -44,6 +45,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.engine.background_writes import BackgroundWrites
 from hpo.study.keys import FIXED_PARAMS_ATTR
 from hpo.study.records import FINISHED_STATES, driver_mark, is_warm_start
 
@@ -98,6 +100,7 @@ class StudyReplica:
         self._numbers: dict[int, int] = {}  # replica number -> number in the study
         self._open_elsewhere: dict[int, int] = {}  # trial id -> number: others' running trials
         self._waiting: dict[int, int] = {}  # trial id -> number: trials waiting in the queue
+        self._background = BackgroundWrites()  # keyed by replica number, of this driver's trials
         trials = study.get_trials(deepcopy=False)
         for trial in trials:
             needs_id = trial.state in (TrialState.RUNNING, TrialState.WAITING)
@@ -327,19 +330,47 @@ class StudyReplica:
     def flush(self, trial: optuna.Trial) -> None:
         """Write to the study what the replica has of ``trial`` that the study has not:
         parameters, intermediate values, attributes, and the sampler's study attributes."""
+        self.settle(wait=True)
         written = self._mine[trial.number]
         if written.ended_elsewhere:
             return
         try:
             self._write_changes(trial, written)
         except UpdateFinishedTrialError:
-            self._ended_elsewhere(trial, written)
+            self._ended_elsewhere(trial.number, written)
+
+    def flush_behind(self, trial: optuna.Trial, then: Callable[[], None]) -> None:
+        """:meth:`flush` on the writing thread (hpo.engine.background_writes): returns
+        once the trial's write before is done, and ``then`` runs, on this thread, in the
+        first :meth:`settle` after this one is. A trial finished elsewhere writes nothing
+        more, and ``then`` never runs."""
+        self._settle_one(trial.number, wait=True)
+        written = self._mine[trial.number]
+        if written.ended_elsewhere:
+            return
+        self._background.submit(trial.number, self._changes(trial, written), then)
+
+    def settle(self, *, wait: bool = False) -> None:
+        """Run the ``then`` of each background write that is done (of all, after waiting
+        for them, with ``wait``); a write refused because another process finished its
+        trial leaves that trial finished elsewhere, as :meth:`flush` would."""
+        for number in self._background.keys():
+            self._settle_one(number, wait=wait)
+
+    def _settle_one(self, number: int, *, wait: bool) -> None:
+        if not wait and not self._background.done(number):
+            return
+        try:
+            self._background.wait(number)
+        except UpdateFinishedTrialError:
+            self._ended_elsewhere(number, self._mine[number])
 
     def tell(self, trial: optuna.Trial, state: TrialState, values: float | Sequence[float] | None = None) -> FrozenTrial:
         """Finish ``trial`` in the study, then in the replica, with its value (or one value
         per objective) if COMPLETE; returns the finished trial, numbered as in the study. A
         trial that another process finished first (another driver's recovery, "mark as
         failed" in the dashboard) keeps that state."""
+        self.settle(wait=True)
         written = self._mine[trial.number]
         values = [values] if isinstance(values, (int, float)) else values
         stored = self._final_values(trial, state, values)
@@ -350,7 +381,7 @@ class StudyReplica:
             self._storage.set_trial_state_values(written.trial_id, state, stored)
             frozen = self.study.tell(trial, list(values) if state == TrialState.COMPLETE and values else None, state=state)
         except UpdateFinishedTrialError:
-            frozen = self._ended_elsewhere(trial, written)
+            frozen = self._ended_elsewhere(trial.number, written)
         frozen = copy.copy(frozen)
         frozen.number = self._numbers[trial.number]
         if self._several and state == TrialState.PRUNED and not written.ended_elsewhere:
@@ -374,27 +405,35 @@ class StudyReplica:
                 return [frozen.intermediate_values[last]]
         return None
 
-    def _ended_elsewhere(self, trial: optuna.Trial, written: _Written) -> FrozenTrial:
-        """The study already holds ``trial`` as finished: the replica takes that state."""
+    def _ended_elsewhere(self, number: int, written: _Written) -> FrozenTrial:
+        """The study already holds trial ``number`` (the replica's) as finished: the
+        replica takes that state."""
         written.ended_elsewhere = True
         recorded = self._storage.get_trial(written.trial_id)
-        memory_id = self._memory_id(trial.number)
+        memory_id = self._memory_id(number)
         if not self._memory.get_trial(memory_id).state.is_finished():
             self._memory.set_trial_state_values(memory_id, recorded.state, recorded.values)
             _log.warning(
                 "trial %d was finished in the study by another process (%s); it keeps that state",
-                self._numbers[trial.number],
+                self._numbers[number],
                 recorded.state.name,
             )
         return self._memory.get_trial(memory_id)
 
     def _write_changes(self, trial: optuna.Trial, written: _Written) -> None:
-        _write_trial(self._recorded(trial), written, self._storage)
+        for write in self._changes(trial, written):
+            write()
+
+    def _changes(self, trial: optuna.Trial, written: _Written) -> list[Callable[[], object]]:
+        """The writes that bring the study's copy of ``trial`` up to the replica's, and the
+        sampler's study attributes; ``written`` and the study's attributes note them now."""
+        writes = _trial_writes(self._recorded(trial), written, self._storage)
         _write_changed(
             self._memory.get_study_system_attrs(self._memory_study_id),
             self._study_attrs,
-            partial(self._storage.set_study_system_attr, self._study_id),
+            _queued(writes, self._storage.set_study_system_attr, self._study_id),
         )
+        return writes
 
     def _frozen(self, trial: optuna.Trial) -> FrozenTrial:
         return self._memory.get_trial(self._memory_id(trial.number))
@@ -428,17 +467,33 @@ class StudyReplica:
 def _write_trial(now: FrozenTrial, written: _Written, storage: optuna.storages.BaseStorage) -> None:
     """Write to ``storage`` what ``now`` holds beyond ``written`` (what the storage holds
     of that trial): parameters, intermediate values, attributes; and note it there."""
+    for write in _trial_writes(now, written, storage):
+        write()
+
+
+def _trial_writes(now: FrozenTrial, written: _Written, storage: optuna.storages.BaseStorage) -> list[Callable[[], object]]:
+    """The writes to ``storage`` of what ``now`` holds beyond ``written``, in the order
+    :func:`_write_trial` makes them; ``written`` notes them at once."""
+    trial_id = written.trial_id
+    writes: list[Callable[[], object]] = []
     for name, value in now.params.items():
         if name not in written.params:
             distribution = now.distributions[name]
-            storage.set_trial_param(written.trial_id, name, distribution.to_internal_repr(value), distribution)
+            writes.append(partial(storage.set_trial_param, trial_id, name, distribution.to_internal_repr(value), distribution))
             written.params.add(name)
     for step, value in now.intermediate_values.items():
         if step not in written.steps or not _same(written.steps[step], value):
-            storage.set_trial_intermediate_value(written.trial_id, step, value)
+            writes.append(partial(storage.set_trial_intermediate_value, trial_id, step, value))
             written.steps[step] = value
-    _write_changed(now.user_attrs, written.user_attrs, partial(storage.set_trial_user_attr, written.trial_id))
-    _write_changed(now.system_attrs, written.system_attrs, partial(storage.set_trial_system_attr, written.trial_id))
+    _write_changed(now.user_attrs, written.user_attrs, _queued(writes, storage.set_trial_user_attr, trial_id))
+    _write_changed(now.system_attrs, written.system_attrs, _queued(writes, storage.set_trial_system_attr, trial_id))
+    return writes
+
+
+def _queued(writes: list[Callable[[], object]], setter: Callable[..., object], owner: int) -> Callable[[str, Any], None]:
+    """A ``write`` for :func:`_write_changed` that adds ``setter(owner, key, value)`` to
+    ``writes`` instead of calling it."""
+    return lambda key, value: writes.append(partial(setter, owner, key, value))
 
 
 def _write_changed(now: Mapping[str, Any], written: dict[str, Any], write: Callable[[str, Any], None]) -> None:

@@ -60,6 +60,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -356,6 +357,7 @@ class StudySearcher(Searcher):
         return suggested
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        self._replica.settle()  # checkpoints recorded since the last result: the ones they replace go
         live = self._live.get(trial_id)
         if live is not None:
             self._record_epoch(live, result)
@@ -402,9 +404,10 @@ class StudySearcher(Searcher):
 
     def record_checkpoint(self, trial_id: str, path: str, epoch: int, final: bool = False) -> None:
         """Store a trial's latest checkpoint (hpo.engine.checkpoints calls this once Ray
-        has it whole), with the epochs it holds, at once: a run killed from here on
-        resumes the trial from it. Then the checkpoint it replaces goes, and on the
-        trial's first, the one it started from. The checkpoint of its last report
+        has it whole), with the epochs it holds: written while the trial trains on, and
+        the trial's next waits for it, so a run killed from then on resumes the trial from
+        it. Once it is written, the checkpoint it replaces goes, and on the trial's first,
+        the one it started from. The checkpoint of its last report
         (``final``) is only held for its weights: a trial interrupted before it is told
         resumes from the one before."""
         live = self._live.get(trial_id)
@@ -419,18 +422,16 @@ class StudySearcher(Searcher):
         replaced = live.trial.user_attrs.get(CHECKPOINT_ATTR)
         live.trial.set_user_attr(CHECKPOINT_ATTR, {"path": path, "epoch": epoch})
         live.trial.set_user_attr(HISTORY_ATTR, [h for h in live.history if h[EPOCH] <= epoch])
-        self._replica.flush(live.trial)
         live.written_at = time.monotonic()
         if self._shared is not None:
+            # written now: under pbt another trial may go on from any checkpoint of the window
+            # the sweep keeps, and the window is reckoned from what the study has recorded
+            self._replica.flush(live.trial)
             self._shared.written(trial_id, path, epoch)
             self._shared.sweep()
             return
-        own = trial_directory(path)
-        if own not in live.checkpoints:
-            discard_checkpoints(live.checkpoints)
-            live.checkpoints = {own}
-        elif isinstance(replaced, Mapping) and replaced.get("path") != path:
-            discard_checkpoints([str(replaced["path"])])
+        # written while the trial trains on (hpo.engine.background_writes); the one it replaces goes once it is
+        self._replica.flush_behind(live.trial, partial(_replace_checkpoint, live, path, replaced))
 
     def record_exploit(self, trial_id: str, epoch: int, checkpoint: str, params: Mapping[str, Any], directory: str | None) -> None:
         """Record that PBT exploited a trial after ``epoch``: it goes on from ``checkpoint``
@@ -699,6 +700,18 @@ class StudySearcher(Searcher):
             self._failures.record(state, user.get(ERROR_TYPE_ATTR), user.get(ERROR_ATTR))
         if self._observer:
             self._observer.trial_finished(frozen)
+
+
+def _replace_checkpoint(live: _LiveTrial, path: str, replaced: object) -> None:
+    """Delete what a trial's newly recorded checkpoint at ``path`` replaces: the checkpoint
+    recorded before it (``replaced``), or, on the trial's first, the directories it held
+    till then (the one it resumed from)."""
+    own = trial_directory(path)
+    if own not in live.checkpoints:
+        discard_checkpoints(live.checkpoints)
+        live.checkpoints = {own}
+    elif isinstance(replaced, Mapping) and replaced.get("path") != path:
+        discard_checkpoints([str(replaced["path"])])
 
 
 def _last_reported(live: _LiveTrial, metric: str) -> float | None:

@@ -26,6 +26,7 @@ from hpo.spec.space import parse_space
 from hpo.study.records import trained_epochs_of
 from hpo.study.stoprules import StopRules
 from hpo.study.storage import open_storage
+from tests.conftest import wait_for
 
 SPACE = parse_space({"optimizer.lr": {"float": [1e-4, 1e-1], "log": True}}, "t.yaml")
 BASE = {"optimizer": {"name": "adam", "lr": 1e-3}, "epochs": 4}
@@ -316,21 +317,31 @@ def next_run(study, **options):
     return StudySearcher(study, study._storage, SPACE, BASE, metric="val_acc", mode="max", objective="best", target=1, **options)
 
 
-def test_a_checkpoint_is_recorded_at_once_with_its_epochs_and_the_one_before_goes(make, tmp_path):
+def recorded_checkpoint(study: optuna.Study) -> object:
+    """Trial 0's checkpoint as the database holds it (read afresh)."""
+    return study.trials[0].user_attrs.get("checkpoint")
+
+
+def test_a_checkpoint_is_recorded_with_its_epochs_before_the_next_and_the_one_before_goes_after_it(make, tmp_path):
     study, searcher = make()
     searcher.suggest("t1")
     first = ray_checkpoint(tmp_path, "trial_a", 0)
     searcher.on_trial_result("t1", epoch(1, 0.3))
-    searcher.record_checkpoint("t1", first, 1)
+    searcher.record_checkpoint("t1", first, 1)  # written while the trial trains on
+    wait_for(lambda: recorded_checkpoint(study) == {"path": first, "epoch": 1}, "the first checkpoint recorded")
     trial = study.trials[0]  # read from the database: a kill from here on resumes from it
-    assert trial.user_attrs["checkpoint"] == {"path": first, "epoch": 1}
     assert trial.intermediate_values == {1: 0.3}
     assert [h["epoch"] for h in trial.user_attrs["history"]] == [1]
     second = ray_checkpoint(tmp_path, "trial_a", 1)
     searcher.on_trial_result("t1", epoch(2, 0.4))
     searcher.record_checkpoint("t1", second, 2)
+    assert Path(first).exists()  # the study names it until the second is written
+    wait_for(lambda: recorded_checkpoint(study) == {"path": second, "epoch": 2}, "the second checkpoint recorded")
+    third = ray_checkpoint(tmp_path, "trial_a", 2)
+    searcher.record_checkpoint("t1", third, 3)  # waits for the second's record: the first goes then
     assert not Path(first).exists() and Path(second).exists()
-    searcher.on_trial_complete("t1", epoch(3, 0.5, finished=True))
+    assert recorded_checkpoint(study) in ({"path": second, "epoch": 2}, {"path": third, "epoch": 3})
+    searcher.on_trial_complete("t1", epoch(4, 0.5, finished=True))
     assert not (tmp_path / "ray" / "trial_a").exists()  # a finished trial keeps no checkpoint
 
 
@@ -352,7 +363,9 @@ def test_an_interrupted_trial_continues_from_its_checkpoint_as_one_curve_in_the_
     again.on_trial_result("t2", epoch(3, 0.35))
     own = ray_checkpoint(tmp_path, "trial_b", 0)
     again.record_checkpoint("t2", own, 3)
-    assert not (tmp_path / "ray" / "trial_a").exists()  # its own checkpoint replaces the one it started from
+    wait_for(lambda: study.trials[1].user_attrs.get("checkpoint", {}).get("path") == own, "its own checkpoint recorded")
+    again.on_trial_result("t2", epoch(4, 0.5, finished=True))
+    assert not (tmp_path / "ray" / "trial_a").exists()  # its own checkpoint replaced the one it started from
     again.on_trial_complete("t2", epoch(4, 0.5, finished=True))
     trial = study.trials[1]
     assert trial.state == TrialState.COMPLETE and trial.value == 0.5
@@ -380,7 +393,9 @@ def test_a_checkpoint_no_record_names_goes_with_the_trial_that_runs_its_paramete
     own = Path(ray_trial_directory(study.study_name, 1)) / "checkpoint_000000"
     own.mkdir(parents=True)
     again.record_checkpoint("t2", str(own), 1)
-    assert not unrecorded.parent.exists() and own.exists()  # its own checkpoint replaces the interrupted trial's
+    wait_for(lambda: study.trials[1].user_attrs.get("checkpoint", {}).get("path") == str(own), "its own checkpoint recorded")
+    again.on_trial_result("t2", epoch(2, 0.3, finished=True))
+    assert not unrecorded.parent.exists() and own.exists()  # its own checkpoint replaced the interrupted trial's
     again.on_trial_complete("t2", epoch(2, 0.3, finished=True))
     assert not list(tmp_path.rglob("checkpoint_*"))
 
