@@ -18,12 +18,16 @@ report is written three ways in turn, per epoch:
     memory    torch.save of the same state into memory: the part that is not the disk
 
 The whole path, through `hpo run`. A one-trial study, its trainer the built-in one with a
-report that times hpo's `report`, run with `checkpoint: {every: 1}` (the default) and with
-`checkpoint: false`, in turn, twice each. With checkpoints, `report` writes the state,
-hands it to `tune.report`, Ray copies it into the run's storage, and the driver records it
-in the study (its epochs, its history, the checkpoint's path) before the trial goes on:
-Ray's function trainables report synchronously. Without, the driver writes the epochs at
-most once a second. The difference of the two reports is what a checkpoint adds.
+report that times hpo's `report`, run with `checkpoint: {every: 1}` (the default), with
+the same but a state of one number instead of the trainer's, and with `checkpoint: false`,
+in turn, twice each. With checkpoints, `report` writes the state, hands it to
+`tune.report`, Ray copies it into the run's storage and handles it in the driver, and the
+driver hands its record in the study (the epochs, the history, the checkpoint's path) to
+a thread of its own (hpo.engine.background_writes); the trial waits for all but that
+write, as Ray's function trainables report synchronously. Without, the driver writes the
+epochs at most once a second. The difference of the reports is what a checkpoint adds;
+the one-number state shows the part that is the same for every model (Ray's and hpo's
+handling of a checkpoint), the rest is the state's own.
 
 The first epoch and the last are left out (warm-up; the last is checkpointed for the
 weights the study keeps). Last line: `checkpoint_ms_per_epoch=X epoch_ms=Y ratio=X/Y` of
@@ -56,6 +60,7 @@ from hpo.contract import trainer  # noqa: E402  (after the path above)
 from trainers.config import METRICS, TrainConfig  # noqa: E402
 
 TIMES_ENV = "HPO_BENCH_REPORT_TIMES"  # the file the timed trainer writes its rows to
+ONE_NUMBER_ENV = "HPO_BENCH_ONE_NUMBER_STATE"  # set: the timed trainer hands a state of one number
 
 
 def quickstart_train(epochs: int) -> dict[str, Any]:
@@ -121,12 +126,16 @@ def state_here(epochs: int, workdir: str | None) -> tuple[float, float]:
 
 @trainer(schema=TrainConfig, metrics=METRICS)
 def timed_train(config: dict, report: Any, resume: Any = None) -> dict:
-    """The built-in trainer, timing each call of hpo's ``report`` into $HPO_BENCH_REPORT_TIMES."""
+    """The built-in trainer, timing each call of hpo's ``report`` into $HPO_BENCH_REPORT_TIMES;
+    with $HPO_BENCH_ONE_NUMBER_STATE set, its state is the epoch alone."""
     from trainers.loop import train
 
     rows: list[dict[str, float]] = []
+    one_number = bool(os.environ.get(ONE_NUMBER_ENV))
 
     def timed_report(metrics: dict[str, Any], state: dict[str, Any] | None = None) -> None:
+        if one_number and state is not None:
+            state = {"epoch": metrics["epoch"]}
         begun = time.perf_counter()
         report(metrics, state=state)
         rows.append({"epoch": metrics["epoch"], "seconds": metrics["seconds"], "report": time.perf_counter() - begun})
@@ -135,9 +144,10 @@ def timed_train(config: dict, report: Any, resume: Any = None) -> dict:
     return train(config, timed_report, resume=resume)
 
 
-def whole_path(epochs: int, checkpoint: dict[str, int] | bool, workdir: str | None) -> list[dict[str, float]]:
-    """One trial through ``hpo run`` with the spec's ``checkpoint:``; the rows of its
-    reports (epoch, its seconds, the seconds ``report`` took), first and last left out."""
+def whole_path(epochs: int, checkpoint: dict[str, int] | bool, one_number: bool, workdir: str | None) -> list[dict[str, float]]:
+    """One trial through ``hpo run`` with the spec's ``checkpoint:`` (and a state of one
+    number); the rows of its reports (epoch, its seconds, the seconds ``report`` took),
+    first and last left out."""
     folder = Path(tempfile.mkdtemp(prefix="hpo-checkpoint-cost-run-", dir=workdir))
     times = folder / "reports.json"
     spec = yaml.safe_load((REPO / "search_spaces" / "quickstart.yaml").read_text())
@@ -151,11 +161,9 @@ def whole_path(epochs: int, checkpoint: dict[str, int] | bool, workdir: str | No
     spec["train"]["epochs"] = epochs
     (folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     path = os.pathsep.join([str(REPO), str(REPO / "benchmarks"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, TIMES_ENV: str(times), ONE_NUMBER_ENV: "1" if one_number else ""}
     try:
-        run = subprocess.run(
-            [sys.executable, "-m", "hpo.cli", "run", "spec.yaml"],
-            cwd=folder, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path, TIMES_ENV: str(times)},
-        )  # fmt: skip
+        run = subprocess.run([sys.executable, "-m", "hpo.cli", "run", "spec.yaml"], cwd=folder, capture_output=True, text=True, env=env)
         if run.returncode != 0:
             raise SystemExit(f"hpo run failed:\n{run.stdout}{run.stderr}")
         return [r for r in json.loads(times.read_text()) if 1 < r["epoch"] < epochs]
@@ -172,17 +180,20 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"  # the trainer sets torch's threads from it, as in a quickstart trial
     print(f"quickstart CNN on digits, {args.epochs} epochs, one torch thread")
     _, build = state_here(args.epochs, args.workdir)
-    runs: dict[str, list[dict[str, float]]] = {"every epoch": [], "none": []}
-    for repeat in range(args.repeats):  # interleaved: a machine that gets busier slows both alike
-        for name, checkpoint in (("every epoch", {"every": 1}), ("none", False)):
-            rows = whole_path(args.epochs, checkpoint, args.workdir)
+    kinds = {"every epoch": ({"every": 1}, False), "every epoch, a state of one number": ({"every": 1}, True), "none": (False, False)}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in kinds}
+    for repeat in range(args.repeats):  # interleaved: a machine that gets busier slows all alike
+        for name, (checkpoint, one_number) in kinds.items():
+            rows = whole_path(args.epochs, checkpoint, one_number, args.workdir)
             runs[name] += rows
             epoch, report = ms([r["seconds"] for r in rows]), ms([r["report"] for r in rows])
             print(f"hpo run {repeat + 1}, checkpoint {name}: epoch {epoch:.1f} ms, report {report:.2f} ms")
     epoch = ms([r["seconds"] for rows in runs.values() for r in rows])
     checkpointed, plain = ms([r["report"] for r in runs["every epoch"]]), ms([r["report"] for r in runs["none"]])
+    fixed = ms([r["report"] for r in runs["every epoch, a state of one number"]]) - plain
     cost = build + checkpointed - plain
     print(f"report with a checkpoint {checkpointed:.2f} ms, without {plain:.2f} ms; the state built {build:.2f} ms")
+    print(f"of the checkpoint: {fixed:.2f} ms the same for any model (a state of one number), {cost - fixed:.2f} ms the state's own")
     print(f"checkpoint_ms_per_epoch={cost:.2f} epoch_ms={epoch:.2f} ratio={cost / epoch:.4f}")
 
 

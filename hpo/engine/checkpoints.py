@@ -21,8 +21,8 @@ A run killed after Ray stored a checkpoint but before the searcher recorded it l
 directory no record names; its trial is known by number, so the trial that takes over its
 parameters (``requeued_from``) takes over that directory too, and deletes it as it deletes
 the one it resumed from.
-So a study holds one checkpoint per running or interrupted trial (two for a moment, while
-the newer is recorded). The best trials' weights are kept apart, as artifacts; the
+So a study holds one checkpoint per running or interrupted trial (three for a moment: a
+newer one being recorded, and the one Ray stored after it). The best trials' weights are kept apart, as artifacts; the
 checkpoints themselves are never kept.
 """
 
