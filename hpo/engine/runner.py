@@ -240,6 +240,7 @@ def _tune(
     # Ray's limit counts paused trials as live, and waits for ever once they fill it: for a
     # scheduler that pauses, the searcher keeps it, counting running trials only
     paused = scheduler if isinstance(scheduler, StudyPromotionScheduler | StudyHyperBandScheduler) else None
+    resumes_from_checkpoints = isinstance(scheduler, StudyPromotionScheduler | StudyHyperBandScheduler | StudyPopulationBasedTraining)
     pauses = scheduler if isinstance(scheduler, StudyPromotionScheduler) else None
     searcher = _searcher(spec, study, storage, target, progress, failures, rules, paused, pauses, concurrency)
     if isinstance(scheduler, StudyPromotionScheduler | StudyPopulationBasedTraining):
@@ -252,6 +253,7 @@ def _tune(
             "trial_timeout_s": spec.study.trial_timeout,
             "workdir": os.getcwd(),
             "checkpoint_every": spec.checkpoint.every,
+            "checkpoint_overhead": None if resumes_from_checkpoints else spec.checkpoint.max_overhead,  # hpo.engine.trainable
             "keep_weights": spec.checkpoint.keep > 0,
         },
         tune_config=tune.TuneConfig(

@@ -16,6 +16,16 @@ file is read by nothing but Ray's copy: it is replaced atomically, as every stat
 not synced to the disk (the copy is what a resume reads), and it is deleted once copied.
 One staging directory serves the trial's every checkpoint, made and removed once.
 
+A checkpoint costs the trial more than the writing of its state: Ray asks the trial's
+actor for it in a second call after the report, and the trial waits for both. That is
+some 10-20 ms whatever the model, a tenth of an epoch of a small model on small data. So
+checkpoints are paced (:class:`CheckpointPacing`, ``checkpoint.max_overhead``): a due
+checkpoint is left out while the time since the last one is short of what that one cost
+over the share allowed. Epochs of a second or more are checkpointed every one; epochs of
+a tenth of a second every few, and a kill loses at most that fraction of a second more.
+Under a scheduler that pauses or copies trials (HyperBand, promotion ASHA, PBT) every
+due checkpoint is written: it is where a trial resumes from.
+
 The state of the last report (``finished``) is not needed to resume; it is checkpointed
 when the study keeps its best trials' weights (``checkpoint.keep``), of any trainer that
 hands one: the driver takes the weights from it (hpo.study.weights). A trial starts from
@@ -28,6 +38,7 @@ there (:class:`TrialPaused`): the searcher queues it to resume in the next run.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import tempfile
@@ -79,6 +90,7 @@ def run_trial(ray_config: dict[str, Any]) -> None:
     timeout_s = ray_config.get("trial_timeout_s")
     resumable = takes_resume(train)
     every = int(ray_config.get("checkpoint_every") or 0) if resumable else 0
+    pacing = CheckpointPacing(ray_config.get("checkpoint_overhead"))
     keep_weights = bool(ray_config.get("keep_weights"))
     pause_at = ray_config.get("pause_at") if every else None
     where = _where()
@@ -91,9 +103,11 @@ def run_trial(ray_config: dict[str, Any]) -> None:
         epoch = reported_epoch(metrics)
         last = bool(metrics.get(FINISHED))
         pause = pause_at is not None and state is not None and not last and time.time() >= pause_at
-        periodic = every and not last and (pause or (epoch is not None and epoch % every == 0))
+        periodic = every and not last and (pause or (epoch is not None and epoch % every == 0 and pacing.due()))
         if state is not None and (periodic or (last and keep_weights)):
+            began = time.monotonic()
             _report_with_checkpoint(result, state, Path(staging.name))
+            pacing.written(time.monotonic() - began)
         else:
             tune.report(result)
         if pause:
@@ -118,6 +132,27 @@ def run_trial(ray_config: dict[str, Any]) -> None:
     except Exception as exc:  # every trainer failure is recorded, none stops the study
         tune.report({ERROR_TYPE_KEY: type(exc).__name__, ERROR_KEY: str(exc) or repr(exc), **where})
         _release_device_memory()
+
+
+class CheckpointPacing:
+    """Which due checkpoints are written, so that they take at most ``max_overhead`` of
+    the trial's time (None: every one). A checkpoint that took ``c`` seconds makes the
+    next wait until the trial has trained ``c * (1 / max_overhead - 1)`` seconds more:
+    ``c`` is then that share of the time since the last one began. Its cost is the whole
+    report that carried it, as the trial waited for it."""
+
+    def __init__(self, max_overhead: float | None) -> None:
+        self._max_overhead = max_overhead
+        self._due_at = -math.inf
+
+    def due(self) -> bool:
+        """Whether a checkpoint due by the epoch is to be written now."""
+        return self._max_overhead is None or time.monotonic() >= self._due_at
+
+    def written(self, seconds: float) -> None:
+        """A checkpoint was written; it took ``seconds``."""
+        if self._max_overhead is not None:
+            self._due_at = time.monotonic() + seconds * (1 / self._max_overhead - 1)
 
 
 def _report_with_checkpoint(result: dict[str, Any], state: Mapping[str, Any], staging: Path) -> None:

@@ -276,6 +276,10 @@ class CheckpointSection(StrictModel):
     # every N-th epoch; 0: never. Every epoch: an interrupted trial loses at most the epoch it was in,
     # and only the latest checkpoint of a trial is kept, so the disk it takes does not grow with it
     every: int = Field(1, ge=0, strict=True)
+    # the most of a trial's time its checkpoints take: a due one is left out until the trial has trained
+    # long enough after the last one for its cost to be that share (hpo.engine.trainable). 1: every due one.
+    # Not under a scheduler that pauses or copies trials, which resume from them
+    max_overhead: float = Field(0.05, gt=0, le=1)
     # the best K COMPLETE trials keep their final weights as Optuna artifacts (hpo.study.weights); 0: none.
     # Three: the best to export, and two behind it to compare, at three models' size on disk
     keep: int = Field(3, ge=0, strict=True)

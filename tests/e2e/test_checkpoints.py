@@ -76,7 +76,9 @@ def check_resumed(workdir, resumed_at: int) -> None:
 def test_kill_9_mid_trial_resumes_from_the_last_checkpoint(workdir, monkeypatch):
     epochs_file = workdir / "epochs.txt"
     monkeypatch.setenv("HPO_TEST_EPOCHS", str(epochs_file))
-    spec_file = write_spec(workdir, spec(epoch_s=0.3))
+    # every epoch's checkpoint, whatever it costs: the bound below is that of checkpoints every epoch,
+    # where the default leaves some out for epochs this short (checkpoint.max_overhead)
+    spec_file = write_spec(workdir, {**spec(epoch_s=0.3), "checkpoint": {"max_overhead": 1}})
     process = start(spec_file, workdir)
     try:
         wait_for(lambda: checkpointed_epoch(workdir) >= 6, "trial 0's checkpoint of epoch 6", ended=exited(process, "hpo run"))
