@@ -317,6 +317,12 @@ def next_run(study, **options):
     return StudySearcher(study, study._storage, SPACE, BASE, metric="val_acc", mode="max", objective="best", target=1, **options)
 
 
+def gone_once_recorded(searcher: StudySearcher, path: Path) -> None:
+    """Wait until ``path`` is deleted: the searcher deletes what a checkpoint replaces once
+    its record is written, when it next handles a result (here one of no trial it runs)."""
+    wait_for(lambda: searcher.on_trial_result("no such trial", {}) or not path.exists(), f"{path} deleted")
+
+
 def recorded_checkpoint(study: optuna.Study) -> object:
     """Trial 0's checkpoint as the database holds it (read afresh)."""
     return study.trials[0].user_attrs.get("checkpoint")
@@ -363,9 +369,9 @@ def test_an_interrupted_trial_continues_from_its_checkpoint_as_one_curve_in_the_
     again.on_trial_result("t2", epoch(3, 0.35))
     own = ray_checkpoint(tmp_path, "trial_b", 0)
     again.record_checkpoint("t2", own, 3)
-    wait_for(lambda: study.trials[1].user_attrs.get("checkpoint", {}).get("path") == own, "its own checkpoint recorded")
-    again.on_trial_result("t2", epoch(4, 0.5, finished=True))
-    assert not (tmp_path / "ray" / "trial_a").exists()  # its own checkpoint replaced the one it started from
+    # its own checkpoint, once recorded, replaces the one it started from
+    gone_once_recorded(again, tmp_path / "ray" / "trial_a")
+    assert study.trials[1].user_attrs["checkpoint"]["path"] == own
     again.on_trial_complete("t2", epoch(4, 0.5, finished=True))
     trial = study.trials[1]
     assert trial.state == TrialState.COMPLETE and trial.value == 0.5
@@ -393,9 +399,8 @@ def test_a_checkpoint_no_record_names_goes_with_the_trial_that_runs_its_paramete
     own = Path(ray_trial_directory(study.study_name, 1)) / "checkpoint_000000"
     own.mkdir(parents=True)
     again.record_checkpoint("t2", str(own), 1)
-    wait_for(lambda: study.trials[1].user_attrs.get("checkpoint", {}).get("path") == str(own), "its own checkpoint recorded")
-    again.on_trial_result("t2", epoch(2, 0.3, finished=True))
-    assert not unrecorded.parent.exists() and own.exists()  # its own checkpoint replaced the interrupted trial's
+    gone_once_recorded(again, unrecorded.parent)  # its own checkpoint replaces the interrupted trial's
+    assert own.exists()
     again.on_trial_complete("t2", epoch(2, 0.3, finished=True))
     assert not list(tmp_path.rglob("checkpoint_*"))
 
