@@ -56,7 +56,7 @@ def test_study_work_prints_milliseconds_per_trial_and_their_ratio(tmp_path):
 
 
 def test_checkpoint_cost_prints_milliseconds_per_epoch_and_their_ratio(tmp_path):
-    line = last_line(tmp_path, "checkpoint_cost.py", "--epochs", "4", "--repeats", "1")
+    line = last_line(tmp_path, "checkpoint_cost.py", "--epochs", "3", "--repeats", "1")
     match = re.fullmatch(f"checkpoint_ms_per_epoch={NUMBER} epoch_ms={NUMBER} ratio={NUMBER} every_epoch_ratio={NUMBER}", line)
     assert match, line
     cost, epoch, ratio, _ = map(float, match.groups())
@@ -66,7 +66,7 @@ def test_checkpoint_cost_prints_milliseconds_per_epoch_and_their_ratio(tmp_path)
 
 
 def test_warm_start_prints_the_warm_to_cold_epochs_ratio(tmp_path):
-    line = last_line(tmp_path, "warm_start.py", "--seeds", "1", "--trials", "2", "--epochs", "3")
+    line = last_line(tmp_path, "warm_start.py", "--seeds", "1", "--trials", "1", "--epochs", "3")
     match = re.fullmatch(f"warm_to_cold_epochs_ratio={NUMBER}", line)
     assert match, line
     assert float(match.group(1)) > 0
