@@ -16,7 +16,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_timed_out_trial_is_not_retried(workdir):
-    spec = shortened_quickstart(trials=1, epochs=2, retries=1, trial_timeout=3, max_failures=1)
+    # the watchdog's clock starts when Ray starts the trial, before its worker has imported torch: a timeout
+    # above a busy machine's worker start-up, so that the trainer has started (and noted it) when it is killed
+    spec = shortened_quickstart(trials=1, epochs=2, retries=1, trial_timeout=20, max_failures=1)
     attempts = workdir / "attempts.txt"
     run = subprocess.run(
         [sys.executable, "-m", "hpo.cli", "run", str(write_spec(workdir, spec)), "--trainer", "tests.reliability.stuck_trainer:train"],
