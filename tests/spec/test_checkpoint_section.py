@@ -32,8 +32,24 @@ def test_checkpoint_keep_is_the_best_trials_weights_kept_three_by_default(sectio
 
 
 @pytest.mark.parametrize(
+    "section, share", [("", 0.05), ("checkpoint: {max_overhead: 1}\n", 1.0), ("checkpoint: {max_overhead: 0.2}\n", 0.2)]
+)
+def test_checkpoint_max_overhead_is_read_as_written_five_percent_by_default(section, share):
+    assert spec_from_text(VALID_SPEC + section, "s.yaml").checkpoint.max_overhead == share
+
+
+@pytest.mark.parametrize(
     "section",
-    ["checkpoint: {every: -1}\n", "checkpoint: {every: 1.5}\n", "checkpoint: {evry: 2}\n", "checkpoint: 3\n", "checkpoint: {keep: -1}\n"],
+    [
+        "checkpoint: {every: -1}\n",
+        "checkpoint: {every: 1.5}\n",
+        "checkpoint: {evry: 2}\n",
+        "checkpoint: 3\n",
+        "checkpoint: {keep: -1}\n",
+        "checkpoint: {max_overhead: 0}\n",
+        "checkpoint: {max_overhead: 1.5}\n",
+        "checkpoint: {max_overhead: lots}\n",
+    ],
 )
 def test_a_bad_checkpoint_section_is_refused_naming_its_key(section):
     with pytest.raises(SpecError, match="checkpoint"):
@@ -43,7 +59,7 @@ def test_a_bad_checkpoint_section_is_refused_naming_its_key(section):
 def test_checkpoints_and_finish_running_keep_the_search_hash_so_a_stored_study_resumes():
     plain = spec_from_text(VALID_SPEC, "s.yaml")
     changed = spec_from_text(
-        VALID_SPEC.replace("seed: 0}", "seed: 0, finish_running: true}") + "checkpoint: {every: 0, keep: 7}\n", "s.yaml"
+        VALID_SPEC.replace("seed: 0}", "seed: 0, finish_running: true}") + "checkpoint: {every: 0, keep: 7, max_overhead: 1}\n", "s.yaml"
     )
     assert changed.study.finish_running and not plain.study.finish_running
     assert changed.search_hash() == plain.search_hash()
