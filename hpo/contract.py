@@ -60,6 +60,17 @@ trial of it starts again from epoch 1. Opting in takes a few lines::
 To end with the very numbers of the uninterrupted run, a state also holds the random
 generators the trainer draws from (the built-in trainer's: trainers/state.py).
 
+Cheaper rungs. A trainer whose signature takes the keyword ``data_fraction``
+(:func:`takes_data_fraction`) can run under ``scheduler: {type: asha, fidelity:
+data_fraction}``: its trials are called with ``data_fraction=`` a tuple of floats in (0, 1],
+one per epoch from epoch 1 (``data_fraction[epoch - 1]``), the share of the training split
+that epoch trains on; the shares never shrink, and the last epochs take all of it. The
+trainer trains each epoch on the first part of one fixed order of its training split
+(drawn from its seed, so each share holds the one before and a resumed trial draws the
+same), at least one batch, and evaluates on the whole validation split as always. It is
+never given outside a search (``hpo train`` trains on everything), and a trial without the
+fidelity is called without the keyword, so it defaults to None: all the data.
+
 What a trainer declares, all optional, with :func:`trainer`:
 
 - ``schema``: a pydantic model of its config. hpo validates ``train:`` and every corner
@@ -121,6 +132,7 @@ if TYPE_CHECKING:
     from pydantic_core import InitErrorDetails
 
 __all__ = [
+    "DATA_FRACTION",
     "EPOCH",
     "FINISHED",
     "MODEL",
@@ -136,6 +148,7 @@ __all__ = [
     "UnknownKeyError",
     "contract_of",
     "did_you_mean",
+    "takes_data_fraction",
     "takes_keywords",
     "takes_resume",
     "trainer",
@@ -146,6 +159,7 @@ EPOCH = "epoch"  # report key: the epoch just finished, from 1
 FINISHED = "finished"  # report key: true on a trainer's last report
 MODEL = "model"  # state key: the model's state_dict, its weights
 RESUME = "resume"  # train's keyword: the state to go on from
+DATA_FRACTION = "data_fraction"  # train's keyword: the share of the training split each epoch trains on
 SPLITS = ("test", "val")  # what an `evaluate` hook scores weights on; the first is the default
 
 Mode = Literal["max", "min"]
@@ -182,6 +196,12 @@ def takes_resume(train: Callable[..., Any]) -> bool:
     """Whether ``train`` takes the keyword ``resume``: hpo then gives a resumed trial the
     last state it reported, else it starts the trial again from epoch 1."""
     return takes_keywords(train, (RESUME,))
+
+
+def takes_data_fraction(train: Callable[..., Any]) -> bool:
+    """Whether ``train`` takes the keyword ``data_fraction``: only then can a spec make its
+    early rungs train on a share of the data (``scheduler.fidelity: data_fraction``)."""
+    return takes_keywords(train, (DATA_FRACTION,))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ first trial, and `evaluate_weights`, which scores saved weights for `hpo evaluat
 
     metrics = train(config, report)                # report(metrics, state=...) once per epoch
     metrics = train(config, report, resume=state)  # go on after the epoch of a reported state
+    metrics = train(config, report, data_fraction=(1/9, 1/3, 1/3, 1.0))  # a share of the data per epoch
     metrics = train(config, report, final=True, output_dir="runs/best")   # train+val -> test
     prepare(config, download=True)                 # fetches the data set if it is missing
     check(config)                                  # raises if a trial of config cannot start
@@ -22,7 +23,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -216,7 +217,13 @@ def evaluate_weights(config: dict, weights: str, split: str = "test") -> dict:
 
 @trainer(schema=TrainConfig, metrics=METRICS, check=check, probe=probe, prepare=prepare, preview=preview, evaluate=evaluate_weights)
 def train(
-    config: dict, report: Report, *, final: bool = False, output_dir: str | None = None, resume: Mapping[str, Any] | None = None
+    config: dict,
+    report: Report,
+    *,
+    final: bool = False,
+    output_dir: str | None = None,
+    resume: Mapping[str, Any] | None = None,
+    data_fraction: Sequence[float] | None = None,
 ) -> dict:
     """Train the config; report(metrics, state=...) after every epoch; return the last metrics.
 
@@ -232,6 +239,10 @@ def train(
         output_dir: if given, save model.pt, config.yaml, metrics.json and features.npz there.
         resume: a state this config reported: go on with the epoch after its own (none after
             its finished report), restoring everything that state holds.
+        data_fraction: the share of the training split each epoch trains on, one per epoch
+            (hpo.spec.fidelity): the first part, at least a batch, of one fixed order of the
+            split drawn from the seed, so a larger share holds a smaller one; reported as
+            data_fraction. None: all of it.
 
     Returns:
         The last report plus per_class_acc, confusion (rows: true class), classes and
@@ -249,7 +260,9 @@ def train(
 
     n = len(data.train_y)
     batch_size = min(cfg.batch_size, n)
-    steps = n // batch_size  # the last partial batch is dropped (a batch of 1 breaks batch norm)
+    # the order whose first part an epoch trains on when it takes a share of the data; its own
+    # generator, so that the pipeline's draws are those of a run on all of it
+    kept = None if data_fraction is None else torch.randperm(n, device=device, generator=torch.Generator(device).manual_seed(cfg.seed))
     patience = cfg.early_stopping if not final else None
     history: list[dict] = []  # every report
     last, best_acc, stopping_best, bad_epochs = 0, 0.0, -1.0, 0  # last: the last epoch finished
@@ -265,7 +278,10 @@ def train(
     for epoch in epochs:
         start = time.perf_counter()
         train_mode(model)  # frozen batch norm layers stay in eval mode
-        order = torch.randperm(n, device=device, generator=generator)
+        rows = n if data_fraction is None else max(batch_size, round(data_fraction[epoch - 1] * n))
+        shuffled = torch.randperm(rows, device=device, generator=generator)
+        order = shuffled if kept is None or rows == n else kept[shuffled]  # all of it: drawn as without a share
+        steps = rows // batch_size  # the last partial batch is dropped (a batch of 1 breaks batch norm)
         losses = torch.zeros(steps, device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         for step in range(steps):
@@ -311,6 +327,7 @@ def train(
             "finished": stop or epoch == cfg.epochs,
             "device": str(device),
             **cost,
+            **({"data_fraction": rows / n} if kept is not None else {}),
         }
         if final:
             metrics.update(test_loss=val_loss, test_acc=val_acc)

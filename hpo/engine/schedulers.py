@@ -3,7 +3,8 @@
 ASHA as the spec describes it: at each rung, keep the top 1/reduction_factor.
 
 ``scheduler: {type: asha, grace_period: g, reduction_factor: η}`` puts rungs at
-``g, g·η, g·η², ...`` epochs below ``max_t = train.epochs``. A trial that reaches a rung
+``g, g·η, g·η², ...`` epochs below ``max_t = train.epochs`` (with ``fidelity: data_fraction``
+the epochs before the last rung train on less of the data: hpo.spec.fidelity). A trial that reaches a rung
 continues only if it is among the top ``⌊n / η⌋`` of the ``n`` trials that have reached
 that rung, itself included: the promotion rule of asynchronous successive halving (Li et
 al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020). A trial is not
@@ -93,10 +94,11 @@ from hpo.contract import EPOCH
 from hpo.engine.gate import ResultGate
 from hpo.engine.population import StudyPopulationBasedTraining
 from hpo.engine.trainable import reported_epoch
+from hpo.spec.fidelity import rung_epochs
 from hpo.spec.sections import PBTSection, Spec
 from hpo.study.summary import score
 
-__all__ = ["StudyASHAScheduler", "StudyHyperBandScheduler", "StudyMedianStoppingRule", "build_scheduler", "rung_epochs"]
+__all__ = ["StudyASHAScheduler", "StudyHyperBandScheduler", "StudyMedianStoppingRule", "build_scheduler"]
 
 
 def build_scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
@@ -125,15 +127,6 @@ def build_scheduler(spec: Spec, study: optuna.Study) -> TrialScheduler:
     if isinstance(section, PBTSection):
         return StudyPopulationBasedTraining(metric=spec.metric, mode=spec.mode, max_t=spec.epochs, space=spec.space, section=section)
     return FIFOScheduler()
-
-
-def rung_epochs(grace_period: int, reduction_factor: int, max_t: int) -> list[int]:
-    """The epochs at which ASHA compares trials: ``grace_period · η^k`` below ``max_t``."""
-    rungs, epoch = [], grace_period
-    while epoch < max_t:
-        rungs.append(epoch)
-        epoch *= reduction_factor
-    return rungs
 
 
 class _StudyStoppingScheduler(FIFOScheduler):

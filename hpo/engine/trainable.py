@@ -31,7 +31,8 @@ when the study keeps its best trials' weights (``checkpoint.keep``), of any trai
 hands one: the driver takes the weights from it (hpo.study.weights). A trial starts from
 the checkpoint Ray gives back (``tune.get_checkpoint()``: Ray retries it after its worker
 died) or else from the one the searcher names (``resume_from``: a trial the last run
-left), loaded with ``torch.load(weights_only=True)``. At the time budget (``pause_at``) a
+left), loaded with ``torch.load(weights_only=True)``. Under ``fidelity: data_fraction``
+the trainer is also given the share of the data each epoch trains on (hpo.spec.fidelity). At the time budget (``pause_at``) a
 trial's next report with a state is checkpointed whatever the epoch, and the trial stops
 there (:class:`TrialPaused`): the searcher queues it to resume in the next run.
 """
@@ -50,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.checkpoint import load_state, save_state
-from hpo.contract import FINISHED, takes_resume
+from hpo.contract import DATA_FRACTION, FINISHED, RESUME, takes_resume
 from hpo.engine.trial_log import trial_output
 from hpo.spec.trainer import load_trainer
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, NODE_IP, PID
@@ -115,13 +116,15 @@ def run_trial(ray_config: dict[str, Any]) -> None:
         if timeout_s is not None and time.monotonic() - started > timeout_s and not last:
             raise TrialTimeoutError(f"timeout: the trial ran longer than {timeout_s:g} s (study.trial_timeout)")
 
+    keywords: dict[str, Any] = {}
+    if ray_config.get("data_fraction") is not None:  # the spec was refused unless the trainer takes it
+        keywords[DATA_FRACTION] = tuple(ray_config["data_fraction"])
     try:
         with trial_output(Path(ray_config["log_file"]), ray_config["trial_number"]), staging:
             try:
                 if resumable:
-                    train(config, report, resume=_resume_state(ray_config.get("resume_from")))
-                else:
-                    train(config, report)
+                    keywords[RESUME] = _resume_state(ray_config.get("resume_from"))
+                train(config, report, **keywords)
             except TrialPaused:
                 raise
             except Exception:

@@ -27,7 +27,8 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo.format import format_number, format_value
 from hpo.results.rungs import Rung, RungTrial, rung_study
 from hpo.results.table import study_metric
-from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, PID
+from hpo.spec.fidelity import data_seen
+from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, PID, SEARCH_ATTR
 from hpo.study.records import epochs_of, is_warm_start, worker_of
 from hpo.study.summary import better, feasible, first_value, study_mode
 
@@ -75,8 +76,12 @@ def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go
     """The metric per epoch of every trial, one trace per state (trials split by gaps).
 
     Complete trials are solid, pruned ones dashed and ending in an x where ASHA stopped
-    them, failed and running ones dotted.
+    them, failed and running ones dotted. In a study whose epochs trained on shares of the
+    data (``fidelity: data_fraction``), against the data seen by each epoch's end, so that
+    a curve shows what its values cost.
     """
+    fractions = study.user_attrs.get(SEARCH_ATTR, {}).get("data_fraction")
+    x_of: Callable[[int], float] = (lambda step: step) if fractions is None else (lambda step: round(data_seen(fractions, step), 4))
     fig = go.Figure()
     styles = {"COMPLETE": "solid", "PRUNED": "dash", "FAIL": "dot", "RUNNING": "dot"}
     for state, dash in styles.items():
@@ -88,7 +93,7 @@ def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go
         texts: list[Any] = []
         for t in chosen:
             steps = sorted(t.intermediate_values)
-            xs += [*steps, None]
+            xs += [*map(x_of, steps), None]
             ys += [t.intermediate_values[s] for s in steps] + [None]
             texts += [_hover(t)] * len(steps) + [None]
         fig.add_trace(
@@ -107,7 +112,7 @@ def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go
             ends = [(max(t.intermediate_values), t) for t in chosen]
             fig.add_trace(
                 go.Scatter(
-                    x=[step for step, _ in ends],
+                    x=[x_of(step) for step, _ in ends],
                     y=[t.intermediate_values[step] for step, t in ends],
                     mode="markers",
                     name="pruned here",
@@ -117,10 +122,11 @@ def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go
                 )
             )
     metric = study_metric(study)
-    fig.update_layout(title=f"{metric} per epoch", xaxis_title="epoch", yaxis_title=metric)
+    along = "epoch" if fractions is None else "data seen (epochs of the whole training split: fidelity data_fraction)"
+    fig.update_layout(title=f"{metric} per epoch", xaxis_title=along, yaxis_title=metric)
     if not fig.data:
         return _say(fig, "no trial has reported an epoch yet")
-    return _whole_ticks(fig, max(max(t.intermediate_values, default=1) for t in trials))
+    return _whole_ticks(fig, max(max(t.intermediate_values, default=1) for t in trials)) if fractions is None else fig
 
 
 def param_importances(rung: Rung) -> tuple[dict[str, float], list[str]]:

@@ -50,7 +50,7 @@ from hpo.study.keys import (
 )
 from hpo.study.records import FINISHED_STATES, is_warm_start
 
-MEANING = ("metric", "mode", "objective", "trainer", "constraints")  # of the search definition: what a trial's values mean
+MEANING = ("metric", "mode", "objective", "trainer", "constraints", "data_fraction")  # of the search definition: what a trial's values mean
 COPIED_ATTRS = (EPOCHS_ATTR, SECONDS_ATTR, HISTORY_ATTR, WORKER_ATTR, LOG_ATTR)  # what it ran and where; not the earlier queue's marks
 UNFINISHED = {TrialState.FAIL: "failed", TrialState.RUNNING: "still running", TrialState.WAITING: "waiting in the queue"}
 _ABSENT = object()
@@ -95,7 +95,8 @@ def plan_warm_start(earlier: optuna.Study, spec: Spec, new_name: str) -> WarmSta
 
     Nothing is written. Raises :class:`HpoError` when the new version cannot begin with
     any: the spec has several objectives, ``earlier`` records no search, its values mean
-    something else (metric, mode, objective, trainer, constraints), or none of its trials lies in the new space with the new ``train:``.
+    something else (metric, mode, objective, trainer, constraints, data fraction), or none of
+    its trials lies in the new space with the new ``train:``.
     """
     stored = earlier.user_attrs.get(SEARCH_ATTR)
     cold = f"Nothing was created: run without --warm-start (and without study.warm_start) to start {new_name} cold."

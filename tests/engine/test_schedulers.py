@@ -13,7 +13,7 @@ from optuna.trial import TrialState, create_trial
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, MedianStoppingRule, TrialScheduler
 
-from hpo.engine.schedulers import StudyASHAScheduler, StudyHyperBandScheduler, StudyMedianStoppingRule, build_scheduler, rung_epochs
+from hpo.engine.schedulers import StudyASHAScheduler, StudyHyperBandScheduler, StudyMedianStoppingRule, build_scheduler
 from hpo.spec.sections import spec_from_text
 from tests.conftest import VALID_SPEC, spec_error
 
@@ -32,14 +32,6 @@ def trial(number: int) -> Trial:
 
 def epoch(scheduler: TrialScheduler, of: Trial, number: int, value: float) -> str:
     return scheduler.on_trial_result(None, of, {"epoch": number, "training_iteration": number, "val_acc": value})
-
-
-@pytest.mark.parametrize(
-    ("grace", "eta", "max_t", "rungs"),
-    [(1, 3, 6, [1, 3]), (1, 3, 9, [1, 3]), (1, 3, 10, [1, 3, 9]), (2, 2, 8, [2, 4]), (4, 3, 30, [4, 12]), (3, 3, 4, [3])],
-)
-def test_rungs_sit_at_grace_times_powers_of_eta_below_max_t(grace, eta, max_t, rungs):
-    assert rung_epochs(grace, eta, max_t) == rungs
 
 
 def test_the_top_third_of_a_rung_continues_and_the_best_while_it_holds_fewer():

@@ -182,6 +182,16 @@ def test_learning_curves_cut_pruned_trials(fake_study):
     assert sum(y is not None for y in traces["complete"].y) == sum(len(t.intermediate_values) for t in trials if t.state.name == "COMPLETE")
 
 
+def test_learning_curves_of_shares_of_the_data_are_drawn_against_the_data_seen(fake_study):
+    shares = [0.25, 0.5, 1.0]  # fidelity: data_fraction, three epochs, rungs at 1 and 2
+    fake_study.set_user_attr(SEARCH_ATTR, {**fake_study.user_attrs[SEARCH_ATTR], "data_fraction": shares})
+    trials = fake_study.get_trials()
+    fig = learning_curves_figure(fake_study, trials)
+    complete = next(t for t in fig.data if t.name == "complete")
+    assert {x for x in complete.x if x is not None} == {0.25, 0.75, 1.75}  # epochs 1, 2, 3
+    assert fig.layout.xaxis.title.text.startswith("data seen")
+
+
 def test_history_best_so_far_only_improves(fake_study):
     fig = history_figure(fake_study, fake_study.get_trials())
     best = next(t for t in fig.data if t.name == "best so far")

@@ -99,6 +99,11 @@ def test_an_option_dropped_from_a_choice_leaves_out_the_trials_under_it_and_its_
             "metric 'val_acc' there, 'val_loss' here; mode 'max' there, 'min' here",
         ),
         ("seed: 0}", "seed: 0, objective: last}", "objective 'best' there, 'last' here"),
+        (  # trained on shares of the data before the last rung: hpo.spec.fidelity
+            "reduction_factor: 2}",
+            "reduction_factor: 2, fidelity: data_fraction}",
+            r"data_fraction None there, \[0.25, 0.5, 1.0\] here",
+        ),
     ],
 )
 def test_values_that_mean_something_else_refuse_the_warm_start(earlier, old, new, says):
