@@ -79,10 +79,16 @@ class StudyReplica:
     ``study.sampler`` proposes on the replica, :attr:`study`; the searcher asks, reports
     and sets attributes there, and calls :meth:`flush` (or :meth:`tell`) when the study
     should have it.
+
+    Each write is a transaction of its own, so a run killed during a flush leaves the
+    study with the flush's first writes only. ``written_last`` names the user attributes
+    that say the rest is there (the checkpoint a resume reads, with the epochs it holds):
+    they are written after every other change of their flush.
     """
 
-    def __init__(self, study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
+    def __init__(self, study: optuna.Study, storage: optuna.storages.BaseStorage, written_last: Sequence[str] = ()) -> None:
         self._storage = storage
+        self._written_last = tuple(written_last)
         self._study_id = storage.get_study_id_from_name(study.study_name)
         self._memory = optuna.storages.InMemoryStorage()
         self.study = optuna.create_study(
@@ -427,7 +433,7 @@ class StudyReplica:
     def _changes(self, trial: optuna.Trial, written: _Written) -> list[Callable[[], object]]:
         """The writes that bring the study's copy of ``trial`` up to the replica's, and the
         sampler's study attributes; ``written`` and the study's attributes note them now."""
-        writes = _trial_writes(self._recorded(trial), written, self._storage)
+        writes = _trial_writes(self._recorded(trial), written, self._storage, self._written_last)
         _write_changed(
             self._memory.get_study_system_attrs(self._memory_study_id),
             self._study_attrs,
@@ -471,9 +477,12 @@ def _write_trial(now: FrozenTrial, written: _Written, storage: optuna.storages.B
         write()
 
 
-def _trial_writes(now: FrozenTrial, written: _Written, storage: optuna.storages.BaseStorage) -> list[Callable[[], object]]:
+def _trial_writes(
+    now: FrozenTrial, written: _Written, storage: optuna.storages.BaseStorage, last: Sequence[str] = ()
+) -> list[Callable[[], object]]:
     """The writes to ``storage`` of what ``now`` holds beyond ``written``, in the order
-    :func:`_write_trial` makes them; ``written`` notes them at once."""
+    :func:`_write_trial` makes them, the user attributes named in ``last`` after all the
+    others; ``written`` notes them at once."""
     trial_id = written.trial_id
     writes: list[Callable[[], object]] = []
     for name, value in now.params.items():
@@ -485,8 +494,11 @@ def _trial_writes(now: FrozenTrial, written: _Written, storage: optuna.storages.
         if step not in written.steps or not _same(written.steps[step], value):
             writes.append(partial(storage.set_trial_intermediate_value, trial_id, step, value))
             written.steps[step] = value
-    _write_changed(now.user_attrs, written.user_attrs, _queued(writes, storage.set_trial_user_attr, trial_id))
+    user_attrs = {key: value for key, value in now.user_attrs.items() if key not in last}
+    _write_changed(user_attrs, written.user_attrs, _queued(writes, storage.set_trial_user_attr, trial_id))
     _write_changed(now.system_attrs, written.system_attrs, _queued(writes, storage.set_trial_system_attr, trial_id))
+    ending = {key: now.user_attrs[key] for key in last if key in now.user_attrs}
+    _write_changed(ending, written.user_attrs, _queued(writes, storage.set_trial_user_attr, trial_id))
     return writes
 
 

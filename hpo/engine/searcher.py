@@ -232,7 +232,8 @@ class StudySearcher(Searcher):
         super().__init__(metric=metric, mode=mode)
         self._study = study
         self._storage = storage
-        self._replica = StudyReplica(study, storage)
+        # the checkpoint a resume reads is written after the epochs and history it holds
+        self._replica = StudyReplica(study, storage, written_last=(CHECKPOINT_ATTR,))
         self._space = space
         self._base = dict(base_config)
         self._objectives = objectives

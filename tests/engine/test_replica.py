@@ -126,3 +126,41 @@ def test_the_samplers_study_attributes_reach_the_study(storage):
         replica.tell(trial, TrialState.COMPLETE, 0.0)
     stored = storage.get_study_system_attrs(storage.get_study_id_from_name("q"))
     assert any(key.startswith("qmc:") and value >= 1 for key, value in stored.items()), stored  # its sequence's place
+
+
+class WriteLog(optuna.storages.InMemoryStorage):
+    """Optuna's in-memory storage, noting the key of each trial user attribute written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.user_attrs_written: list[str] = []
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value) -> None:
+        self.user_attrs_written.append(key)
+        super().set_trial_user_attr(trial_id, key, value)
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_the_attribute_that_marks_a_flush_whole_is_written_after_the_rest(background):
+    """A run killed during a flush leaves its first writes only: the checkpoint a resume
+    reads must not be there without the history it holds, whatever order it was set in."""
+    storage = WriteLog()
+    replica = StudyReplica(study_on(storage), storage, written_last=("checkpoint",))
+    trial = replica.ask(target=2)
+    record(trial, {1: 0.5})
+    assert replica.start(trial, target=2)
+
+    def flush() -> None:
+        if background:
+            replica.flush_behind(trial, lambda: None)
+            replica.settle(wait=True)
+        else:
+            replica.flush(trial)
+
+    for epoch in (1, 2):  # the checkpoint's key set before the history's, as a resumed trial does
+        storage.user_attrs_written.clear()
+        trial.set_user_attr("checkpoint", {"epoch": epoch})
+        trial.set_user_attr("history", [{"epoch": e} for e in range(1, epoch + 1)])
+        flush()
+        assert storage.user_attrs_written == ["history", "checkpoint"]
+    assert replica.trials()[0].user_attrs["checkpoint"] == {"epoch": 2}
