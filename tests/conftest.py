@@ -10,6 +10,7 @@ then say what was awaited and what was seen.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import textwrap
@@ -19,6 +20,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
+# The Ctrl-C tests signal the processes they start, which must hear SIGINT. A suite started
+# in the background by a shell (`make test &`, `nohup`, a job runner) ignores it, and a child
+# inherits an ignored signal through exec; one handled here reaches it as the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 WAIT_TIMEOUT_S = 300.0  # start-up of Ray and torch on a loaded 2-core machine is well below this
 T = TypeVar("T")
