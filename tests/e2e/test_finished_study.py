@@ -1,0 +1,158 @@
+"""What comes after one real run of a shortened quickstart: the record of its baseline and
+of the spec's ``enqueue:`` config, a rerun that runs nothing, a changed space refused or
+started as a new version beside it (cold or warm-started), and ``hpo confirm``.
+
+The run (baseline, the enqueued config, one sampled trial; one epoch each) happens once for
+the module, as each of these tests started the same run of their own (each run is a Ray
+start-up); each test works on its own copy of the run's folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from hpo.results.header import read_header
+from hpo.results.table import ranked_trials
+from hpo.study.confirm import confirm_records
+from hpo.study.keys import BASELINE_ATTR, CONFIG_ATTR, WARM_START_ATTR
+from hpo.study.records import FINISHED_STATES, is_warm_start
+from hpo.study.storage import confirm_log_path
+from hpo.study.summary import versus_baseline
+from tests.e2e.conftest import hpo, load_study, shortened_quickstart, write_spec
+
+pytestmark = pytest.mark.slow
+
+ENQUEUED = {"model.kernel_sizes": "k53", "optimizer.lr": 0.01}
+
+
+def study_spec() -> dict:
+    """Three trials of one epoch, each run in full: the baseline, ENQUEUED, one sampled."""
+    spec = shortened_quickstart(trials=3, epochs=1)
+    spec["scheduler"] = {"type": "none"}
+    spec["enqueue"] = [dict(ENQUEUED)]
+    return spec
+
+
+@dataclass
+class FirstRun:
+    """The module's run: its folder (spec.yaml, studies/) and what it printed."""
+
+    folder: Path
+    run: subprocess.CompletedProcess
+
+    def copy_to(self, workdir: Path) -> Path:
+        """A copy of the run's folder in ``workdir`` (the working directory); its spec file."""
+        shutil.copytree(self.folder, workdir, dirs_exist_ok=True)
+        return workdir / "spec.yaml"
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
+    folder = tmp_path_factory.mktemp("finished_study")
+    run = hpo("run", str(write_spec(folder, study_spec())), cwd=folder)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return FirstRun(folder, run)
+
+
+def test_the_baseline_runs_first_then_the_enqueued_config_and_a_rerun_queues_nothing(first_run, workdir):
+    spec_file = first_run.copy_to(workdir)
+    assert "trial 0 is your baseline: train: as it is" in first_run.run.stdout
+    study = load_study(workdir, "quickstart")
+    baseline, enqueued, sampled = study.trials
+    assert baseline.user_attrs[BASELINE_ATTR] is True and baseline.user_attrs[CONFIG_ATTR] == study_spec()["train"]
+    assert enqueued.params["model.kernel_sizes"] == "k53" and enqueued.params["optimizer.lr"] == 0.01
+    assert {"batch_size", "optimizer.name"} <= set(enqueued.params)  # the keys it left out, sampled
+    assert BASELINE_ATTR not in sampled.user_attrs
+    versus = versus_baseline(study.best_trial, study.trials)
+    assert versus is not None and "your baseline" in versus and versus in first_run.run.stdout
+
+    again = hpo("run", str(spec_file), cwd=workdir)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "your baseline: train" not in again.stdout and "queued" not in again.stdout
+    assert len(load_study(workdir, "quickstart").trials) == 3
+    status = hpo("status", "quickstart", cwd=workdir)
+    assert versus in status.stdout
+
+
+def test_rerun_resumes_a_changed_space_is_refused_and_new_version_starts_beside_it(first_run, workdir):
+    spec_file = first_run.copy_to(workdir)
+    spec = study_spec()
+    again = hpo("run", str(spec_file), cwd=workdir)  # a finished study: nothing to run, no Ray started
+    assert again.returncode == 0
+    assert "already has 3 finished trials" in again.stdout
+    assert len(load_study(workdir, "quickstart").trials) == 3
+    spec["space"]["batch_size"] = {"choice": [16, 32]}
+    write_spec(workdir, spec)
+    refused = hpo("run", str(spec_file), cwd=workdir)
+    assert refused.returncode == 2
+    assert "searched a different space" in refused.stderr and "--new-version" in refused.stderr
+    assert "-    - 128" in refused.stderr or "- 128" in refused.stderr
+    spec["study"]["trials"] = 2  # a changed trial count alone would resume; the space change still needs v2
+    write_spec(workdir, spec)
+    v2 = hpo("run", str(spec_file), "--new-version", cwd=workdir)
+    assert v2.returncode == 0, v2.stdout + v2.stderr
+    assert len(load_study(workdir, "quickstart").trials) == 3
+    assert len(load_study(workdir, "quickstart-v2", database="quickstart").trials) == 2
+
+
+def test_a_changed_space_begins_with_the_earlier_trials_inside_it_and_runs_its_own_trials_after_them(first_run, workdir):
+    first_run.copy_to(workdir)
+    earlier = load_study(workdir, "quickstart")
+    spec = study_spec()
+    del spec["enqueue"]  # the new version's own trials come from its sampler alone
+    spec["space"]["optimizer.lr"]["float"] = [1.0e-3, 1.0e-2]  # train:'s 1e-3 stays inside: the baseline is taken
+    spec["study"]["trials"] = 2
+    second = hpo("run", str(write_spec(workdir, spec)), "--new-version", "--warm-start", cwd=workdir)
+    assert second.returncode == 0, second.stdout + second.stderr
+    v2 = load_study(workdir, "quickstart-v2", database="quickstart")
+    taken = [t.number for t in earlier.get_trials(states=FINISHED_STATES) if 1.0e-3 <= t.params["optimizer.lr"] <= 1.0e-2]
+    copied, own = [t for t in v2.trials if is_warm_start(t)], [t for t in v2.trials if not is_warm_start(t)]
+    assert [t.user_attrs[WARM_START_ATTR]["number"] for t in copied] == taken and 0 in taken
+    assert f"warm start from quickstart: took {len(taken)} trials" in second.stdout
+    assert [t.user_attrs[BASELINE_ATTR] for t in copied if BASELINE_ATTR in t.user_attrs] == [True]
+    assert "taken by the warm start, so not run again" in second.stdout
+    assert [t.number for t in own] == [len(taken), len(taken) + 1]  # its own 2 trials, none for the baseline
+    assert all(t.state in FINISHED_STATES and 1.0e-3 <= t.params["optimizer.lr"] <= 1.0e-2 for t in own)
+    assert f"2/2 finished ({sum(t.state == TrialState.COMPLETE for t in own)} complete" in second.stdout
+    status = hpo("status", "quickstart-v2", cwd=workdir)
+    assert f"and {len(taken)} from a warm start" in status.stdout and "came from quickstart (its trials" in status.stdout
+
+
+def test_confirm_records_export_and_a_rerun_that_runs_nothing(first_run, workdir):
+    """hpo confirm: the study's top two trials trained again over two seeds through Ray,
+    recorded in the study, exported by the bound; a rerun runs nothing."""
+    first_run.copy_to(workdir)
+    top = sorted(t.number for t in ranked_trials(load_study(workdir, "quickstart"))[:2])
+    confirm = hpo("confirm", "quickstart", "--top", "2", "--seeds", "1", "2", cwd=workdir)
+    assert confirm.returncode == 0, confirm.stdout + confirm.stderr
+    assert "4 run(s) to do, 0 stored already" in confirm.stdout
+    assert "confirm: 4/4 runs done, 0 running, 0 failed" in confirm.stdout
+    study = load_study(workdir, "quickstart")
+    assert len(study.trials) == 3  # runs are records of the study, not trials of it
+    records = confirm_records(study.user_attrs)
+    assert {trial: list(runs) for trial, runs in records.items()} == {top[0]: [1, 2], top[1]: [1, 2]}
+    for trial, runs in records.items():
+        for seed, run in runs.items():
+            assert run.value is not None and 0 < run.value <= 1 and run.epochs == 1, run
+            assert f"trial {trial} seed {seed}: val_acc" in confirm.stdout
+            assert confirm_log_path("quickstart", trial, seed).exists()
+    assert "by the bound over its 2 seeds" in confirm.stdout
+
+    again = hpo("confirm", "quickstart", "--top", "2", "--seeds", "1", "2", cwd=workdir)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 run(s) to do, 4 stored already" in again.stdout and "runs done" not in again.stdout
+    assert load_study(workdir, "quickstart").user_attrs == study.user_attrs
+
+    export = hpo("export", "quickstart", "--confirmed", "-o", "win.yaml", cwd=workdir)
+    assert export.returncode == 0, export.stdout + export.stderr
+    header = read_header(workdir / "win.yaml")
+    winner = int(header["trial"].split()[0])
+    assert header["confirmed"].startswith("#1 by the lower bound (95%)")
+    assert yaml.safe_load((workdir / "win.yaml").read_text()) == study.trials[winner].user_attrs["config"]
