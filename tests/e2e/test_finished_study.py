@@ -1,16 +1,19 @@
 """What comes after one real run of a shortened quickstart: the record of its baseline and
 of the spec's ``enqueue:`` config, a rerun that runs nothing, a changed space refused or
-started as a new version beside it (cold or warm-started), and ``hpo confirm``.
+started as a new version beside it (cold or warm-started), ``hpo confirm``, and the best
+trial's weights (kept by the run, written by ``hpo export --weights``, scored by ``hpo
+evaluate`` without training, listed and served by optuna-dashboard).
 
-The run (baseline, the enqueued config, one sampled trial; one epoch each) happens once for
-the module, as each of these tests started the same run of their own (each run is a Ray
-start-up); each test works on its own copy of the run's folder.
+The run (baseline, the enqueued config, one sampled trial; two epochs each, all complete)
+happens once for the module, as each of these tests started the same run of their own (each
+run is a Ray start-up); each test works on its own copy of the run's folder.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,24 +22,29 @@ import yaml
 from optuna.trial import TrialState
 
 from hpo.results.header import read_header
+from hpo.results.retrain import load_train_config
 from hpo.results.table import ranked_trials
 from hpo.study.confirm import confirm_records
 from hpo.study.keys import BASELINE_ATTR, CONFIG_ATTR, WARM_START_ATTR
 from hpo.study.records import FINISHED_STATES, is_warm_start
 from hpo.study.storage import confirm_log_path
 from hpo.study.summary import versus_baseline
-from tests.e2e.conftest import hpo, load_study, shortened_quickstart, write_spec
+from tests.e2e.conftest import dashboard, hpo, load_study, shortened_quickstart, write_spec
+from trainers.loop import evaluate_weights
 
 pytestmark = pytest.mark.slow
 
 ENQUEUED = {"model.kernel_sizes": "k53", "optimizer.lr": 0.01}
+EPOCHS = 2  # a last epoch that is not the first: the kept weights are the last epoch's
 
 
 def study_spec() -> dict:
-    """Three trials of one epoch, each run in full: the baseline, ENQUEUED, one sampled."""
-    spec = shortened_quickstart(trials=3, epochs=1)
-    spec["scheduler"] = {"type": "none"}
+    """Three trials of EPOCHS, each run in full: the baseline, ENQUEUED, one sampled; the
+    best one's weights kept."""
+    spec = shortened_quickstart(trials=3, epochs=EPOCHS)
+    spec["scheduler"] = {"type": "none"}  # every trial COMPLETE: each ranks for the one place
     spec["enqueue"] = [dict(ENQUEUED)]
+    spec["checkpoint"] = {"keep": 1}
     return spec
 
 
@@ -140,7 +148,7 @@ def test_confirm_records_export_and_a_rerun_that_runs_nothing(first_run, workdir
     assert {trial: list(runs) for trial, runs in records.items()} == {top[0]: [1, 2], top[1]: [1, 2]}
     for trial, runs in records.items():
         for seed, run in runs.items():
-            assert run.value is not None and 0 < run.value <= 1 and run.epochs == 1, run
+            assert run.value is not None and 0 < run.value <= 1 and run.epochs == EPOCHS, run
             assert f"trial {trial} seed {seed}: val_acc" in confirm.stdout
             assert confirm_log_path("quickstart", trial, seed).exists()
     assert "by the bound over its 2 seeds" in confirm.stdout
@@ -156,3 +164,32 @@ def test_confirm_records_export_and_a_rerun_that_runs_nothing(first_run, workdir
     winner = int(header["trial"].split()[0])
     assert header["confirmed"].startswith("#1 by the lower bound (95%)")
     assert yaml.safe_load((workdir / "win.yaml").read_text()) == study.trials[winner].user_attrs["config"]
+
+
+def test_the_best_weights_are_kept_exported_scored_and_shown_by_the_dashboard(first_run, workdir):
+    first_run.copy_to(workdir)
+    study = load_study(workdir, "quickstart")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    best = study.best_trial
+    assert len(list((workdir / "studies" / "quickstart" / "artifacts").iterdir())) == 1  # keep: 1, whichever order they ended in
+    assert not list((workdir / "studies" / "quickstart" / "ray").rglob("checkpoint_*"))  # the checkpoints went
+
+    export = hpo("export", "quickstart", "--weights", "-o", "best.yaml", cwd=workdir)
+    assert export.returncode == 0, export.stdout + export.stderr
+    assert f"trial {best.number} " in export.stdout and (workdir / "best.model.pt").is_file()
+
+    scored = hpo("evaluate", "best.yaml", "--weights", "best.model.pt", cwd=workdir)
+    assert scored.returncode == 0, scored.stdout + scored.stderr
+    assert "test_acc of best.model.pt: " in scored.stdout and "confusion" in scored.stdout.lower()
+    # the very weights of the trial's last epoch: on its validation split they score what it reported there
+    # (the hook `hpo evaluate --split val` calls, here in this process: one process fewer to start)
+    val = evaluate_weights(load_train_config(workdir / "best.yaml"), str(workdir / "best.model.pt"), "val")
+    assert val["val_acc"] == pytest.approx(best.user_attrs["history"][-1]["val_acc"], abs=1e-6)
+
+    with dashboard(workdir, "quickstart", "--port", "0") as server:
+        served = next(t for t in server.study()["trials"] if t["number"] == best.number)
+        [artifact] = served["artifacts"]
+        assert artifact["filename"] == "model.pt"
+        route = f"{server.base}/artifacts/{server.study_id}/{served['trial_id']}/{artifact['artifact_id']}"
+        with urllib.request.urlopen(route, timeout=60) as response:
+            assert response.read() == (workdir / "best.model.pt").read_bytes()
