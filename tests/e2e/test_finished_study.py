@@ -6,7 +6,10 @@ evaluate`` without training, listed and served by optuna-dashboard).
 
 The run (baseline, the enqueued config, one sampled trial; two epochs each, all complete)
 happens once for the module, as each of these tests started the same run of their own (each
-run is a Ray start-up); each test works on its own copy of the run's folder.
+run is a Ray start-up); each test works on its own copy of the run's folder. What starts Ray
+(a run with trials to run, a confirm with runs to do) is a subprocess, as a user starts it;
+the commands that only read or write the study run in this process (``hpo_here``), as
+tests/results runs them: a Python start-up fewer each.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from hpo.study.records import FINISHED_STATES, is_warm_start
 from hpo.study.storage import confirm_log_path
 from hpo.study.summary import versus_baseline
 from tests.e2e.conftest import dashboard, hpo, load_study, shortened_quickstart, write_spec
+from tests.reliability.conftest import hpo_here
 from trainers.loop import evaluate_weights
 
 pytestmark = pytest.mark.slow
@@ -69,7 +73,7 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
     return FirstRun(folder, run)
 
 
-def test_the_baseline_runs_first_then_the_enqueued_config_and_a_rerun_queues_nothing(first_run, workdir):
+def test_the_baseline_runs_first_then_the_enqueued_config_and_a_rerun_queues_nothing(first_run, workdir, capsys, monkeypatch):
     spec_file = first_run.copy_to(workdir)
     assert "trial 0 is your baseline: train: as it is" in first_run.run.stdout
     study = load_study(workdir, "quickstart")
@@ -81,27 +85,27 @@ def test_the_baseline_runs_first_then_the_enqueued_config_and_a_rerun_queues_not
     versus = versus_baseline(study.best_trial, study.trials)
     assert versus is not None and "your baseline" in versus and versus in first_run.run.stdout
 
-    again = hpo("run", str(spec_file), cwd=workdir)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "your baseline: train" not in again.stdout and "queued" not in again.stdout
+    again = hpo_here(capsys, monkeypatch, "run", str(spec_file))
+    assert again.code == 0, again.out + again.err
+    assert "your baseline: train" not in again.out and "queued" not in again.out
     assert len(load_study(workdir, "quickstart").trials) == 3
-    status = hpo("status", "quickstart", cwd=workdir)
-    assert versus in status.stdout
+    status = hpo_here(capsys, monkeypatch, "status", "quickstart")
+    assert versus in status.out
 
 
-def test_rerun_resumes_a_changed_space_is_refused_and_new_version_starts_beside_it(first_run, workdir):
+def test_rerun_resumes_a_changed_space_is_refused_and_new_version_starts_beside_it(first_run, workdir, capsys, monkeypatch):
     spec_file = first_run.copy_to(workdir)
     spec = study_spec()
-    again = hpo("run", str(spec_file), cwd=workdir)  # a finished study: nothing to run, no Ray started
-    assert again.returncode == 0
-    assert "already has 3 finished trials" in again.stdout
+    again = hpo_here(capsys, monkeypatch, "run", str(spec_file))  # a finished study: nothing to run, no Ray started
+    assert again.code == 0
+    assert "already has 3 finished trials" in again.out
     assert len(load_study(workdir, "quickstart").trials) == 3
     spec["space"]["batch_size"] = {"choice": [16, 32]}
     write_spec(workdir, spec)
-    refused = hpo("run", str(spec_file), cwd=workdir)
-    assert refused.returncode == 2
-    assert "searched a different space" in refused.stderr and "--new-version" in refused.stderr
-    assert "-    - 128" in refused.stderr or "- 128" in refused.stderr
+    refused = hpo_here(capsys, monkeypatch, "run", str(spec_file))
+    assert refused.code == 2
+    assert "searched a different space" in refused.err and "--new-version" in refused.err
+    assert "-    - 128" in refused.err or "- 128" in refused.err
     spec["study"]["trials"] = 2  # a changed trial count alone would resume; the space change still needs v2
     write_spec(workdir, spec)
     v2 = hpo("run", str(spec_file), "--new-version", cwd=workdir)
@@ -110,7 +114,9 @@ def test_rerun_resumes_a_changed_space_is_refused_and_new_version_starts_beside_
     assert len(load_study(workdir, "quickstart-v2", database="quickstart").trials) == 2
 
 
-def test_a_changed_space_begins_with_the_earlier_trials_inside_it_and_runs_its_own_trials_after_them(first_run, workdir):
+def test_a_changed_space_begins_with_the_earlier_trials_inside_it_and_runs_its_own_trials_after_them(
+    first_run, workdir, capsys, monkeypatch
+):
     first_run.copy_to(workdir)
     earlier = load_study(workdir, "quickstart")
     spec = study_spec()
@@ -129,11 +135,11 @@ def test_a_changed_space_begins_with_the_earlier_trials_inside_it_and_runs_its_o
     assert [t.number for t in own] == [len(taken), len(taken) + 1]  # its own 2 trials, none for the baseline
     assert all(t.state in FINISHED_STATES and 1.0e-3 <= t.params["optimizer.lr"] <= 1.0e-2 for t in own)
     assert f"2/2 finished ({sum(t.state == TrialState.COMPLETE for t in own)} complete" in second.stdout
-    status = hpo("status", "quickstart-v2", cwd=workdir)
-    assert f"and {len(taken)} from a warm start" in status.stdout and "came from quickstart (its trials" in status.stdout
+    status = hpo_here(capsys, monkeypatch, "status", "quickstart-v2")
+    assert f"and {len(taken)} from a warm start" in status.out and "came from quickstart (its trials" in status.out
 
 
-def test_confirm_records_export_and_a_rerun_that_runs_nothing(first_run, workdir):
+def test_confirm_records_export_and_a_rerun_that_runs_nothing(first_run, workdir, capsys, monkeypatch):
     """hpo confirm: the study's top two trials trained again over two seeds through Ray,
     recorded in the study, exported by the bound; a rerun runs nothing."""
     first_run.copy_to(workdir)
@@ -153,20 +159,20 @@ def test_confirm_records_export_and_a_rerun_that_runs_nothing(first_run, workdir
             assert confirm_log_path("quickstart", trial, seed).exists()
     assert "by the bound over its 2 seeds" in confirm.stdout
 
-    again = hpo("confirm", "quickstart", "--top", "2", "--seeds", "1", "2", cwd=workdir)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "0 run(s) to do, 4 stored already" in again.stdout and "runs done" not in again.stdout
+    again = hpo_here(capsys, monkeypatch, "confirm", "quickstart", "--top", "2", "--seeds", "1", "2")
+    assert again.code == 0, again.out + again.err
+    assert "0 run(s) to do, 4 stored already" in again.out and "runs done" not in again.out
     assert load_study(workdir, "quickstart").user_attrs == study.user_attrs
 
-    export = hpo("export", "quickstart", "--confirmed", "-o", "win.yaml", cwd=workdir)
-    assert export.returncode == 0, export.stdout + export.stderr
+    export = hpo_here(capsys, monkeypatch, "export", "quickstart", "--confirmed", "-o", "win.yaml")
+    assert export.code == 0, export.out + export.err
     header = read_header(workdir / "win.yaml")
     winner = int(header["trial"].split()[0])
     assert header["confirmed"].startswith("#1 by the lower bound (95%)")
     assert yaml.safe_load((workdir / "win.yaml").read_text()) == study.trials[winner].user_attrs["config"]
 
 
-def test_the_best_weights_are_kept_exported_scored_and_shown_by_the_dashboard(first_run, workdir):
+def test_the_best_weights_are_kept_exported_scored_and_shown_by_the_dashboard(first_run, workdir, capsys, monkeypatch):
     first_run.copy_to(workdir)
     study = load_study(workdir, "quickstart")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
@@ -174,15 +180,15 @@ def test_the_best_weights_are_kept_exported_scored_and_shown_by_the_dashboard(fi
     assert len(list((workdir / "studies" / "quickstart" / "artifacts").iterdir())) == 1  # keep: 1, whichever order they ended in
     assert not list((workdir / "studies" / "quickstart" / "ray").rglob("checkpoint_*"))  # the checkpoints went
 
-    export = hpo("export", "quickstart", "--weights", "-o", "best.yaml", cwd=workdir)
-    assert export.returncode == 0, export.stdout + export.stderr
-    assert f"trial {best.number} " in export.stdout and (workdir / "best.model.pt").is_file()
+    export = hpo_here(capsys, monkeypatch, "export", "quickstart", "--weights", "-o", "best.yaml")
+    assert export.code == 0, export.out + export.err
+    assert f"trial {best.number} " in export.out and (workdir / "best.model.pt").is_file()
 
-    scored = hpo("evaluate", "best.yaml", "--weights", "best.model.pt", cwd=workdir)
-    assert scored.returncode == 0, scored.stdout + scored.stderr
-    assert "test_acc of best.model.pt: " in scored.stdout and "confusion" in scored.stdout.lower()
+    scored = hpo_here(capsys, monkeypatch, "evaluate", "best.yaml", "--weights", "best.model.pt")
+    assert scored.code == 0, scored.out + scored.err
+    assert "test_acc of best.model.pt: " in scored.out and "confusion" in scored.out.lower()
     # the very weights of the trial's last epoch: on its validation split they score what it reported there
-    # (the hook `hpo evaluate --split val` calls, here in this process: one process fewer to start)
+    # (the hook `hpo evaluate --split val` calls)
     val = evaluate_weights(load_train_config(workdir / "best.yaml"), str(workdir / "best.model.pt"), "val")
     assert val["val_acc"] == pytest.approx(best.user_attrs["history"][-1]["val_acc"], abs=1e-6)
 
