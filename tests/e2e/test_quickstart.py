@@ -100,39 +100,6 @@ def test_quickstart_records_pruned_and_complete_trials_and_listens_on_loopback(w
     assert "8/8 finished" in status.stdout and "top 8 trials" in status.stdout
 
 
-def test_rerun_resumes_a_changed_space_is_refused_and_new_version_starts_beside_it(workdir):
-    spec = shortened_quickstart(trials=1, epochs=2)
-    spec_file = write_spec(workdir, spec)
-    assert (
-        subprocess.run([sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True).returncode
-        == 0
-    )
-    again = hpo("run", str(spec_file), cwd=workdir)  # a finished study: nothing to run, no Ray started
-    assert again.returncode == 0
-    assert "already has 1 finished trials" in again.stdout
-    assert len(load_study(workdir, "quickstart").trials) == 1
-    spec["space"]["batch_size"] = {"choice": [16, 32]}
-    write_spec(workdir, spec)
-    refused = subprocess.run(
-        [sys.executable, "-m", "hpo.cli", "run", str(spec_file)], cwd=workdir, env=hpo_env(), capture_output=True, text=True
-    )
-    assert refused.returncode == 2
-    assert "searched a different space" in refused.stderr and "--new-version" in refused.stderr
-    assert "-    - 128" in refused.stderr or "- 128" in refused.stderr
-    spec["study"]["trials"] = 2  # a changed trial count alone would resume; the space change still needs v2
-    write_spec(workdir, spec)
-    v2 = subprocess.run(
-        [sys.executable, "-m", "hpo.cli", "run", str(spec_file), "--new-version"],
-        cwd=workdir,
-        env=hpo_env(),
-        capture_output=True,
-        text=True,
-    )
-    assert v2.returncode == 0, v2.stdout + v2.stderr
-    assert len(load_study(workdir, "quickstart").trials) == 1
-    assert len(load_study(workdir, "quickstart-v2", database="quickstart").trials) == 2
-
-
 def test_a_met_target_ends_the_run_and_a_second_run_starts_nothing(workdir):
     spec = shortened_quickstart(trials=4, epochs=2, target=0.0)  # any complete trial meets it
     spec["scheduler"] = {"type": "none"}  # every trial completes: the first to end meets the target

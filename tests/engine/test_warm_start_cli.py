@@ -68,7 +68,7 @@ def test_a_warm_start_that_cannot_be_is_refused_with_exit_2_and_the_study_untouc
 
 def test_a_warm_started_version_says_what_it_took_and_status_shows_the_copied_trials(earlier, capsys, monkeypatch):
     """A copied trial already reaches study.target, so the run starts no trial: the command
-    line end to end, without Ray (tests/e2e/test_warm_start.py runs trials)."""
+    line end to end, without Ray (tests/e2e/test_finished_study.py runs trials)."""
     with open("spec.yaml", "w") as file:
         file.write(NARROW_LR.replace("seed: 0}", "seed: 0, target: 0.0}"))
     result = cli(capsys, monkeypatch, "run", "spec.yaml", "--new-version", "--warm-start")
