@@ -1,5 +1,5 @@
-"""Search efficiency: TPE + ASHA, TPE + promotion ASHA and PBT against random search without
-pruning, on the same epoch budget.
+"""Search efficiency: TPE + ASHA (on epochs, and on shares of the data), TPE + promotion
+ASHA and PBT against random search without pruning, on the same epoch budget.
 
     python benchmarks/search_efficiency.py                      # digits, 20 seeds, ~20 min
     python benchmarks/search_efficiency.py --seeds 3            # a first look, ~3 min
@@ -10,14 +10,17 @@ pruning, on the same epoch budget.
 For each seed every method runs through hpo's `run_study` with the real trainer
 (`trainers.loop:train`) on the same space, the same data split and the same budget of
 epochs: random search runs `budget / epochs` trials to the end; TPE + ASHA (grace 1
-epoch, reduction factor 3) runs more, shorter trials; promotion ASHA the same rungs, each
+epoch, reduction factor 3) runs more, shorter trials; with `fidelity: data_fraction`
+(`tpe_asha_data`) the same rungs, the epochs before the last one on 1/9 and 1/3 of the
+training split, each costing that share of an epoch; promotion ASHA the same rungs, each
 trial paused at a rung until it ranks in the rung's top third; PBT a population of
 `budget / epochs` trials, the weaker ones continuing from the stronger ones' checkpoints
 with perturbed parameters. A method whose trials ended before it had spent the budget
 (pruned or failed early) runs on: its study resumes with more trials. Every epoch spent is
 read back from the Optuna study: each intermediate value is one epoch, ending where the
-trial's recorded epoch lengths place it before the trial's end; a failed trial (a NaN loss
-at a high learning rate) also spent the epoch it failed in. Epochs past the budget are not
+trial's recorded epoch lengths place it before the trial's end, and costing the share of
+the data it trained on (1 but under `data_fraction`); a failed trial (a NaN loss at a
+high learning rate) also spent the epoch it failed in. Epochs past the budget are not
 counted.
 
 Printed: per seed the best random search found with the whole budget and the epochs each
@@ -85,6 +88,8 @@ METHODS = {
     # hpo's defaults (hpo.spec.sections), as a user gets them: TPE with 10 random start-up trials,
     # multivariate, constant liar; ASHA with grace period 1 and reduction factor 3
     "tpe_asha": {"sampler": {"type": "tpe"}, "scheduler": {"type": "asha"}},
+    # the same, the epochs before the last rung on a share of the data (hpo.spec.fidelity)
+    "tpe_asha_data": {"sampler": {"type": "tpe"}, "scheduler": {"type": "asha", "fidelity": "data_fraction"}},
     # the same rungs, but a trial waits at a rung until it ranks in its top third (or the study ends)
     "tpe_promotion_asha": {"sampler": {"type": "tpe"}, "scheduler": {"type": "asha", "promotion": True}},
     # a population started at random, the weaker quarter taking the stronger's weights and perturbed
@@ -96,7 +101,8 @@ BASELINE = "random"  # what the others are measured against
 # random search's first trials, and a lucky one would count for both.
 SAMPLER_SEEDS = {method: 1000 * k for k, method in enumerate(METHODS)}  # + the seed
 # Sizes a method's first study (see the module doc); a study that spent less resumes with more trials.
-EPOCHS_PER_TRIAL = {"tpe_asha": 2.5, "tpe_promotion_asha": 2.5}  # the others: every trial runs --epochs
+# On shares of the data, a trial stopped at the first rung costs 1/9 of an epoch, at the second 7/9.
+EPOCHS_PER_TRIAL = {"tpe_asha": 2.5, "tpe_asha_data": 1.0, "tpe_promotion_asha": 2.5}  # the others: every trial runs --epochs
 
 
 def train_config(args: argparse.Namespace, seed: int) -> dict[str, Any]:
@@ -142,19 +148,24 @@ def make_spec(args: argparse.Namespace, method: str, seed: int, trials: int):
 # ----------------------------------------------------------------------------- reading the study
 
 
-def epochs_spent(study) -> list[float | None]:
-    """The val_acc of every epoch the study spent, in the order the epochs ended (None for
-    the epoch in which a trial failed); with two trials at once, their epochs interleave."""
-    events = [event for trial in study.get_trials(deepcopy=False) for event in epoch_ends(trial)]
+def epochs_spent(study) -> list[tuple[float, float | None]]:
+    """(cost in epochs, val_acc) of every epoch the study spent, in the order the epochs
+    ended (val_acc None for the epoch in which a trial failed); with two trials at once,
+    their epochs interleave. An epoch costs the share of the data it trained on."""
+    from hpo.study.keys import SEARCH_ATTR
+
+    shares = study.user_attrs[SEARCH_ATTR].get("data_fraction")
+    events = [event for trial in study.get_trials(deepcopy=False) for event in epoch_ends(trial, shares)]
     events.sort(key=lambda event: event[0])
-    return [value for _, value in events]
+    return [(cost, value) for _, cost, value in events]
 
 
-def epoch_ends(trial) -> list[tuple[float, float | None]]:
-    """(when it ended, val_acc) for each epoch of a finished trial: the last at the trial's
-    end, each earlier one its successor's length (`seconds` in the trial's history) before.
-    Spread evenly from the trial's start instead, the epochs of a trial whose worker spent
-    seconds starting up (an epoch of digits takes hundredths) would be placed too early."""
+def epoch_ends(trial, shares: list[float] | None) -> list[tuple[float, float, float | None]]:
+    """(when it ended, its cost, val_acc) for each epoch of a finished trial: the last at
+    the trial's end, each earlier one its successor's length (`seconds` in the trial's
+    history) before. Spread evenly from the trial's start instead, the epochs of a trial
+    whose worker spent seconds starting up (an epoch of digits takes hundredths) would be
+    placed too early. Epoch ``e`` costs ``shares[e - 1]`` of an epoch, 1 without shares."""
     from optuna.trial import TrialState
 
     from hpo.study.keys import HISTORY_ATTR
@@ -166,19 +177,24 @@ def epoch_ends(trial) -> list[tuple[float, float | None]]:
     if trial.state == TrialState.FAIL:
         values.append(None)
         lengths.append(0.0)  # its length is not recorded: the epoch before ends with it
+    costs = [1.0 if shares is None else shares[epoch] for epoch in range(len(values))]
     end, events = trial.datetime_complete.timestamp(), []
-    for value, length in zip(reversed(values), reversed(lengths), strict=True):
-        events.append((end, value))
+    for value, length, cost in zip(reversed(values), reversed(lengths), reversed(costs), strict=True):
+        events.append((end, cost, value))
         end -= length
     return events
 
 
-def best_so_far(values: list[float | None]) -> list[float]:
-    """best[k]: the best val_acc among the first k + 1 epochs (0 before any value)."""
-    best, curve = 0.0, []
-    for value in values:
+def best_so_far(spent: list[tuple[float, float | None]], budget: int) -> list[float]:
+    """best[k]: the best val_acc among the epochs spent within the first k + 1 epochs of
+    the budget (0 before any value); an epoch that ends past the budget does not count."""
+    best, curve, used = 0.0, [0.0] * budget, 0.0
+    for cost, value in spent:
+        used += cost
+        if used > budget + 1e-9:
+            break
         best = max(best, value) if value is not None else best
-        curve.append(best)
+        curve[math.ceil(used - 1e-9) - 1 :] = [best] * (budget - math.ceil(used - 1e-9) + 1)
     return curve
 
 
@@ -194,13 +210,14 @@ def run_method(args: argparse.Namespace, method: str, seed: int, trials: int) ->
         outcome = run_study(make_spec(args, method, seed, trials), console=Console(file=io.StringIO()))
         study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage_url)
         spent = epochs_spent(study)
-        if len(spent) >= args.budget_epochs:
+        used = sum(cost for cost, _ in spent)
+        if used >= args.budget_epochs:
             break
         # resume with as many more trials as the epochs per trial so far say are left
-        trials += math.ceil((args.budget_epochs - len(spent)) * trials / max(len(spent), 1))
+        trials += math.ceil((args.budget_epochs - used) * trials / max(used, 1))
     tally = outcome.tally
-    summary = f"{tally.complete} complete, {tally.pruned} pruned, {tally.failed} failed, {len(spent)} epochs"
-    return best_so_far(spent[: args.budget_epochs]), summary
+    summary = f"{tally.complete} complete, {tally.pruned} pruned, {tally.failed} failed, {used:g} epochs"
+    return best_so_far(spent, args.budget_epochs), summary
 
 
 # ----------------------------------------------------------------------------- main
