@@ -1,7 +1,7 @@
 """Search efficiency: TPE + ASHA (on epochs, and on shares of the data), TPE + promotion
 ASHA and PBT against random search without pruning, on the same epoch budget.
 
-    python benchmarks/search_efficiency.py                      # digits, 20 seeds, ~20 min
+    python benchmarks/search_efficiency.py                      # digits, 20 seeds, ~40 min
     python benchmarks/search_efficiency.py --seeds 3            # a first look, ~3 min
     python benchmarks/search_efficiency.py --methods tpe_asha   # random search and TPE + ASHA only
     python benchmarks/search_efficiency.py --data synthetic --shape 1 16 16 --num-classes 4
