@@ -194,7 +194,8 @@ def best_so_far(spent: list[tuple[float, float | None]], budget: int) -> list[fl
         if used > budget + 1e-9:
             break
         best = max(best, value) if value is not None else best
-        curve[math.ceil(used - 1e-9) - 1 :] = [best] * (budget - math.ceil(used - 1e-9) + 1)
+        first = math.ceil(used - 1e-9) - 1  # the first whole epoch of the budget that holds this one
+        curve[first:] = [best] * (budget - first)
     return curve
 
 

@@ -414,8 +414,9 @@ class Spec:
             definition["trainer"] = self.trainer
         if self.constraints:  # absent when there are none: a study of before constraints keeps its hash
             definition["constraints"] = [c.text for c in self.constraints]
-        if self.data_fractions is not None:  # the same config trained on less data is another value
-            definition["data_fraction"] = list(self.data_fractions)
+        fractions = self.data_fractions
+        if fractions is not None:  # the same config trained on less data is another value
+            definition["data_fraction"] = list(fractions)
         return definition
 
 
