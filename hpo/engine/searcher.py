@@ -33,7 +33,9 @@ Its curve stays one per-epoch curve: its own values up to the copied epoch (the 
 trial's values for the epochs it skipped, when that one was ahead), then the epochs it runs
 from there, which replace its own, as for a retried trial. An interrupted trial resumes
 with the parameters of its last exploit, and the trial that continues it keeps the
-attribute. Checkpoints then go only once no trial can start from them
+attribute. PBT may copy the checkpoint of a top trial's latest result before Ray hands that
+checkpoint to hpo: the exploit is then recorded when it comes, before the exploited trial
+reports again. Checkpoints then go only once no trial can start from them
 (hpo.engine.checkpoints.SharedCheckpoints).
 
 With several objectives, the first is the per-epoch metric above (pruned on, its best or
@@ -151,6 +153,21 @@ class _LiveTrial:
     paused_at: int | None = None  # the rung it waits at, as recorded in the study (hpo.engine.promotion)
     perturbations: list[dict[str, Any]] = field(default_factory=list)  # its exploits under PBT (PERTURBATIONS_ATTR)
     exploit: _Exploit | None = None  # an exploit whose result is still to be recorded
+    awaited: _AwaitedExploit | None = None  # an exploit from a checkpoint Ray has yet to hand hpo
+
+
+@dataclass
+class _AwaitedExploit:
+    """An exploit from a checkpoint hpo has not recorded yet: PBT takes a top trial's
+    checkpoint of its latest result as soon as Ray has saved it, which may be before Ray
+    hands it to the callbacks (hpo.engine.checkpoints.CheckpointRecorder). The exploit is
+    recorded when it comes, which is before the exploited trial reports again."""
+
+    epoch: int
+    checkpoint: str
+    params: dict[str, Any]
+    directory: str | None
+    results: int = 0  # of the exploited trial since: the one the exploit was decided on, then none
 
 
 @dataclass
@@ -361,6 +378,11 @@ class StudySearcher(Searcher):
         self._replica.settle()  # checkpoints recorded since the last result: the ones they replace go
         live = self._live.get(trial_id)
         if live is not None:
+            if live.awaited is not None:
+                live.awaited.results += 1
+                if live.awaited.results > 1:  # it goes on, and the copied checkpoint never came
+                    _log.warning("trial %d was exploited from a checkpoint hpo did not record: %s", live.number, live.awaited.checkpoint)
+                    live.awaited = None
             self._record_epoch(live, result)
             if self._pauses is not None:
                 self._record_pause(live, self._pauses.paused_at(live.number))
@@ -430,6 +452,7 @@ class StudySearcher(Searcher):
             self._replica.flush(live.trial)
             self._shared.written(trial_id, path, epoch)
             self._shared.sweep()
+            self._record_awaited_exploits(path)
             return
         # written while the trial trains on (hpo.engine.background_writes); the one it replaces goes once it is
         self._replica.flush_behind(live.trial, partial(_replace_checkpoint, live, path, replaced))
@@ -443,9 +466,12 @@ class StudySearcher(Searcher):
         if live is None or self._shared is None:
             return
         origin = self._shared.origin(checkpoint)
-        source = self._live.get(origin[0]) if origin is not None else None
-        if origin is None or source is None:  # never seen: the window is too short, a bug
-            _log.warning("trial %d was exploited from a checkpoint hpo did not record: %s", live.number, checkpoint)
+        if origin is None:  # not handed to hpo yet (see _AwaitedExploit)
+            live.awaited = _AwaitedExploit(epoch, checkpoint, dict(params), directory)
+            return
+        source = self._live.get(origin[0])
+        if source is None:  # its writer ended, and Ray no longer compares an ended trial: a bug
+            _log.warning("trial %d was exploited from a checkpoint of a trial that ended: %s", live.number, checkpoint)
             return
         copied = origin[1]
         # Ray hands the searcher the result of ``epoch`` after the scheduler: the curve changes once it is recorded
@@ -463,6 +489,18 @@ class StudySearcher(Searcher):
             self._shared.holds(trial_id, directory)
         self._shared.copied(trial_id, checkpoint)
         self._shared.sweep()
+
+    def _record_awaited_exploits(self, path: str) -> None:
+        """Record the exploits that copied ``path`` before it was recorded (see
+        _AwaitedExploit); a trial whose result the exploit was decided on is recorded
+        already continues from the copy at once."""
+        waiting = [(live, awaited) for live in self._live.values() if (awaited := live.awaited) is not None and awaited.checkpoint == path]
+        for live, awaited in waiting:
+            live.awaited = None
+            self.record_exploit(live.ray_trial_id, awaited.epoch, path, awaited.params, awaited.directory)
+            if awaited.results and live.exploit is not None:
+                self._continue_from_copy(live, live.exploit)
+                live.exploit = None
 
     def fail_unfinished(self, error_type: str, message: str) -> int:
         """Fail every trial still open (Ctrl-C, a crash of Ray) and queue its parameters

@@ -70,6 +70,50 @@ def test_an_exploited_trial_keeps_its_parameters_and_records_the_copy_as_one_cur
     assert not list((tmp_path / "ray").rglob("checkpoint_*")), "a finished study keeps no checkpoint"
 
 
+def test_an_exploit_from_a_checkpoint_ray_hands_hpo_after_pbt_is_recorded_when_it_comes(study, tmp_path):
+    """PBT copies the checkpoint of a top trial's latest result as soon as Ray has saved
+    it, which may be before Ray hands it to hpo's callback: the exploit waits for it."""
+    searcher = searcher_on(study)
+    searcher.suggest("top")
+    searcher.suggest("low")
+    run_epoch(searcher, "top", tmp_path, 1, 0.6)
+    searcher.on_trial_result("top", epoch(2, 0.7))
+    newest = ray_checkpoint(tmp_path, "trial_top", 2)  # saved by Ray, not yet handed to hpo
+    params = {"optimizer.lr": 0.0012}
+    searcher.record_exploit("low", 1, newest, params, str(tmp_path / "ray" / "trial_low"))
+    searcher.on_trial_result("low", epoch(1, 0.1))
+    assert "perturbations" not in study.trials[1].user_attrs, "recorded only once the copied epoch is known"
+    searcher.record_checkpoint("top", newest, 2)
+    record = study.trials[1]
+    assert record.user_attrs["perturbations"] == [{"epoch": 1, "cloned_from": 0, "from_epoch": 2, "params": params}]
+    assert record.user_attrs["checkpoint"]["path"] == newest
+    assert record.intermediate_values == {1: 0.1, 2: 0.7}  # the copied trial's epoch it skipped
+    run_epoch(searcher, "low", tmp_path, 3, 0.8)
+    searcher.on_trial_complete("low", epoch(4, 0.85, finished=True))
+    record = study.trials[1]
+    assert record.state == TrialState.COMPLETE
+    assert record.intermediate_values == {1: 0.1, 2: 0.7, 3: 0.8, 4: 0.85}
+    assert [h["epoch"] for h in record.user_attrs["history"]] == [1, 2, 3, 4]
+
+
+def test_an_exploit_whose_checkpoint_never_comes_is_named_and_the_trial_keeps_its_own_record(study, tmp_path, caplog):
+    searcher = searcher_on(study)
+    searcher.suggest("top")
+    searcher.suggest("low")
+    run_epoch(searcher, "top", tmp_path, 1, 0.6)
+    own = run_epoch(searcher, "low", tmp_path, 1, 0.1)
+    lost = str(tmp_path / "ray" / "trial_top" / "checkpoint_000009")
+    searcher.record_exploit("low", 1, lost, {"optimizer.lr": 0.0012}, str(tmp_path / "ray" / "trial_low"))
+    searcher.on_trial_result("low", epoch(1, 0.1))
+    with caplog.at_level("WARNING", logger="hpo.engine.searcher"):
+        run_epoch(searcher, "low", tmp_path, 2, 0.2)
+    assert "trial 1 was exploited from a checkpoint hpo did not record" in caplog.text
+    record = study.trials[1]
+    assert "perturbations" not in record.user_attrs
+    assert record.intermediate_values == {1: 0.1, 2: 0.2}
+    assert record.user_attrs["checkpoint"]["epoch"] == 2 and Path(own).parent.exists()
+
+
 def test_an_exploited_trial_interrupted_resumes_from_the_copy_with_its_perturbed_parameters(study, tmp_path):
     searcher = searcher_on(study)
     searcher.suggest("top")
