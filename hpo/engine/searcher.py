@@ -630,6 +630,8 @@ class StudySearcher(Searcher):
         requeued = live.trial.user_attrs.get(REQUEUED_FROM_ATTR)
         if isinstance(requeued, int):
             live.checkpoints = {ray_trial_directory(self._study.study_name, requeued)}
+            if self._shared is not None:
+                self._shared.leftover(ray_trial_directory(self._study.study_name, requeued))
         resumed = live.trial.user_attrs.get(RESUMED_FROM_ATTR)
         if not isinstance(resumed, Mapping):
             return None

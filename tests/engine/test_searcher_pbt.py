@@ -10,6 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from hpo.engine.checkpoints import ray_trial_directory
 from hpo.engine.searcher import StudySearcher
 from hpo.study.storage import open_storage
 from tests.engine.test_searcher import BASE, SPACE, epoch, ray_checkpoint
@@ -139,3 +140,21 @@ def test_an_exploited_trial_interrupted_resumes_from_the_copy_with_its_perturbed
     run_epoch(again, "top again", tmp_path, 4, 0.85)  # the top one, resumed from its epoch 3, writes its own
     assert Path(top[1]).exists(), "the resumed trial starts from it"
     assert not (tmp_path / "ray" / "trial_low").exists(), "the exploited trial's own directory, left by the run, goes"
+
+
+def test_a_checkpoint_stored_by_ray_but_not_recorded_before_a_kill_goes_with_the_trial_that_takes_over(study, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the study's folder, where Ray stores trial directories by the study's numbers
+    searcher = searcher_on(study)
+    searcher.suggest("a")
+    searcher.suggest("b")
+    searcher.on_trial_result("a", epoch(1, 0.5))
+    unrecorded = Path(ray_trial_directory(study.study_name, 0), "checkpoint_000000")
+    unrecorded.mkdir(parents=True)
+    searcher.fail_unfinished("Interrupted", "interrupted")  # killed before the searcher recorded it
+
+    again = searcher_on(study)
+    again.suggest("a again")
+    again.suggest("b again")
+    assert unrecorded.exists()
+    run_epoch(again, "a again", tmp_path, 1, 0.5)
+    assert not unrecorded.parent.exists(), "the directory the killed trial left goes"
