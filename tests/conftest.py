@@ -27,6 +27,14 @@ import pytest
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow tests' files first. The suite hands a file at a time to each of its
+    processes (pytest-xdist, ``--dist loadfile``): a long file handed out last keeps one
+    process busy while the others have nothing left to do."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 WAIT_TIMEOUT_S = 300.0  # start-up of Ray and torch on a loaded 2-core machine is well below this
 T = TypeVar("T")
 
