@@ -71,6 +71,18 @@ same), at least one batch, and evaluates on the whole validation split as always
 never given outside a search (``hpo train`` trains on everything), and a trial without the
 fidelity is called without the keyword, so it defaults to None: all the data.
 
+Likewise a trainer whose signature takes the keyword ``resolution``
+(:func:`takes_resolution`) can run under ``fidelity: resolution``: its trials are called
+with ``resolution=`` a tuple of floats in (0, 1], one per epoch from epoch 1, the scale of
+an image's side that epoch trains and validates at (its pixels: the square of it); the
+scales never shrink, and the last epochs are at full resolution (1). The trainer resizes
+each batch after its augmentations, training and validation batches alike, so trials
+compared at a rung are compared at one resolution; the built-in one floors a side at 8
+pixels, so that a small image still goes through its net's poolings. Its model must take
+any input size (global pooling before the head): a trainer may refuse, before any trial,
+a config whose model cannot, by taking the keyword ``resolution`` in its ``check`` (below).
+A trial without the fidelity, and ``hpo train``, are called without it: full resolution.
+
 What a trainer declares, all optional, with :func:`trainer`:
 
 - ``schema``: a pydantic model of its config. hpo validates ``train:`` and every corner
@@ -83,7 +95,11 @@ What a trainer declares, all optional, with :func:`trainer`:
   name is accepted and the spec must give ``study.mode``.
 - ``check``: ``check(config)`` raising ``ValueError`` (or ``FileNotFoundError``,
   ``ImportError``) for a config that cannot run on this machine (data missing, weights
-  absent). hpo calls it on the spec's corners before the study opens.
+  absent). hpo calls it on the spec's corners before the study opens. A check that takes
+  the keyword ``resolution`` is called a second time under ``fidelity: resolution``, with
+  the smallest side scale of the schedule, and raises for a config whose model cannot
+  train at it (a head sized for the full image): hpo refuses the spec at
+  ``scheduler.fidelity``.
 - ``probe``: ``probe(config, batch_size)`` building the config's model and running one
   forward and backward pass on a random batch, with no data on disk; it returns
   ``parameters``, ``output_shape`` and ``activation_bytes``, and may return
@@ -136,6 +152,7 @@ __all__ = [
     "EPOCH",
     "FINISHED",
     "MODEL",
+    "RESOLUTION",
     "RESUME",
     "SPLITS",
     "Contract",
@@ -150,6 +167,7 @@ __all__ = [
     "did_you_mean",
     "takes_data_fraction",
     "takes_keywords",
+    "takes_resolution",
     "takes_resume",
     "trainer",
     "validate_strict",
@@ -160,6 +178,7 @@ FINISHED = "finished"  # report key: true on a trainer's last report
 MODEL = "model"  # state key: the model's state_dict, its weights
 RESUME = "resume"  # train's keyword: the state to go on from
 DATA_FRACTION = "data_fraction"  # train's keyword: the share of the training split each epoch trains on
+RESOLUTION = "resolution"  # train's (and check's) keyword: the scale of an image's side each epoch trains and validates at
 SPLITS = ("test", "val")  # what an `evaluate` hook scores weights on; the first is the default
 
 Mode = Literal["max", "min"]
@@ -202,6 +221,13 @@ def takes_data_fraction(train: Callable[..., Any]) -> bool:
     """Whether ``train`` takes the keyword ``data_fraction``: only then can a spec make its
     early rungs train on a share of the data (``scheduler.fidelity: data_fraction``)."""
     return takes_keywords(train, (DATA_FRACTION,))
+
+
+def takes_resolution(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` (a trainer's ``train`` or ``check``) takes the keyword
+    ``resolution``: only then can a spec make its early rungs train on smaller images
+    (``scheduler.fidelity: resolution``), or the check judge a config at them."""
+    return takes_keywords(function, (RESOLUTION,))
 
 
 @dataclass(frozen=True)

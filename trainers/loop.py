@@ -5,9 +5,11 @@ first trial, and `evaluate_weights`, which scores saved weights for `hpo evaluat
     metrics = train(config, report)                # report(metrics, state=...) once per epoch
     metrics = train(config, report, resume=state)  # go on after the epoch of a reported state
     metrics = train(config, report, data_fraction=(1/9, 1/3, 1/3, 1.0))  # a share of the data per epoch
+    metrics = train(config, report, resolution=(1/3, 3**-0.5, 3**-0.5, 1.0))  # a scale of the side per epoch
     metrics = train(config, report, final=True, output_dir="runs/best")   # train+val -> test
     prepare(config, download=True)                 # fetches the data set if it is missing
     check(config)                                  # raises if a trial of config cannot start
+    check(config, resolution=1/3)                  # ... or cannot train on images a third the side
     scores = evaluate_weights(config, "runs/best/model.pt", "test")   # no training
 
 Reads top to bottom: set-up (and, when resuming, the state put back), then the epoch loop
@@ -44,20 +46,25 @@ from trainers.state import Progress, capture, restore
 from trainers.weights import check_pretrained, load_weights, train_mode
 
 __all__ = [
+    "MIN_SIDE",
     "NonFiniteLossError",
     "Setup",
     "check",
+    "check_any_size",
     "class_scores",
     "evaluate",
     "evaluate_weights",
     "most_confident_mistakes",
     "pick_device",
     "prepare",
+    "resized",
+    "scaled_size",
     "seed_everything",
     "set_up",
     "train",
 ]
 
+MIN_SIDE = 8  # pixels: the smallest side a lower resolution scales an image to (hpo.spec.fidelity)
 FEATURE_SAMPLES = 2000  # evaluation images whose penultimate features go to features.npz
 MISCLASSIFIED = 32  # wrong evaluation images returned (the most confident ones): a grid in hpo's report
 
@@ -115,15 +122,29 @@ def set_up(cfg: TrainConfig, final: bool) -> Setup:
     return Setup(device, autocast, memory_format, data, pipeline, model, 2 * cfg.batch_size)
 
 
+def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """An image's size at ``scale`` of its side: each side rounded, but not below MIN_SIDE
+    (nor above the side itself), so that three 2x2 poolings still leave a 1x1 feature map."""
+    return (min(height, max(MIN_SIDE, round(scale * height))), min(width, max(MIN_SIDE, round(scale * width))))
+
+
+def resized(x: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+    """A batch of images [B, C, H, W] at ``size`` (None, or its own size: untouched, so that
+    a full resolution trains exactly as without one); antialiased, as a smaller photo would be."""
+    if size is None or tuple(x.shape[-2:]) == size:
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
 @torch.no_grad()
-def evaluate(model, pipeline: Pipeline, x: torch.Tensor, y: torch.Tensor, batch_size: int, autocast):
+def evaluate(model, pipeline: Pipeline, x: torch.Tensor, y: torch.Tensor, batch_size: int, autocast, size: tuple[int, int] | None = None):
     """(mean cross-entropy, accuracy, predictions, their softmax probabilities) over a uint8
-    image tensor, in eval mode."""
+    image tensor, in eval mode; at ``size`` (height, width) after the pipeline, if given."""
     model.eval()
     loss, preds, probs = torch.zeros((), device=x.device), [], []
     for i in range(0, len(x), batch_size):
         with autocast:
-            logits = model(pipeline.eval(x[i : i + batch_size]))
+            logits = model(resized(pipeline.eval(x[i : i + batch_size]), size))
         loss += F.cross_entropy(logits.float(), y[i : i + batch_size], reduction="sum")
         prob, pred = logits.float().softmax(1).max(1)
         preds.append(pred)
@@ -157,10 +178,12 @@ def most_confident_mistakes(x: torch.Tensor, y: torch.Tensor, preds: torch.Tenso
     }
 
 
-def check(config: dict) -> None:
+def check(config: dict, resolution: float | None = None) -> None:
     """Raise if a trial of `config` would fail for want of a file: the data set's files under
     `data.root`, the `model.pretrained` weights. A missing file fails every trial alike, so
-    hpo asks before the first one rather than failing trial after trial.
+    hpo asks before the first one rather than failing trial after trial. With `resolution`
+    (a side scale below 1: hpo's `fidelity: resolution`), raise ValueError if the model
+    cannot take images smaller than the full ones (`ModelBase.fixed_input_size`).
 
     Only looks (a few stat calls, nothing is read or built), so it is cheap to call for each
     config a search space can give. The exceptions are the ones `train` would raise
@@ -170,6 +193,15 @@ def check(config: dict) -> None:
     cfg = validate_train_config(config)
     check_data(cfg.data)
     check_pretrained(cfg.model)
+    if resolution is not None and resolution < 1:
+        check_any_size(cfg)
+
+
+def check_any_size(cfg: TrainConfig) -> None:
+    """Raise ValueError, saying what to change, if the config's model is sized for the full image."""
+    reason = cfg.model.fixed_input_size()
+    if reason is not None:
+        raise ValueError(reason)
 
 
 def prepare(config: dict, download: bool) -> list[str]:
@@ -224,6 +256,7 @@ def train(
     output_dir: str | None = None,
     resume: Mapping[str, Any] | None = None,
     data_fraction: Sequence[float] | None = None,
+    resolution: Sequence[float] | None = None,
 ) -> dict:
     """Train the config; report(metrics, state=...) after every epoch; return the last metrics.
 
@@ -243,6 +276,10 @@ def train(
             (hpo.spec.fidelity): the first part, at least a batch, of one fixed order of the
             split drawn from the seed, so a larger share holds a smaller one; reported as
             data_fraction. None: all of it.
+        resolution: the scale of an image's side each epoch trains and validates at, one per
+            epoch (hpo.spec.fidelity): each batch is resized after its augmentations
+            (`scaled_size`: at least MIN_SIDE pixels a side); reported as resolution, the
+            scale of the height actually trained at. None, or 1: full resolution.
 
     Returns:
         The last report plus per_class_acc, confusion (rows: true class), classes and
@@ -250,10 +287,14 @@ def train(
 
     Raises:
         NonFiniteLossError: the training loss became NaN or infinite.
+        ValueError: a resolution below 1 for a model that cannot take smaller images.
     """
     # ------------------------------------------------------------------ set-up
     cfg = validate_train_config(config)
+    if resolution is not None and min(resolution) < 1:
+        check_any_size(cfg)
     device, autocast, memory_format, data, pipeline, model, eval_batch_size = set_up(cfg, final)
+    _, height, width = pipeline.output_shape(*data.train_x.shape[1:])
     optimizer = create_optimizer(model, cfg.optimizer)
     schedule = create_schedule(cfg.schedule, cfg.epochs)
     generator = torch.Generator(device).manual_seed(cfg.seed)  # shuffling and augmentation
@@ -282,11 +323,12 @@ def train(
         shuffled = torch.randperm(rows, device=device, generator=generator)
         order = shuffled if kept is None or rows == n else kept[shuffled]  # all of it: drawn as without a share
         steps = rows // batch_size  # the last partial batch is dropped (a batch of 1 breaks batch norm)
+        size = None if resolution is None else scaled_size(height, width, resolution[epoch - 1])
         losses = torch.zeros(steps, device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         for step in range(steps):
             idx = order[step * batch_size : (step + 1) * batch_size]
-            x = pipeline.train(data.train_x[idx], generator).contiguous(memory_format=memory_format)
+            x = resized(pipeline.train(data.train_x[idx], generator), size).contiguous(memory_format=memory_format)
             y = data.train_y[idx]
             scale_lr(optimizer, schedule(epoch - 1 + step / steps))
             with autocast:
@@ -308,7 +350,7 @@ def train(
             )
         train_seconds = time.perf_counter() - start
 
-        val_loss, val_acc, preds, confidence = evaluate(model, pipeline, data.eval_x, data.eval_y, eval_batch_size, autocast)
+        val_loss, val_acc, preds, confidence = evaluate(model, pipeline, data.eval_x, data.eval_y, eval_batch_size, autocast, size)
         schedule.end_of_epoch(val_acc if not final else correct.item() / (steps * batch_size))
         best_acc = max(best_acc, val_acc)
         improved = val_acc > stopping_best + (patience.min_delta if patience else 0.0)
@@ -328,6 +370,7 @@ def train(
             "device": str(device),
             **cost,
             **({"data_fraction": rows / n} if kept is not None else {}),
+            **({"resolution": size[0] / height} if size is not None else {}),
         }
         if final:
             metrics.update(test_loss=val_loss, test_acc=val_acc)

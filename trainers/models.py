@@ -54,6 +54,8 @@ register_model, list_models = MODELS.register, MODELS.names
 
 Width = Annotated[int, Field(ge=1)]
 Rate = Annotated[float, Field(ge=0, lt=1)]
+# what a model sized for the full image can be replaced with to train on smaller images
+_POOLING_MODELS = "use a model with global pooling (cnn with global_pool: true, convnet5, vgg, resnet18...)"
 
 
 class ModelBase(StrictModel):
@@ -79,6 +81,12 @@ class ModelBase(StrictModel):
         if self.trainable is not None and len(set(self.trainable)) < len(self.trainable):
             raise ValueError(f"trainable names a module twice: {self.trainable}")
         return self
+
+    def fixed_input_size(self) -> str | None:
+        """Why the model can only take the image size it was built for, and what to change;
+        None when it takes any size (global pooling before its head), as training on smaller
+        images (hpo's ``fidelity: resolution``) needs. The torchvision models all pool."""
+        return None
 
 
 def head(model: nn.Module) -> nn.Module:
@@ -149,6 +157,9 @@ class MlpModel(ModelBase):
     batch_norm: bool = False  # BatchNorm1d after each hidden layer
     dropout: Rate = 0.0  # before each hidden and output layer
 
+    def fixed_input_size(self) -> str | None:
+        return f"mlp flattens the image into a first Linear layer sized for the full one, so it cannot take smaller ones: {_POOLING_MODELS}"
+
 
 @register_model("mlp", config=MlpModel)
 def mlp(config, in_shape, num_classes) -> nn.Module:
@@ -209,6 +220,14 @@ class CnnModel(ModelBase):
             _same_length(getattr(self, what), self.channels, what)
         return self
 
+    def fixed_input_size(self) -> str | None:
+        if self.global_pool:
+            return None
+        return (
+            "cnn flattens its last feature maps into a Linear layer sized for the full image, so it cannot take smaller ones: "
+            "set model.global_pool: true"
+        )
+
 
 @register_model("cnn", config=CnnModel)
 def cnn(config, in_shape, num_classes) -> nn.Module:
@@ -231,6 +250,12 @@ class Lenet5Model(ModelBase):
     activation: Literal["relu", "tanh"] = "relu"  # the paper used tanh; relu trains faster
     pool: Literal["max", "avg"] = "max"  # the paper subsampled by averaging
     batch_norm: bool = False  # plain LeNet-5 has none
+
+    def fixed_input_size(self) -> str | None:
+        return (
+            "lenet5 flattens its last feature maps into a Linear layer sized for the full image, so it cannot take smaller ones: "
+            + _POOLING_MODELS
+        )
 
 
 @register_model("lenet5", config=Lenet5Model)
@@ -334,6 +359,9 @@ class VitModel(ModelBase):
         if self.dim % self.heads:
             raise ValueError(f"heads ({self.heads}) must divide dim ({self.dim})")
         return self
+
+    def fixed_input_size(self) -> str | None:
+        return f"vit learns one position embedding per patch of the full image, so it cannot take smaller ones: {_POOLING_MODELS}"
 
 
 @register_model("vit", config=VitModel)

@@ -1,0 +1,93 @@
+"""train(..., resolution=...): each epoch trains and validates on images scaled to its side
+scale (``scheduler.fidelity: resolution``), and a resumed trial still ends to the last digit."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import TIMING, Recorder, synthetic_data, tiny_config
+from test_data_fraction import without
+
+from hpo.contract import takes_resolution
+from trainers.config import validate_train_config
+from trainers.loop import check, evaluate, scaled_size, set_up, train
+
+POOLED = {"name": "cnn", "channels": [8, 16], "hidden": [16], "global_pool": True}  # takes any input size
+
+
+def pooled_config(**overrides) -> dict:
+    """24x24 gray images, so that a scale of 1/4 falls below the 8-pixel floor and 1/2 does not."""
+    return tiny_config(data=synthetic_data(shape=(1, 24, 24), size=160), model=POOLED, batch_size=32, **overrides)
+
+
+def test_a_side_is_scaled_and_rounded_but_kept_at_eight_pixels_or_its_own_size():
+    assert scaled_size(24, 24, 0.5) == (12, 12)
+    assert scaled_size(24, 30, 0.25) == (8, 8)  # 6 and 7.5 pixels: floored
+    assert scaled_size(96, 64, 3**-0.5) == (55, 37)
+    assert scaled_size(6, 24, 0.5) == (6, 12)  # a side already below the floor stays as it is
+    assert scaled_size(24, 24, 1.0) == (24, 24)
+
+
+def test_the_built_in_trainer_takes_a_scale_per_epoch_and_reports_the_one_it_trained_at(tmp_path):
+    config = pooled_config(epochs=3)
+    assert takes_resolution(train) and takes_resolution(check)
+    recorder = Recorder(tmp_path)
+    train(config, recorder, resolution=(0.25, 0.5, 1.0))
+    assert [r["resolution"] for r in recorder.reports] == [8 / 24, 0.5, 1.0]
+    # validation is at the epoch's resolution: the reported loss is the weights' loss at 12x12, not at 24x24
+    run = set_up(validate_train_config(config), final=False)
+    run.model.load_state_dict(recorder.states[1]["model"])
+    scored = [
+        evaluate(run.model, run.pipeline, run.data.eval_x, run.data.eval_y, run.eval_batch_size, run.autocast, size)[0]
+        for size in ((12, 12), None)
+    ]
+    assert recorder.reports[1]["val_loss"] == scored[0] != scored[1]
+
+
+def test_scales_of_one_train_as_a_run_without_them():
+    config = pooled_config(epochs=2)
+    whole, scaled = Recorder(), Recorder()
+    expected = train(config, whole)
+    result = train(config, scaled, resolution=(1.0, 1.0))
+    assert without(scaled.reports, TIMING | {"resolution"}) == without(whole.reports, TIMING)
+    assert result["val_acc"] == expected["val_acc"]
+
+
+def test_a_lower_resolution_changes_what_the_model_learns():
+    config = pooled_config(epochs=2)
+    whole, scaled = Recorder(), Recorder()
+    train(config, whole)
+    train(config, scaled, resolution=(0.5, 1.0))
+    assert scaled.reports[0]["train_loss"] != whole.reports[0]["train_loss"]
+
+
+@pytest.mark.parametrize("killed_after", [1, 2])
+def test_a_trial_resumed_under_scales_ends_as_the_uninterrupted_one(tmp_path, killed_after):
+    config = pooled_config(epochs=4)
+    scales = (0.5, 2**-0.5, 1.0, 1.0)
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "resumed").mkdir()
+    whole, resumed = Recorder(tmp_path / "whole"), Recorder(tmp_path / "resumed")
+    expected = train(config, whole, resolution=scales)
+    result = train(config, resumed, resume=whole.states[killed_after - 1], resolution=scales)
+    assert without(resumed.reports, TIMING) == without(whole.reports[killed_after:], TIMING)
+    assert result["val_acc"] == expected["val_acc"]
+
+
+@pytest.mark.parametrize(
+    ("model", "words"),
+    [
+        ({"name": "cnn", "channels": [8], "hidden": [16]}, "set model.global_pool: true"),
+        ({"name": "lenet5"}, "global pooling"),
+        ({"name": "mlp", "hidden": [16]}, "global pooling"),
+        ({"name": "vit", "dim": 8, "depth": 1, "heads": 2}, "position embedding"),
+    ],
+)
+def test_a_model_sized_for_the_full_image_fails_before_its_first_epoch_saying_what_to_change(recorder, model, words):
+    config = tiny_config(model=model)
+    check(config)  # at full resolution it trains
+    with pytest.raises(ValueError, match=words):
+        check(config, resolution=0.5)
+    with pytest.raises(ValueError, match=words):
+        train(config, recorder, resolution=(0.5, 1.0))
+    assert recorder.reports == []
+    check(config, resolution=1.0)  # a schedule of full epochs asks nothing of the model
