@@ -152,20 +152,22 @@ def epochs_spent(study) -> list[tuple[float, float | None]]:
     """(cost in epochs, val_acc) of every epoch the study spent, in the order the epochs
     ended (val_acc None for the epoch in which a trial failed); with two trials at once,
     their epochs interleave. An epoch costs the share of the data it trained on."""
+    from hpo.spec.fidelity import epoch_costs
     from hpo.study.keys import SEARCH_ATTR
 
-    shares = study.user_attrs[SEARCH_ATTR].get("data_fraction")
-    events = [event for trial in study.get_trials(deepcopy=False) for event in epoch_ends(trial, shares)]
+    costs = epoch_costs(study.user_attrs[SEARCH_ATTR])
+    events = [event for trial in study.get_trials(deepcopy=False) for event in epoch_ends(trial, costs)]
     events.sort(key=lambda event: event[0])
     return [(cost, value) for _, cost, value in events]
 
 
-def epoch_ends(trial, shares: list[float] | None) -> list[tuple[float, float, float | None]]:
+def epoch_ends(trial, costs: list[float] | None) -> list[tuple[float, float, float | None]]:
     """(when it ended, its cost, val_acc) for each epoch of a finished trial: the last at
     the trial's end, each earlier one its successor's length (`seconds` in the trial's
     history) before. Spread evenly from the trial's start instead, the epochs of a trial
     whose worker spent seconds starting up (an epoch of digits takes hundredths) would be
-    placed too early. Epoch ``e`` costs ``shares[e - 1]`` of an epoch, 1 without shares."""
+    placed too early. Epoch ``e`` costs ``costs[e - 1]`` of an epoch (hpo.spec.fidelity's
+    epoch_costs: its share of the data, or its side scale squared), 1 without them."""
     from optuna.trial import TrialState
 
     from hpo.study.keys import HISTORY_ATTR
@@ -177,9 +179,9 @@ def epoch_ends(trial, shares: list[float] | None) -> list[tuple[float, float, fl
     if trial.state == TrialState.FAIL:
         values.append(None)
         lengths.append(0.0)  # its length is not recorded: the epoch before ends with it
-    costs = [1.0 if shares is None else shares[epoch] for epoch in range(len(values))]
+    spent = [1.0 if costs is None else costs[epoch] for epoch in range(len(values))]
     end, events = trial.datetime_complete.timestamp(), []
-    for value, length, cost in zip(reversed(values), reversed(lengths), reversed(costs), strict=True):
+    for value, length, cost in zip(reversed(values), reversed(lengths), reversed(spent), strict=True):
         events.append((end, cost, value))
         end -= length
     return events

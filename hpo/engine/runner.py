@@ -255,7 +255,7 @@ def _tune(
             "checkpoint_every": spec.checkpoint.every,
             "checkpoint_overhead": None if resumes_from_checkpoints else spec.checkpoint.max_overhead,  # hpo.engine.trainable
             "keep_weights": spec.checkpoint.keep > 0,
-            "data_fraction": spec.data_fractions,  # hpo.spec.fidelity
+            "fidelity": spec.fidelity_schedule,  # (train's keyword, its value per epoch): hpo.spec.fidelity
         },
         tune_config=tune.TuneConfig(
             search_alg=searcher,

@@ -32,7 +32,8 @@ hands one: the driver takes the weights from it (hpo.study.weights). A trial sta
 the checkpoint Ray gives back (``tune.get_checkpoint()``: Ray retries it after its worker
 died) or else from the one the searcher names (``resume_from``: a trial the last run
 left), loaded with ``torch.load(weights_only=True)``. Under ``fidelity: data_fraction``
-the trainer is also given the share of the data each epoch trains on (hpo.spec.fidelity). At the time budget (``pause_at``) a
+(``resolution``) the trainer is also given the share of the data (the scale of an image's
+side) each epoch trains on (hpo.spec.fidelity). At the time budget (``pause_at``) a
 trial's next report with a state is checkpointed whatever the epoch, and the trial stops
 there (:class:`TrialPaused`): the searcher queues it to resume in the next run.
 """
@@ -51,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from hpo.checkpoint import load_state, save_state
-from hpo.contract import DATA_FRACTION, FINISHED, RESUME, takes_resume
+from hpo.contract import FINISHED, RESUME, takes_resume
 from hpo.engine.trial_log import trial_output
 from hpo.spec.trainer import load_trainer
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, NODE_IP, PID
@@ -117,8 +118,9 @@ def run_trial(ray_config: dict[str, Any]) -> None:
             raise TrialTimeoutError(f"timeout: the trial ran longer than {timeout_s:g} s (study.trial_timeout)")
 
     keywords: dict[str, Any] = {}
-    if ray_config.get("data_fraction") is not None:  # the spec was refused unless the trainer takes it
-        keywords[DATA_FRACTION] = tuple(ray_config["data_fraction"])
+    if ray_config.get("fidelity") is not None:  # data_fraction or resolution: the spec was refused unless the trainer takes it
+        fidelity, schedule = ray_config["fidelity"]
+        keywords[fidelity] = tuple(schedule)
     try:
         with trial_output(Path(ray_config["log_file"]), ray_config["trial_number"]), staging:
             try:

@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo.format import format_number, format_value
 from hpo.results.rungs import Rung, RungTrial, rung_study
 from hpo.results.table import study_metric
-from hpo.spec.fidelity import data_seen
+from hpo.spec.fidelity import cost_in_epochs, epoch_costs, fidelity_of
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, PID, SEARCH_ATTR
 from hpo.study.records import epochs_of, is_warm_start, worker_of
 from hpo.study.summary import better, feasible, first_value, study_mode
@@ -72,16 +72,24 @@ def history_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure:
     return _whole_ticks(fig, max(t.number for t in trials))
 
 
+_COST_AXES = {  # what a learning curve's x axis says under a cheaper fidelity (hpo.spec.fidelity)
+    "data_fraction": "data seen (epochs of the whole training split: fidelity data_fraction)",
+    "resolution": "cost (epochs at full resolution, an epoch costing its side scale squared: fidelity resolution)",
+}
+
+
 def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure:
     """The metric per epoch of every trial, one trace per state (trials split by gaps).
 
     Complete trials are solid, pruned ones dashed and ending in an x where ASHA stopped
     them, failed and running ones dotted. In a study whose epochs trained on shares of the
-    data (``fidelity: data_fraction``), against the data seen by each epoch's end, so that
-    a curve shows what its values cost.
+    data or at a lower resolution (``fidelity: data_fraction``, ``resolution``), against
+    what the epochs up to each one cost in full epochs, so that a curve shows what its
+    values cost.
     """
-    fractions = study.user_attrs.get(SEARCH_ATTR, {}).get("data_fraction")
-    x_of: Callable[[int], float] = (lambda step: step) if fractions is None else (lambda step: round(data_seen(fractions, step), 4))
+    definition = study.user_attrs.get(SEARCH_ATTR, {})
+    costs = epoch_costs(definition)
+    x_of: Callable[[int], float] = (lambda step: step) if costs is None else (lambda step: round(cost_in_epochs(costs, step), 4))
     fig = go.Figure()
     styles = {"COMPLETE": "solid", "PRUNED": "dash", "FAIL": "dot", "RUNNING": "dot"}
     for state, dash in styles.items():
@@ -122,11 +130,12 @@ def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go
                 )
             )
     metric = study_metric(study)
-    along = "epoch" if fractions is None else "data seen (epochs of the whole training split: fidelity data_fraction)"
+    fidelity = fidelity_of(definition)
+    along = "epoch" if fidelity is None else _COST_AXES[fidelity]
     fig.update_layout(title=f"{metric} per epoch", xaxis_title=along, yaxis_title=metric)
     if not fig.data:
         return _say(fig, "no trial has reported an epoch yet")
-    return _whole_ticks(fig, max(max(t.intermediate_values, default=1) for t in trials)) if fractions is None else fig
+    return _whole_ticks(fig, max(max(t.intermediate_values, default=1) for t in trials)) if costs is None else fig
 
 
 def param_importances(rung: Rung) -> tuple[dict[str, float], list[str]]:

@@ -1,4 +1,5 @@
-"""ASHA's rungs, and the share of the training data each epoch of a trial trains on.
+"""ASHA's rungs, and what each epoch of a trial trains on before the last one: a share of
+the training data, or images of a lower resolution.
 
 ``scheduler: {type: asha, grace_period: g, reduction_factor: η}`` compares trials at the
 epochs ``g, g·η, g·η², ...`` below ``train.epochs`` (:func:`rung_epochs`). With the default
@@ -17,17 +18,34 @@ resumed from its checkpoint) goes on onto more of it. Each share holds the one b
 (the trainer draws one fixed order of the split and takes its first part), so a promoted trial
 sees more examples, not other ones.
 
+``fidelity: resolution`` makes them cheaper the other way: every epoch sees all the data,
+but before the last rung it trains and validates on images whose sides are scaled by
+``sqrt(share)`` (:func:`resolution_scales`), so that their pixel count, which a conv net's
+cost follows, is the share the epoch would get under ``data_fraction``: with ``η = 3`` the
+shares 1/9, 1/3, 1 become side scales 1/3, 1/√3, 1. Validation is at the epoch's training
+resolution, so trials compared at a rung are compared at the same resolution, and the last
+epochs and the final value are at full resolution. The trainer resizes each batch after
+its augmentations; the built-in one floors a scaled side at 8 pixels (or the image's own
+side if smaller), so that a small image (digits' 8x8, MNIST's 28 at 1/3) still goes
+through three 2x2 poolings to a 1x1 feature map instead of vanishing: such an epoch costs
+more than its nominal share. Only a model that takes any input size can train so (global
+pooling before its head); one sized for the full image is refused before the first trial
+(the built-in trainer's check), or fails its first epoch.
+
 The records stay what they are: an intermediate value's step is the epoch it was reported
 at, and the study stores the schedule with its search definition (``data_fraction``: the
-share per epoch), so a step says what it cost: :func:`data_seen`, in epochs of the whole
-split, which the report plots the curves against.
+share per epoch, or ``resolution``: the side scale per epoch), so a step says what it cost:
+:func:`cost_in_epochs`, in epochs of the whole split at full resolution
+(:func:`epoch_costs`), which the report plots the curves against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-__all__ = ["data_fractions", "data_seen", "rung_epochs"]
+__all__ = ["FIDELITIES", "cost_in_epochs", "data_fractions", "epoch_costs", "fidelity_of", "resolution_scales", "rung_epochs"]
 
 
 def rung_epochs(grace_period: int, reduction_factor: int, max_t: int) -> list[int]:
@@ -46,6 +64,38 @@ def data_fractions(grace_period: int, reduction_factor: int, epochs: int) -> tup
     return tuple(1 / reduction_factor ** sum(rung >= epoch for rung in rungs) for epoch in range(1, epochs + 1))
 
 
-def data_seen(fractions: Sequence[float], epoch: int) -> float:
-    """Epochs' worth of the whole training split a trial has trained on by the end of ``epoch``."""
-    return sum(fractions[:epoch])
+def resolution_scales(grace_period: int, reduction_factor: int, epochs: int) -> tuple[float, ...]:
+    """The scale of an image's side each epoch trains and validates at, one per epoch from
+    epoch 1: the square root of :func:`data_fractions`, so that the pixels an epoch sees
+    are the share of the data it would train on under ``data_fraction`` (see module doc)."""
+    return tuple(math.sqrt(share) for share in data_fractions(grace_period, reduction_factor, epochs))
+
+
+# What each cheaper fidelity makes of ASHA's rungs, and what one epoch of it costs in full epochs
+# (the whole split at full resolution). Its name is also the trainer's keyword (hpo.contract)
+# and the search definition's key the schedule is stored under.
+FIDELITIES: dict[str, tuple[Callable[[int, int, int], tuple[float, ...]], Callable[[float], float]]] = {
+    "data_fraction": (data_fractions, lambda share: share),
+    "resolution": (resolution_scales, lambda scale: scale * scale),
+}
+
+
+def fidelity_of(definition: Mapping[str, Any]) -> str | None:
+    """The cheaper fidelity whose schedule a study's search definition stores; None: epochs."""
+    return next((name for name in FIDELITIES if definition.get(name) is not None), None)
+
+
+def epoch_costs(definition: Mapping[str, Any]) -> list[float] | None:
+    """The cost of each epoch, in full epochs, of a study whose search definition is
+    ``definition``; None when every epoch costs one (``fidelity: epochs``)."""
+    name = fidelity_of(definition)
+    if name is None:
+        return None
+    _, cost = FIDELITIES[name]
+    return [cost(value) for value in definition[name]]
+
+
+def cost_in_epochs(costs: Sequence[float], epoch: int) -> float:
+    """Full epochs (the whole training split at full resolution) a trial has cost by the end
+    of ``epoch``, each epoch costing ``costs[epoch - 1]`` (:func:`epoch_costs`)."""
+    return sum(costs[:epoch])

@@ -32,6 +32,11 @@ driver only, and may fetch a missing data set once. ``download`` is the user's
 ``--download``; a trainer may honour a key of its own config too (the built-in one:
 ``data.download``). Trials never fetch: eight workers starting at once would race to
 write one archive.
+
+Under ``scheduler.fidelity: resolution`` a check that takes the keyword ``resolution`` is
+called again on each config with the smallest side scale of the schedule: a model sized
+for the full image (a head that flattens its feature maps) cannot train on smaller ones,
+and every trial would fail on its first epoch. Its refusal names ``scheduler.fidelity``.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from hpo.contract import Contract
+from hpo.contract import RESOLUTION, Contract, takes_resolution
 from hpo.errors import HpoError, SpecError
 from hpo.spec.messages import param_for
 from hpo.spec.sections import Spec
@@ -49,15 +54,29 @@ from hpo.spec.space import fill_partial, variants
 
 
 def preflight(spec: Spec) -> None:
-    """Raise SpecError, naming the key, if the trainer's declared ``check`` refuses a config of ``spec``."""
+    """Raise SpecError, naming the key, if the trainer's declared ``check`` refuses a config of ``spec``,
+    or, under ``fidelity: resolution``, refuses it at the schedule's smallest scale (see module doc)."""
     check = spec.contract.check
     if check is None:
         return
+    smallest = _smallest_scale(spec) if takes_resolution(check) else None
     for assignment, config in _configs(spec):
         try:
             check(config)
         except Exception as exc:  # the check's verdict, whatever its type: shown, never a traceback
             raise _refusal(spec, assignment, exc) from exc
+        if smallest is None:
+            continue
+        try:
+            check(config, **{RESOLUTION: smallest})
+        except Exception as exc:  # the config can start, but not on the smaller images: the fidelity is the culprit
+            raise _fidelity_refusal(spec, assignment, smallest, exc) from exc
+
+
+def _smallest_scale(spec: Spec) -> float | None:
+    """The smallest side scale a trial trains at under ``fidelity: resolution``; None otherwise."""
+    schedule = spec.fidelity_schedule
+    return min(schedule[1]) if schedule is not None and schedule[0] == RESOLUTION and min(schedule[1]) < 1 else None
 
 
 def prepare(spec: Spec, download: bool = False) -> list[str]:
@@ -100,6 +119,17 @@ def _configs(spec: Spec) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         if key not in seen:
             seen.add(key)
             yield assignment, config
+
+
+def _fidelity_refusal(spec: Spec, assignment: dict[str, Any], scale: float, exc: Exception) -> SpecError:
+    values = ", ".join(f"{path}={value!r}" for path, value in assignment.items())
+    which = f"with {values}, the model" if values else "the model of train"
+    return SpecError(
+        spec.source,
+        "scheduler.fidelity",
+        f"resolution trains and validates the epochs before the last rung on images scaled to {scale:.3g} of their side, "
+        f"and {which} cannot take them: {str(exc).strip() or type(exc).__name__}; or use fidelity: epochs or data_fraction",
+    )
 
 
 def _refusal(spec: Spec, assignment: dict[str, Any], exc: Exception) -> SpecError:

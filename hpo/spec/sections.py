@@ -22,9 +22,9 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import Field, field_validator, model_validator
 
-from hpo.contract import Contract, Mode, StrictModel, takes_data_fraction, takes_resume, validate_strict
+from hpo.contract import Contract, Mode, StrictModel, takes_keywords, takes_resume, validate_strict
 from hpo.errors import SpecError
-from hpo.spec.fidelity import data_fractions
+from hpo.spec.fidelity import FIDELITIES
 from hpo.spec.messages import validation_error
 from hpo.spec.objectives import Constraint, parse_constraints, resolve_objectives
 from hpo.spec.population import check_population
@@ -194,9 +194,10 @@ class ASHASection(StrictModel):
     # pause a trial at a rung and resume it from its checkpoint once it ranks in the top
     # 1/reduction_factor there, instead of deciding on arrival (hpo.engine.promotion)
     promotion: bool = False
-    # what a rung saves: epochs (each trains on all the data), or data_fraction (before the last rung,
-    # epochs train on 1/reduction_factor of the data per rung still ahead: hpo.spec.fidelity)
-    fidelity: Literal["epochs", "data_fraction"] = "epochs"
+    # what a rung saves: epochs (each trains on all the data), data_fraction (before the last rung,
+    # epochs train on 1/reduction_factor of the data per rung still ahead) or resolution (on images
+    # with 1/reduction_factor of the pixels per rung still ahead): hpo.spec.fidelity
+    fidelity: Literal["epochs", "data_fraction", "resolution"] = "epochs"
 
     @model_validator(mode="after")
     def _recheck_stops_on_arrival(self) -> ASHASection:
@@ -382,13 +383,16 @@ class Spec:
         return tuple(mode) if isinstance(mode, list) else (mode,)
 
     @property
-    def data_fractions(self) -> tuple[float, ...] | None:
-        """The share of the training split each epoch of a trial trains on, from epoch 1
-        (``scheduler.fidelity: data_fraction``: hpo.spec.fidelity); None: all of it."""
+    def fidelity_schedule(self) -> tuple[str, tuple[float, ...]] | None:
+        """(the fidelity, its value for each epoch of a trial from epoch 1) under a cheaper
+        ``scheduler.fidelity`` (hpo.spec.fidelity): ``data_fraction``, the share of the
+        training split, or ``resolution``, the scale of an image's side. The name is also the
+        trainer's keyword and the search definition's key. None: every epoch is a full one."""
         scheduler = self.scheduler
-        if not isinstance(scheduler, ASHASection) or scheduler.fidelity != "data_fraction":
+        if not isinstance(scheduler, ASHASection) or scheduler.fidelity == "epochs":
             return None
-        return data_fractions(scheduler.grace_period, scheduler.reduction_factor, self.epochs)
+        schedule, _ = FIDELITIES[scheduler.fidelity]
+        return scheduler.fidelity, schedule(scheduler.grace_period, scheduler.reduction_factor, self.epochs)
 
     def search_hash(self) -> str:
         """Hash of what defines the search (trainer, train, space, every metric and mode,
@@ -414,9 +418,9 @@ class Spec:
             definition["trainer"] = self.trainer
         if self.constraints:  # absent when there are none: a study of before constraints keeps its hash
             definition["constraints"] = [c.text for c in self.constraints]
-        fractions = self.data_fractions
-        if fractions is not None:  # the same config trained on less data is another value
-            definition["data_fraction"] = list(fractions)
+        schedule = self.fidelity_schedule
+        if schedule is not None:  # the same config trained on less data, or smaller images, is another value
+            definition[schedule[0]] = list(schedule[1])
         return definition
 
 
@@ -471,7 +475,7 @@ def spec_from_data(raw: Any, source: str, text: str, trainer: str | None = None)
     check_space(space, sections.train, contract, source)
     _check_scheduler(sections.scheduler, epochs, source)
     _check_pausing(sections.scheduler, sections.checkpoint, reference, takes_resume(train), source)
-    _check_fidelity(sections.scheduler, reference, takes_data_fraction(train), source)
+    _check_fidelity(sections.scheduler, reference, train, source)
     if isinstance(sections.scheduler, PBTSection):
         check_population(sections.scheduler, sections, space, source)
     enqueue = tuple(check_assignment(space, entry, source, f"enqueue.{i}") for i, entry in enumerate(sections.enqueue))
@@ -504,18 +508,25 @@ def _check_scheduler(scheduler: SchedulerSection, epochs: int, source: str) -> N
         )
 
 
-def _check_fidelity(scheduler: SchedulerSection, trainer: str, takes_fraction: bool, source: str) -> None:
-    """``fidelity: data_fraction`` tells the trainer what share of the data each epoch
-    trains on; a trainer that cannot be told would train on all of it, and the rungs
-    would cost what they cost without it."""
-    if isinstance(scheduler, ASHASection) and scheduler.fidelity == "data_fraction" and not takes_fraction:
-        raise SpecError(
-            source,
-            "scheduler.fidelity",
-            f"data_fraction trains the epochs before the last rung on a share of the data, and the trainer {trainer} "
-            "cannot be given one (its train function takes no `data_fraction` keyword: see docs/trainer-contract.md): "
-            "use fidelity: epochs, or a trainer that takes it",
-        )
+_FIDELITY_DOES = {  # what a cheaper fidelity asks of the trainer, and what it would be given
+    "data_fraction": ("trains the epochs before the last rung on a share of the data", "one"),
+    "resolution": ("trains and validates the epochs before the last rung on images of a lower resolution", "a resolution"),
+}
+
+
+def _check_fidelity(scheduler: SchedulerSection, trainer: str, train: Any, source: str) -> None:
+    """A cheaper fidelity tells the trainer, through the keyword of its name, what each
+    epoch trains on; a trainer that cannot be told would train on all of it at full
+    resolution, and the rungs would cost what they cost without it."""
+    if not isinstance(scheduler, ASHASection) or scheduler.fidelity == "epochs" or takes_keywords(train, (scheduler.fidelity,)):
+        return
+    does, given = _FIDELITY_DOES[scheduler.fidelity]
+    raise SpecError(
+        source,
+        "scheduler.fidelity",
+        f"{scheduler.fidelity} {does}, and the trainer {trainer} cannot be given {given} (its train function takes no "
+        f"`{scheduler.fidelity}` keyword: see docs/trainer-contract.md): use fidelity: epochs, or a trainer that takes it",
+    )
 
 
 def _check_pausing(scheduler: SchedulerSection, checkpoint: CheckpointSection, trainer: str, resumable: bool, source: str) -> None:

@@ -59,8 +59,11 @@ WORKER_KEYS = (NODE_ID, NODE_IP, HOSTNAME, PID, DEVICE)  # what the trainable ad
 
 # ----------------------------------------------------------------------------- inside HISTORY_ATTR
 
-HISTORY_KEYS = (EPOCH, "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second", "data_fraction")
+HISTORY_KEYS = (
+    *(EPOCH, "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_second"),
+    *("data_fraction", "resolution"),
+)
 """The numbers of the built-in trainer's epoch report kept in a trial's history (and printed
-by ``hpo train``); the epoch is always there, ``data_fraction`` only under that fidelity
-(hpo.spec.fidelity). The searcher also keeps the study's metric and every metric the
+by ``hpo train``); the epoch is always there, ``data_fraction`` and ``resolution`` only under
+that fidelity (hpo.spec.fidelity). The searcher also keeps the study's metric and every metric the
 trainer declares (hpo.contract)."""

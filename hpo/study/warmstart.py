@@ -50,7 +50,8 @@ from hpo.study.keys import (
 )
 from hpo.study.records import FINISHED_STATES, is_warm_start
 
-MEANING = ("metric", "mode", "objective", "trainer", "constraints", "data_fraction")  # of the search definition: what a trial's values mean
+# of the search definition: what a trial's values mean
+MEANING = ("metric", "mode", "objective", "trainer", "constraints", "data_fraction", "resolution")
 COPIED_ATTRS = (EPOCHS_ATTR, SECONDS_ATTR, HISTORY_ATTR, WORKER_ATTR, LOG_ATTR)  # what it ran and where; not the earlier queue's marks
 UNFINISHED = {TrialState.FAIL: "failed", TrialState.RUNNING: "still running", TrialState.WAITING: "waiting in the queue"}
 _ABSENT = object()

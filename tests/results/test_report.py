@@ -192,6 +192,15 @@ def test_learning_curves_of_shares_of_the_data_are_drawn_against_the_data_seen(f
     assert fig.layout.xaxis.title.text.startswith("data seen")
 
 
+def test_learning_curves_at_a_lower_resolution_are_drawn_against_their_cost_in_full_epochs(fake_study):
+    scales = [0.5, 2**-0.5, 1.0]  # fidelity: resolution, three epochs, rungs at 1 and 2: pixels 1/4, 1/2, 1
+    fake_study.set_user_attr(SEARCH_ATTR, {**fake_study.user_attrs[SEARCH_ATTR], "resolution": scales})
+    fig = learning_curves_figure(fake_study, fake_study.get_trials())
+    complete = next(t for t in fig.data if t.name == "complete")
+    assert {x for x in complete.x if x is not None} == {0.25, 0.75, 1.75}  # epochs 1, 2, 3
+    assert fig.layout.xaxis.title.text.startswith("cost (epochs at full resolution")
+
+
 def test_history_best_so_far_only_improves(fake_study):
     fig = history_figure(fake_study, fake_study.get_trials())
     best = next(t for t in fig.data if t.name == "best so far")

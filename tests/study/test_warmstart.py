@@ -104,6 +104,11 @@ def test_an_option_dropped_from_a_choice_leaves_out_the_trials_under_it_and_its_
             "reduction_factor: 2, fidelity: data_fraction}",
             r"data_fraction None there, \[0.25, 0.5, 1.0\] here",
         ),
+        (  # the same configs on smaller images before the last rung: another value
+            "reduction_factor: 2}",
+            "reduction_factor: 2, fidelity: resolution}",
+            r"resolution None there, \[0.5, 0.707\d*, 1.0\] here",
+        ),
     ],
 )
 def test_values_that_mean_something_else_refuse_the_warm_start(earlier, old, new, says):
