@@ -204,6 +204,24 @@ def check_any_size(cfg: TrainConfig) -> None:
         raise ValueError(reason)
 
 
+@torch.no_grad()
+def check_smallest_size(model: torch.nn.Module, x: torch.Tensor, size: tuple[int, int], autocast) -> None:
+    """Raise ValueError if the model, which takes any size, still cannot take images at
+    ``size``, the schedule's smallest (strides and poolings leave no feature map): the trial
+    then fails before its first epoch, saying so, rather than inside it with torch's words.
+    An eval-mode forward pass: no weight, statistic or random draw changes."""
+    model.eval()
+    try:
+        with autocast:
+            model(resized(x, size))
+    except RuntimeError as exc:
+        raise ValueError(
+            f"the model cannot take images of {size[0]}x{size[1]} pixels, the smallest size of the resolution schedule "
+            f"(its strides and poolings leave no feature map: {str(exc).strip()}); use larger images, fewer poolings, "
+            "or fidelity: epochs or data_fraction"
+        ) from exc
+
+
 def prepare(config: dict, download: bool) -> list[str]:
     """Fetch the data set of `config` if it is missing and the user asked (`download`, from
     `--download`, or the config's `data.download`); returns what was done, as lines to show.
@@ -314,6 +332,8 @@ def train(
         epochs = range(0)
     # params, macs, latency_ms: measured once (they do not change as weights train), reported every epoch
     cost = model_cost(model, pipeline.eval(data.eval_x[:LATENCY_BATCH]).contiguous(memory_format=memory_format), autocast)
+    if resolution is not None and min(resolution) < 1:
+        check_smallest_size(model, pipeline.eval(data.eval_x[:2]), scaled_size(height, width, min(resolution)), autocast)
 
     # ------------------------------------------------------------------ epochs
     for epoch in epochs:

@@ -16,7 +16,7 @@ POOLED = {"name": "cnn", "channels": [8, 16], "hidden": [16], "global_pool": Tru
 
 def pooled_config(**overrides) -> dict:
     """24x24 gray images, so that a scale of 1/4 falls below the 8-pixel floor and 1/2 does not."""
-    return tiny_config(data=synthetic_data(shape=(1, 24, 24), size=160), model=POOLED, batch_size=32, **overrides)
+    return tiny_config(**{"data": synthetic_data(shape=(1, 24, 24), size=160), "model": POOLED, "batch_size": 32, **overrides})
 
 
 def test_a_side_is_scaled_and_rounded_but_kept_at_eight_pixels_or_its_own_size():
@@ -91,3 +91,14 @@ def test_a_model_sized_for_the_full_image_fails_before_its_first_epoch_saying_wh
         train(config, recorder, resolution=(0.5, 1.0))
     assert recorder.reports == []
     check(config, resolution=1.0)  # a schedule of full epochs asks nothing of the model
+
+
+def test_a_model_whose_feature_maps_vanish_at_the_smallest_size_fails_before_its_first_epoch(recorder):
+    # convnet5's stride-3 stem and three poolings take 12x12 (half of 24x24) down to nothing
+    config = pooled_config(model={"name": "convnet5", "width": 2, "hidden": 8})
+    check(config, resolution=0.5)  # it pools globally: the check, which only looks, lets it through
+    with pytest.raises(ValueError, match="cannot take images of 12x12 pixels, the smallest size of the resolution schedule"):
+        train(config, recorder, resolution=(0.5, 1.0))
+    assert recorder.reports == []
+    train(config, recorder, resolution=(1.0, 1.0))  # at full size it trains
+    assert len(recorder.reports) == 2
