@@ -1,14 +1,16 @@
-"""train(..., resolution=...): each epoch trains and validates on images scaled to its side
-scale (``scheduler.fidelity: resolution``), and a resumed trial still ends to the last digit."""
+"""train(..., data_fraction=...) and train(..., resolution=...), the cheaper epochs of
+``scheduler.fidelity``: each epoch trains on its share of the training split, or trains
+and validates on images scaled to its side scale; a schedule of full epochs trains as a
+run without one, and a resumed trial still ends to the last digit."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import TIMING, Recorder, synthetic_data, tiny_config
-from test_data_fraction import without
 
-from hpo.contract import takes_resolution
+from hpo.contract import takes_data_fraction, takes_resolution
 from trainers.config import validate_train_config
+from trainers.data import load_data
 from trainers.loop import check, evaluate, scaled_size, set_up, train
 
 POOLED = {"name": "cnn", "channels": [8, 16], "hidden": [16], "global_pool": True}  # takes any input size
@@ -17,6 +19,70 @@ POOLED = {"name": "cnn", "channels": [8, 16], "hidden": [16], "global_pool": Tru
 def pooled_config(**overrides) -> dict:
     """24x24 gray images, so that a scale of 1/4 falls below the 8-pixel floor and 1/2 does not."""
     return tiny_config(**{"data": synthetic_data(shape=(1, 24, 24), size=160), "model": POOLED, "batch_size": 32, **overrides})
+
+
+# keyword: (the config to train, a cheaper schedule of four epochs); the resolution one on images it can make smaller
+FIDELITIES = {"data_fraction": (tiny_config, (0.25, 0.5, 1.0, 1.0)), "resolution": (pooled_config, (0.5, 2**-0.5, 1.0, 1.0))}
+
+
+def without(reports: list[dict], keys: set[str]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in keys} for r in reports]
+
+
+@pytest.mark.parametrize("fidelity", FIDELITIES)
+def test_a_schedule_of_full_epochs_trains_as_a_run_without_one(fidelity):
+    make_config, _ = FIDELITIES[fidelity]
+    config = make_config(epochs=3)
+    whole, full = Recorder(), Recorder()
+    expected = train(config, whole)
+    result = train(config, full, **{fidelity: (1.0, 1.0, 1.0)})
+    assert without(full.reports, TIMING | {fidelity}) == without(whole.reports, TIMING)
+    assert result["val_acc"] == expected["val_acc"]
+
+
+@pytest.mark.parametrize("fidelity", FIDELITIES)
+def test_a_cheaper_epoch_changes_what_the_model_learns(fidelity):
+    make_config, schedule = FIDELITIES[fidelity]
+    config = make_config(epochs=2)
+    whole, cheaper = Recorder(), Recorder()
+    train(config, whole)
+    train(config, cheaper, **{fidelity: (schedule[0], 1.0)})
+    assert cheaper.reports[0]["train_loss"] != whole.reports[0]["train_loss"]
+
+
+@pytest.mark.parametrize("fidelity", FIDELITIES)
+@pytest.mark.parametrize("killed_after", [1, 2])
+def test_a_trial_resumed_under_a_schedule_ends_as_the_uninterrupted_one(tmp_path, fidelity, killed_after):
+    make_config, schedule = FIDELITIES[fidelity]
+    config = make_config(epochs=4)
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "resumed").mkdir()
+    whole, resumed = Recorder(tmp_path / "whole"), Recorder(tmp_path / "resumed")
+    expected = train(config, whole, **{fidelity: schedule})
+    result = train(config, resumed, resume=whole.states[killed_after - 1], **{fidelity: schedule})
+    assert without(resumed.reports, TIMING) == without(whole.reports[killed_after:], TIMING)
+    assert result["val_acc"] == expected["val_acc"]
+
+
+# ----------------------------------------------------------------------------- data_fraction
+
+
+def train_rows(config: dict) -> int:
+    import torch
+
+    return len(load_data(validate_train_config(config).data, config["seed"], torch.device("cpu"), False).train_y)
+
+
+def test_the_built_in_trainer_takes_a_share_per_epoch_and_reports_the_share_it_trained_on(recorder):
+    config = tiny_config(epochs=4, batch_size=32)
+    n = train_rows(config)
+    assert takes_data_fraction(train)
+    train(config, recorder, data_fraction=(0.0001, 0.25, 0.5, 1.0))
+    # at least one batch; then the share of the split, rounded to whole examples
+    assert [r["data_fraction"] for r in recorder.reports] == [32 / n, round(0.25 * n) / n, round(0.5 * n) / n, 1.0]
+
+
+# ----------------------------------------------------------------------------- resolution
 
 
 def test_a_side_is_scaled_and_rounded_but_kept_at_eight_pixels_or_its_own_size():
@@ -41,36 +107,6 @@ def test_the_built_in_trainer_takes_a_scale_per_epoch_and_reports_the_one_it_tra
         for size in ((12, 12), None)
     ]
     assert recorder.reports[1]["val_loss"] == scored[0] != scored[1]
-
-
-def test_scales_of_one_train_as_a_run_without_them():
-    config = pooled_config(epochs=2)
-    whole, scaled = Recorder(), Recorder()
-    expected = train(config, whole)
-    result = train(config, scaled, resolution=(1.0, 1.0))
-    assert without(scaled.reports, TIMING | {"resolution"}) == without(whole.reports, TIMING)
-    assert result["val_acc"] == expected["val_acc"]
-
-
-def test_a_lower_resolution_changes_what_the_model_learns():
-    config = pooled_config(epochs=2)
-    whole, scaled = Recorder(), Recorder()
-    train(config, whole)
-    train(config, scaled, resolution=(0.5, 1.0))
-    assert scaled.reports[0]["train_loss"] != whole.reports[0]["train_loss"]
-
-
-@pytest.mark.parametrize("killed_after", [1, 2])
-def test_a_trial_resumed_under_scales_ends_as_the_uninterrupted_one(tmp_path, killed_after):
-    config = pooled_config(epochs=4)
-    scales = (0.5, 2**-0.5, 1.0, 1.0)
-    (tmp_path / "whole").mkdir()
-    (tmp_path / "resumed").mkdir()
-    whole, resumed = Recorder(tmp_path / "whole"), Recorder(tmp_path / "resumed")
-    expected = train(config, whole, resolution=scales)
-    result = train(config, resumed, resume=whole.states[killed_after - 1], resolution=scales)
-    assert without(resumed.reports, TIMING) == without(whole.reports[killed_after:], TIMING)
-    assert result["val_acc"] == expected["val_acc"]
 
 
 @pytest.mark.parametrize(
