@@ -297,7 +297,9 @@ def train(
         resolution: the scale of an image's side each epoch trains and validates at, one per
             epoch (hpo.spec.fidelity): each batch is resized after its augmentations
             (`scaled_size`: at least MIN_SIDE pixels a side); reported as resolution, the
-            scale of the height actually trained at. None, or 1: full resolution.
+            scale of the height actually trained at. None, or 1: full resolution. The
+            values of an epoch on smaller images are not the config's: best_val_acc and
+            early stopping count only the epochs at full resolution.
 
     Returns:
         The last report plus per_class_acc, confusion (rows: true class), classes and
@@ -372,9 +374,10 @@ def train(
 
         val_loss, val_acc, preds, confidence = evaluate(model, pipeline, data.eval_x, data.eval_y, eval_batch_size, autocast, size)
         schedule.end_of_epoch(val_acc if not final else correct.item() / (steps * batch_size))
-        best_acc = max(best_acc, val_acc)
-        improved = val_acc > stopping_best + (patience.min_delta if patience else 0.0)
-        stopping_best, bad_epochs = (val_acc, 0) if improved else (stopping_best, bad_epochs + 1)
+        if size is None or size == (height, width):  # a value on smaller images is not the config's: not the best, no patience used
+            best_acc = max(best_acc, val_acc)
+            improved = val_acc > stopping_best + (patience.min_delta if patience else 0.0)
+            stopping_best, bad_epochs = (val_acc, 0) if improved else (stopping_best, bad_epochs + 1)
         stop = patience is not None and bad_epochs >= patience.patience and epoch >= patience.min_epochs
         metrics = {
             "epoch": epoch,

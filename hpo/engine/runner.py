@@ -311,8 +311,7 @@ def _searcher(
         reported=tuple(spec.contract.metrics),
         objectives=spec.metrics[1:],
         constraints=spec.constraints,
-        # under pbt a curve goes on from copied weights with changed parameters: its value is where it ended
-        objective="last" if isinstance(spec.scheduler, PBTSection) else spec.study.objective,
+        objective=spec.trial_objective,  # the last epoch's under pbt and fidelity: resolution
         target=target,
         time_budget_s=spec.study.time_budget,
         pause_at_budget=bool(spec.checkpoint.every) and not spec.study.finish_running,

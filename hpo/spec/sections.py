@@ -394,6 +394,15 @@ class Spec:
         schedule, _ = FIDELITIES[scheduler.fidelity]
         return scheduler.fidelity, schedule(scheduler.grace_period, scheduler.reduction_factor, self.epochs)
 
+    @property
+    def trial_objective(self) -> Literal["best", "last"]:
+        """How a complete trial's value is taken from its epochs: ``study.objective``, but the
+        last epoch's under pbt (a curve goes on from copied weights with changed parameters)
+        and under ``fidelity: resolution`` (the epochs before the last rung are scored on
+        smaller images: their values are not the config's at full resolution, and may be higher)."""
+        resolution = isinstance(self.scheduler, ASHASection) and self.scheduler.fidelity == "resolution"
+        return "last" if isinstance(self.scheduler, PBTSection) or resolution else self.study.objective
+
     def search_hash(self) -> str:
         """Hash of what defines the search (trainer, train, space, every metric and mode,
         objective, constraints).

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from hpo.study.keys import SEARCH_ATTR
 from tests.e2e.conftest import hpo, load_study, shortened_quickstart, write_spec
@@ -41,10 +41,10 @@ def fidelity_spec(workdir: Path, fidelity: str, **train: object) -> Path:
     return write_spec(workdir, spec)
 
 
-def check_study(workdir: Path, key: str, schedule: list[float], within: float) -> None:
+def check_study(workdir: Path, key: str, schedule: list[float], within: float) -> list[FrozenTrial]:
     """The study stored ``schedule`` as ``key`` and every trial's history reports its
     epochs' values (``within`` the rounding to whole examples or pixels): whole curves,
-    every epoch once; the promoted trials ran all three epochs."""
+    every epoch once; the promoted trials ran all three epochs. Returns them."""
     study = load_study(workdir, "quickstart")
     assert study.user_attrs[SEARCH_ATTR][key] == pytest.approx(schedule)
     trials = study.trials
@@ -56,6 +56,7 @@ def check_study(workdir: Path, key: str, schedule: list[float], within: float) -
         assert [h[key] for h in history] == pytest.approx(schedule[: len(history)], abs=within), trial.number
     promoted = [t for t in trials if t.state == TrialState.COMPLETE]
     assert all(len(t.user_attrs["history"]) == 3 for t in promoted)
+    return promoted
 
 
 def test_early_rungs_train_on_a_share_of_the_data_and_promoted_trials_on_more(workdir, capsys, monkeypatch):
@@ -76,7 +77,8 @@ def test_early_rungs_train_on_smaller_images_and_promoted_trials_on_larger(workd
 
     run = hpo("run", str(fidelity_spec(workdir, "resolution", **SMALLER_IMAGES)), cwd=workdir, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
-    check_study(workdir, "resolution", SCALES, within=1 / SIDE)
+    promoted = check_study(workdir, "resolution", SCALES, within=1 / SIDE)
+    assert [t.value for t in promoted] == [t.intermediate_values[3] for t in promoted]  # at full resolution, whatever scored higher before
 
     report = cli(capsys, monkeypatch, "report", "quickstart", "-o", "report.html")
     assert report.code == 0, report.err

@@ -90,6 +90,9 @@ def test_resolution_is_read_from_the_spec_and_is_part_of_what_was_searched():
     assert smaller.fidelity_schedule == ("resolution", pytest.approx((1 / 2, 2**-0.5, 1, 1)))
     assert smaller.search_definition()["resolution"] == pytest.approx([1 / 2, 2**-0.5, 1, 1])
     assert "data_fraction" not in smaller.search_definition()  # one fidelity per study
+    # a trial's value is its last epoch's, at full resolution, not the best of epochs scored on smaller images
+    assert (smaller.study.objective, smaller.trial_objective) == ("best", "last")
+    assert plain.trial_objective == shared.trial_objective == "best"
     # the same config at another resolution is another value; so is the pooled model itself
     pooled_plain = spec_from_text(resolution_spec().replace(", fidelity: resolution", ""), "s.yaml")
     assert len({plain.search_hash(), shared.search_hash(), smaller.search_hash(), pooled_plain.search_hash()}) == 4

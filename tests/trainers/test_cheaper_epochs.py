@@ -138,3 +138,15 @@ def test_a_model_whose_feature_maps_vanish_at_the_smallest_size_fails_before_its
     assert recorder.reports == []
     train(config, recorder, resolution=(1.0, 1.0))  # at full size it trains
     assert len(recorder.reports) == 2
+
+
+def test_values_on_smaller_images_count_neither_as_the_best_nor_against_patience(recorder):
+    # synthetic patterns under pixel noise: scaled down (antialiased), the noise averages out
+    config = pooled_config(epochs=4, data=synthetic_data(shape=(1, 24, 24), num_classes=4, size=160, noise=2.0))
+    config["early_stopping"] = {"patience": 1}
+    train(config, recorder, resolution=(0.5, 0.5, 1.0, 1.0))
+    full = [r["val_acc"] for r in recorder.reports[2:]]
+    assert [r["best_val_acc"] for r in recorder.reports[:2]] == [0.0, 0.0]  # no epoch at full resolution yet
+    assert recorder.reports[2]["best_val_acc"] == full[0]
+    # epoch 2 scored below epoch 1: were they judged, patience 1 would have stopped the run there
+    assert recorder.reports[1]["val_acc"] < recorder.reports[0]["val_acc"] and len(recorder.reports) > 2
