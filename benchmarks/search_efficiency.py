@@ -1,25 +1,31 @@
-"""Search efficiency: TPE + ASHA (on epochs, and on shares of the data), TPE + promotion
-ASHA and PBT against random search without pruning, on the same epoch budget.
+"""Search efficiency: TPE + ASHA (on epochs, on shares of the data, and on smaller images),
+TPE + promotion ASHA and PBT against random search without pruning, on the same epoch budget.
 
     python benchmarks/search_efficiency.py                      # digits, 20 seeds, ~40 min
     python benchmarks/search_efficiency.py --seeds 3            # a first look, ~3 min
     python benchmarks/search_efficiency.py --methods tpe_asha   # random search and TPE + ASHA only
     python benchmarks/search_efficiency.py --data synthetic --shape 1 16 16 --num-classes 4
     python benchmarks/search_efficiency.py --data mnist --data-root data --budget-epochs 60
+    python benchmarks/search_efficiency.py --global-pool --data synthetic --shape 1 32 32 --size 1000
 
 For each seed every method runs through hpo's `run_study` with the real trainer
 (`trainers.loop:train`) on the same space, the same data split and the same budget of
 epochs: random search runs `budget / epochs` trials to the end; TPE + ASHA (grace 1
 epoch, reduction factor 3) runs more, shorter trials; with `fidelity: data_fraction`
 (`tpe_asha_data`) the same rungs, the epochs before the last one on 1/9 and 1/3 of the
-training split, each costing that share of an epoch; promotion ASHA the same rungs, each
-trial paused at a rung until it ranks in the rung's top third; PBT a population of
+training split, each costing that share of an epoch; with `fidelity: resolution`
+(`tpe_asha_resolution`, only with `--global-pool`, which makes every method's cnn pool
+globally so that it takes any size) on images of 1/3 and 1/√3 of their side, each costing
+its scale squared, their values not counted as found (a value on smaller images is not
+the config's; on digits' 8x8 images, kept whole by the 8-pixel floor, it would save
+nothing while counting its epochs as cheaper); promotion ASHA the same rungs, each trial
+paused at a rung until it ranks in the rung's top third; PBT a population of
 `budget / epochs` trials, the weaker ones continuing from the stronger ones' checkpoints
 with perturbed parameters. A method whose trials ended before it had spent the budget
 (pruned or failed early) runs on: its study resumes with more trials. Every epoch spent is
 read back from the Optuna study: each intermediate value is one epoch, ending where the
 trial's recorded epoch lengths place it before the trial's end, and costing the share of
-the data it trained on (1 but under `data_fraction`); a failed trial (a NaN loss at a
+the data it trained on or its pixels (1 but under `data_fraction` and `resolution`); a failed trial (a NaN loss at a
 high learning rate) also spent the epoch it failed in. Epochs past the budget are not
 counted.
 
@@ -90,6 +96,8 @@ METHODS = {
     "tpe_asha": {"sampler": {"type": "tpe"}, "scheduler": {"type": "asha"}},
     # the same, the epochs before the last rung on a share of the data (hpo.spec.fidelity)
     "tpe_asha_data": {"sampler": {"type": "tpe"}, "scheduler": {"type": "asha", "fidelity": "data_fraction"}},
+    # the same, on images with that share of the pixels (needs --global-pool: a cnn that takes any size)
+    "tpe_asha_resolution": {"sampler": {"type": "tpe"}, "scheduler": {"type": "asha", "fidelity": "resolution"}},
     # the same rungs, but a trial waits at a rung until it ranks in its top third (or the study ends)
     "tpe_promotion_asha": {"sampler": {"type": "tpe"}, "scheduler": {"type": "asha", "promotion": True}},
     # a population started at random, the weaker quarter taking the stronger's weights and perturbed
@@ -97,12 +105,18 @@ METHODS = {
     "pbt": {"sampler": {"type": "random"}, "scheduler": {"type": "pbt"}},
 }
 BASELINE = "random"  # what the others are measured against
+POOLED = "tpe_asha_resolution"  # needs a model that takes any input size: every method's then pools globally
 # Each method its own sampler seed: with one seed, TPE's random start-up trials would be
 # random search's first trials, and a lucky one would count for both.
 SAMPLER_SEEDS = {method: 1000 * k for k, method in enumerate(METHODS)}  # + the seed
 # Sizes a method's first study (see the module doc); a study that spent less resumes with more trials.
 # On shares of the data, a trial stopped at the first rung costs 1/9 of an epoch, at the second 7/9.
-EPOCHS_PER_TRIAL = {"tpe_asha": 2.5, "tpe_asha_data": 1.0, "tpe_promotion_asha": 2.5}  # the others: every trial runs --epochs
+EPOCHS_PER_TRIAL = {
+    "tpe_asha": 2.5,
+    "tpe_asha_data": 1.0,
+    "tpe_asha_resolution": 1.0,
+    "tpe_promotion_asha": 2.5,
+}  # the others: every trial runs --epochs
 
 
 def train_config(args: argparse.Namespace, seed: int) -> dict[str, Any]:
@@ -112,7 +126,13 @@ def train_config(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     return {
         "seed": seed,  # the same split and initialisation for both methods of a seed
         "data": data,
-        "model": {"name": "cnn", "channels": [16, 32], "hidden": [64], "dropout": 0.1},
+        "model": {
+            "name": "cnn",
+            "channels": [16, 32],
+            "hidden": [64],
+            "dropout": 0.1,
+            **({"global_pool": True} if args.global_pool else {}),
+        },
         "optimizer": {"name": "adam", "lr": 1.0e-3},
         "schedule": {"name": "cosine"},
         "batch_size": 64,
@@ -155,19 +175,23 @@ def epochs_spent(study) -> list[tuple[float, float | None]]:
     from hpo.spec.fidelity import epoch_costs
     from hpo.study.keys import SEARCH_ATTR
 
-    costs = epoch_costs(study.user_attrs[SEARCH_ATTR])
-    events = [event for trial in study.get_trials(deepcopy=False) for event in epoch_ends(trial, costs)]
+    definition = study.user_attrs[SEARCH_ATTR]
+    costs = epoch_costs(definition)
+    # under fidelity: resolution a value scored on smaller images is not the config's: spent, but not found
+    scored = None if definition.get("resolution") is None else [scale == 1 for scale in definition["resolution"]]
+    events = [event for trial in study.get_trials(deepcopy=False) for event in epoch_ends(trial, costs, scored)]
     events.sort(key=lambda event: event[0])
     return [(cost, value) for _, cost, value in events]
 
 
-def epoch_ends(trial, costs: list[float] | None) -> list[tuple[float, float, float | None]]:
+def epoch_ends(trial, costs: list[float] | None, scored: list[bool] | None = None) -> list[tuple[float, float, float | None]]:
     """(when it ended, its cost, val_acc) for each epoch of a finished trial: the last at
     the trial's end, each earlier one its successor's length (`seconds` in the trial's
     history) before. Spread evenly from the trial's start instead, the epochs of a trial
     whose worker spent seconds starting up (an epoch of digits takes hundredths) would be
     placed too early. Epoch ``e`` costs ``costs[e - 1]`` of an epoch (hpo.spec.fidelity's
-    epoch_costs: its share of the data, or its side scale squared), 1 without them."""
+    epoch_costs: its share of the data, or its side scale squared), 1 without them; its
+    value is None unless ``scored[e - 1]`` (when given)."""
     from optuna.trial import TrialState
 
     from hpo.study.keys import HISTORY_ATTR
@@ -175,6 +199,8 @@ def epoch_ends(trial, costs: list[float] | None) -> list[tuple[float, float, flo
     if trial.datetime_complete is None:
         return []
     values: list[float | None] = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
+    if scored is not None:
+        values = [value if scored[epoch] else None for epoch, value in enumerate(values)]
     lengths = [epoch["seconds"] for epoch in trial.user_attrs.get(HISTORY_ATTR, [])]
     if trial.state == TrialState.FAIL:
         values.append(None)
@@ -239,11 +265,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=6, help="epochs of a full trial (default 6)")
     parser.add_argument("--budget-epochs", type=int, default=120, help="epochs per method and seed (default 120)")
     parser.add_argument(
-        "--methods", nargs="+", choices=list(METHODS), default=list(METHODS), help=f"what to compare (default all; {BASELINE} always runs)"
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        help=f"what to compare (default all; {BASELINE} always runs; {POOLED} with --global-pool)",
+    )
+    parser.add_argument(
+        "--global-pool", action="store_true", help=f"every method's cnn pools globally (model.global_pool), as {POOLED} needs"
     )
     parser.add_argument("--workdir", help="where the studies go (default: a temporary folder, removed at the end)")
     args = parser.parse_args(argv)
-    args.methods = [BASELINE] + [method for method in dict.fromkeys(args.methods) if method != BASELINE]
+    if args.methods is not None and POOLED in args.methods and not args.global_pool:
+        parser.error(f"--methods: {POOLED} trains on smaller images, which the cnn takes only with --global-pool")
+    methods = args.methods or [method for method in METHODS if method != POOLED or args.global_pool]
+    args.methods = [BASELINE] + [method for method in dict.fromkeys(methods) if method != BASELINE]
     if len(args.methods) < 2:
         parser.error(f"--methods: name at least one method beside {BASELINE}")
     if args.epochs < 2:
