@@ -104,7 +104,9 @@ What a trainer declares, all optional, with :func:`trainer`:
   forward and backward pass on a random batch, with no data on disk; it returns
   ``parameters``, ``output_shape`` and ``activation_bytes``, and may return
   ``trainable_parameters`` (those not frozen). ``hpo validate`` calls it on the spec's
-  corners (its dry run), so a shape error shows before any trial.
+  corners (its dry run), so a shape error shows before any trial. A probe that takes the
+  keyword ``resolution`` is called again under ``fidelity: resolution`` with the smallest
+  side scale, resizing its batch to it, so that a model that cannot take it fails there.
 - ``prepare``: ``prepare(config, download)`` making what a trial of ``config`` reads ready
   on this machine, once, in the driver, before ``check`` and before any trial: typically
   fetching a missing data set. ``download`` is True when the user asked hpo to fetch

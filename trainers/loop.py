@@ -42,29 +42,25 @@ from trainers.models import create_model, features
 from trainers.optim import create_optimizer, create_schedule, scale_lr
 from trainers.preview import preview
 from trainers.probe import probe
+from trainers.resolution import check_any_size, check_smallest_size, resized, scaled_size
 from trainers.state import Progress, capture, restore
 from trainers.weights import check_pretrained, load_weights, train_mode
 
 __all__ = [
-    "MIN_SIDE",
     "NonFiniteLossError",
     "Setup",
     "check",
-    "check_any_size",
     "class_scores",
     "evaluate",
     "evaluate_weights",
     "most_confident_mistakes",
     "pick_device",
     "prepare",
-    "resized",
-    "scaled_size",
     "seed_everything",
     "set_up",
     "train",
 ]
 
-MIN_SIDE = 8  # pixels: the smallest side a lower resolution scales an image to (hpo.spec.fidelity)
 FEATURE_SAMPLES = 2000  # evaluation images whose penultimate features go to features.npz
 MISCLASSIFIED = 32  # wrong evaluation images returned (the most confident ones): a grid in hpo's report
 
@@ -120,20 +116,6 @@ def set_up(cfg: TrainConfig, final: bool) -> Setup:
     in_shape = pipeline.output_shape(*data.train_x.shape[1:])
     model = create_model(cfg.model, in_shape, len(data.classes)).to(device).to(memory_format=memory_format)
     return Setup(device, autocast, memory_format, data, pipeline, model, 2 * cfg.batch_size)
-
-
-def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
-    """An image's size at ``scale`` of its side: each side rounded, but not below MIN_SIDE
-    (nor above the side itself), so that three 2x2 poolings still leave a 1x1 feature map."""
-    return (min(height, max(MIN_SIDE, round(scale * height))), min(width, max(MIN_SIDE, round(scale * width))))
-
-
-def resized(x: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
-    """A batch of images [B, C, H, W] at ``size`` (None, or its own size: untouched, so that
-    a full resolution trains exactly as without one); antialiased, as a smaller photo would be."""
-    if size is None or tuple(x.shape[-2:]) == size:
-        return x
-    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
 @torch.no_grad()
@@ -195,31 +177,6 @@ def check(config: dict, resolution: float | None = None) -> None:
     check_pretrained(cfg.model)
     if resolution is not None and resolution < 1:
         check_any_size(cfg)
-
-
-def check_any_size(cfg: TrainConfig) -> None:
-    """Raise ValueError, saying what to change, if the config's model is sized for the full image."""
-    reason = cfg.model.fixed_input_size()
-    if reason is not None:
-        raise ValueError(reason)
-
-
-@torch.no_grad()
-def check_smallest_size(model: torch.nn.Module, x: torch.Tensor, size: tuple[int, int], autocast) -> None:
-    """Raise ValueError if the model, which takes any size, still cannot take images at
-    ``size``, the schedule's smallest (strides and poolings leave no feature map): the trial
-    then fails before its first epoch, saying so, rather than inside it with torch's words.
-    An eval-mode forward pass: no weight, statistic or random draw changes."""
-    model.eval()
-    try:
-        with autocast:
-            model(resized(x, size))
-    except RuntimeError as exc:
-        raise ValueError(
-            f"the model cannot take images of {size[0]}x{size[1]} pixels, the smallest size of the resolution schedule "
-            f"(its strides and poolings leave no feature map: {str(exc).strip()}); use larger images, fewer poolings, "
-            "or fidelity: epochs or data_fraction"
-        ) from exc
 
 
 def prepare(config: dict, download: bool) -> list[str]:
@@ -296,7 +253,7 @@ def train(
             data_fraction. None: all of it.
         resolution: the scale of an image's side each epoch trains and validates at, one per
             epoch (hpo.spec.fidelity): each batch is resized after its augmentations
-            (`scaled_size`: at least MIN_SIDE pixels a side); reported as resolution, the
+            (trainers.resolution: at least 8 pixels a side); reported as resolution, the
             scale of the height actually trained at. None, or 1: full resolution. The
             values of an epoch on smaller images are not the config's: best_val_acc and
             early stopping count only the epochs at full resolution.

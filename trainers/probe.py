@@ -18,6 +18,7 @@ from trainers.config import augment_ops, validate_train_config
 from trainers.data import dataset_shape
 from trainers.models import create_model
 from trainers.optim import create_optimizer
+from trainers.resolution import check_any_size, resized, scaled_size
 from trainers.weights import train_mode
 
 __all__ = ["probe"]
@@ -25,13 +26,16 @@ __all__ = ["probe"]
 PROBE_BATCH = 2  # the smallest batch batch norm accepts in training mode
 
 
-def probe(config: dict, batch_size: int | None = None) -> dict:
+def probe(config: dict, batch_size: int | None = None, resolution: float | None = None) -> dict:
     """One forward and backward pass on CPU of a random batch, with the model in training mode
     and its optimizer built; sizes of what ran.
 
     Args:
         config: a training config dict.
         batch_size: images in the batch; default 2 (cheap, enough for batch norm).
+        resolution: a side scale below 1 (hpo's ``fidelity: resolution``): the batch is
+            resized to it after its augmentations, as in training, and a model sized for the
+            full image raises ValueError saying what to change.
 
     Returns:
         parameters: trainable and frozen parameter count.
@@ -51,6 +55,9 @@ def probe(config: dict, batch_size: int | None = None) -> dict:
     x = pipeline.train(torch.randint(0, 256, (b, c, h, w), dtype=torch.uint8, generator=g), g)
     _, c_in, h_in, w_in = x.shape
     model = train_mode(create_model(cfg.model, (c_in, h_in, w_in), num_classes))
+    if resolution is not None and resolution < 1:
+        check_any_size(cfg)
+        x = resized(x, scaled_size(h_in, w_in, resolution))
     create_optimizer(model, cfg.optimizer)  # raises for a group_lr module the model lacks
 
     total = 0

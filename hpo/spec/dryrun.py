@@ -6,17 +6,22 @@ options it depends on, plus the all-lowest and all-highest corners. Corners that
 the same model, input and batch are probed once: one forward and backward pass on a
 random batch of the data set's shape, on the CPU, with no data on disk. A corner that
 fails (a kernel larger than its feature map, a shape mismatch) is reported with the
-exact parameter values that make it fail.
+exact parameter values that make it fail. Under ``scheduler.fidelity: resolution`` a probe
+that takes the keyword ``resolution`` is run again at the schedule's smallest side scale,
+so that a model sized for the full image fails its corner, naming the fidelity.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hpo.contract import RESOLUTION, takes_resolution
 from hpo.format import format_bytes
+from hpo.spec.preflight import smallest_scale
 from hpo.spec.sections import Spec
 from hpo.spec.space import fill_partial, variants
 
@@ -50,6 +55,7 @@ def dry_run(spec: Spec) -> list[CornerResult]:
     if probe is None:
         return []
     budget = _memory_budget(spec)
+    smallest = smallest_scale(spec) if takes_resolution(probe) else None
     results: dict[str, CornerResult] = {}
     for assignment in variants(spec.space) or [{}]:
         config = fill_partial(spec.space, spec.train, assignment)
@@ -75,7 +81,20 @@ def dry_run(spec: Spec) -> list[CornerResult]:
             training = result.parameters if result.trainable is None else result.trainable
             result.memory_bytes = 4 * (result.parameters + 3 * training) + found["activation_bytes"] * batch // PROBE_BATCH
             result.fits = _fits(result.memory_bytes, budget)
+            if smallest is not None:
+                result.error = _smaller_images_error(probe, config, smallest)
     return list(results.values())
+
+
+def _smaller_images_error(probe: Callable[..., Any], config: dict[str, Any], scale: float) -> str | None:
+    """Under ``fidelity: resolution``, what probing ``config`` again at the schedule's
+    smallest side scale raised (a model sized for the full image, feature maps pooled
+    away), naming the fidelity; None when it passed."""
+    try:
+        probe(config, PROBE_BATCH, **{RESOLUTION: scale})
+    except Exception as exc:  # as for a corner: the finding
+        return f"at {scale:.3g} of the image's side (scheduler.fidelity: resolution): {type(exc).__name__}: {exc}"
+    return None
 
 
 def _shape_of(config: dict[str, Any], assignment: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -59,7 +59,7 @@ def preflight(spec: Spec) -> None:
     check = spec.contract.check
     if check is None:
         return
-    smallest = _smallest_scale(spec) if takes_resolution(check) else None
+    smallest = smallest_scale(spec) if takes_resolution(check) else None
     for assignment, config in _configs(spec):
         try:
             check(config)
@@ -73,7 +73,7 @@ def preflight(spec: Spec) -> None:
             raise _fidelity_refusal(spec, assignment, smallest, exc) from exc
 
 
-def _smallest_scale(spec: Spec) -> float | None:
+def smallest_scale(spec: Spec) -> float | None:
     """The smallest side scale a trial trains at under ``fidelity: resolution``; None otherwise."""
     schedule = spec.fidelity_schedule
     return min(schedule[1]) if schedule is not None and schedule[0] == RESOLUTION and min(schedule[1]) < 1 else None

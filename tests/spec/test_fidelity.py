@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hpo.errors import SpecError
+from hpo.spec.dryrun import dry_run
 from hpo.spec.fidelity import cost_in_epochs, data_fractions, epoch_costs, resolution_scales, rung_epochs
 from hpo.spec.preflight import preflight
 from hpo.spec.sections import spec_from_text
@@ -137,6 +138,14 @@ def test_a_searched_model_that_cannot_take_smaller_images_is_named_by_its_values
         preflight(spec_from_text(text, "s.yaml"))
     assert caught.value.path == "scheduler.fidelity"
     assert "with model.name='lenet5'" in caught.value.message and "global pooling" in caught.value.message
+
+
+def test_the_dry_run_probes_each_corner_again_at_the_smallest_resolution():
+    flattening = dry_run(spec_from_text(resolution_spec(pooled=False), "s.yaml"))
+    assert flattening and all("scheduler.fidelity: resolution" in (r.error or "") for r in flattening)
+    assert all("set model.global_pool: true" in (r.error or "") for r in flattening)
+    assert all(r.parameters for r in flattening)  # measured at full size first
+    assert not any(r.error for r in dry_run(spec_from_text(resolution_spec(), "s.yaml")))
 
 
 def test_models_with_global_pooling_pass_the_check_at_the_smallest_resolution():

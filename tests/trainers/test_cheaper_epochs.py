@@ -11,7 +11,8 @@ from conftest import TIMING, Recorder, synthetic_data, tiny_config
 from hpo.contract import takes_data_fraction, takes_resolution
 from trainers.config import validate_train_config
 from trainers.data import load_data
-from trainers.loop import check, evaluate, scaled_size, set_up, train
+from trainers.loop import check, evaluate, set_up, train
+from trainers.resolution import scaled_size
 
 POOLED = {"name": "cnn", "channels": [8, 16], "hidden": [16], "global_pool": True}  # takes any input size
 
