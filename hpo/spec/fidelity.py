@@ -30,7 +30,10 @@ side if smaller), so that a small image (digits' 8x8, MNIST's 28 at 1/3) still g
 through three 2x2 poolings to a 1x1 feature map instead of vanishing: such an epoch costs
 more than its nominal share. Only a model that takes any input size can train so (global
 pooling before its head); one sized for the full image is refused before the first trial
-(the built-in trainer's check), or fails its first epoch.
+(the built-in trainer's check and probe), or fails before its first epoch. A value scored on
+smaller images is not the config's at full resolution (it may be higher: downscaling
+averages pixel noise away), so a complete trial's value is its last epoch's whatever
+``study.objective`` says (``Spec.trial_objective``).
 
 The records stay what they are: an intermediate value's step is the epoch it was reported
 at, and the study stores the schedule with its search definition (``data_fraction``: the
