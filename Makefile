@@ -29,9 +29,11 @@ check: install
 # pytest exits 5 when it collected no test: that is a failure here, not a pass. Two test
 # files run at a time (pytest-xdist): most of the suite's time is spent waiting on Ray and on
 # the processes the tests start, so two at a time take about 0.6 of the time on 2 cores. A
-# file stays on one worker, so its module fixtures (a real study) run once.
+# file stays on one worker, so its module fixtures (a real study) run once. Files are handed
+# out in the order tests/conftest.py gives them, the slow ones first (pytest-xdist would hand
+# out the files of most tests first, and leave the slow ones, of few tests each, to the end).
 test: check oldest
-	$(BIN)/python -m pytest -n 2 --dist loadfile; status=$$?; \
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 1; fi; [ $$status -eq 0 ] || exit $$status; \
 	echo "tests/spec, tests/study and tests/engine on optuna $$($(OLDEST)/bin/python -c 'import optuna; print(optuna.__version__)')"; \
 	$(OLDEST)/bin/python -m pytest tests/spec tests/study tests/engine -q -p no:cacheprovider
