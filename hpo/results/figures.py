@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo.format import format_number, format_value
 from hpo.results.rungs import Rung, RungTrial, rung_study
 from hpo.results.table import study_metric
-from hpo.spec.fidelity import cost_in_epochs, epoch_costs, fidelity_of
+from hpo.spec.fidelity import FIDELITIES, cost_in_epochs, epoch_costs, fidelity_of
 from hpo.study.keys import DEVICE, HOSTNAME, NODE_ID, PID, SEARCH_ATTR
 from hpo.study.records import epochs_of, is_warm_start, worker_of
 from hpo.study.summary import better, feasible, first_value, study_mode
@@ -70,12 +70,6 @@ def history_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure:
     fig.add_trace(go.Scatter(x=best_x, y=best_y, mode="lines", name="best so far", line={"shape": "hv", "color": "#444"}))
     fig.update_layout(title=f"{metric} per trial (pruned: value at the epoch it was stopped)", xaxis_title="trial", yaxis_title=metric)
     return _whole_ticks(fig, max(t.number for t in trials))
-
-
-_COST_AXES = {  # what a learning curve's x axis says under a cheaper fidelity (hpo.spec.fidelity)
-    "data_fraction": "data seen (epochs of the whole training split: fidelity data_fraction)",
-    "resolution": "cost (epochs at full resolution, an epoch costing its side scale squared: fidelity resolution)",
-}
 
 
 def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go.Figure:
@@ -131,7 +125,7 @@ def learning_curves_figure(study: optuna.Study, trials: list[FrozenTrial]) -> go
             )
     metric = study_metric(study)
     fidelity = fidelity_of(definition)
-    along = "epoch" if fidelity is None else _COST_AXES[fidelity]
+    along = "epoch" if fidelity is None else FIDELITIES[fidelity].axis
     fig.update_layout(title=f"{metric} per epoch", xaxis_title=along, yaxis_title=metric)
     if not fig.data:
         return _say(fig, "no trial has reported an epoch yet")

@@ -46,9 +46,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FIDELITIES", "cost_in_epochs", "data_fractions", "epoch_costs", "fidelity_of", "resolution_scales", "rung_epochs"]
+__all__ = ["FIDELITIES", "Fidelity", "cost_in_epochs", "data_fractions", "epoch_costs", "fidelity_of", "resolution_scales", "rung_epochs"]
 
 
 def rung_epochs(grace_period: int, reduction_factor: int, max_t: int) -> list[int]:
@@ -74,12 +75,34 @@ def resolution_scales(grace_period: int, reduction_factor: int, epochs: int) -> 
     return tuple(math.sqrt(share) for share in data_fractions(grace_period, reduction_factor, epochs))
 
 
-# What each cheaper fidelity makes of ASHA's rungs, and what one epoch of it costs in full epochs
-# (the whole split at full resolution). Its name is also the trainer's keyword (hpo.contract)
-# and the search definition's key the schedule is stored under.
-FIDELITIES: dict[str, tuple[Callable[[int, int, int], tuple[float, ...]], Callable[[float], float]]] = {
-    "data_fraction": (data_fractions, lambda share: share),
-    "resolution": (resolution_scales, lambda scale: scale * scale),
+@dataclass(frozen=True)
+class Fidelity:
+    """A cheaper fidelity: what it makes of ASHA's rungs, what one epoch of it costs, and
+    how hpo speaks of it. Its name in :data:`FIDELITIES` is also the trainer's keyword
+    (hpo.contract) and the search definition's key the schedule is stored under."""
+
+    schedule: Callable[[int, int, int], tuple[float, ...]]  # (grace_period, η, epochs) -> its value for each epoch
+    cost: Callable[[float], float]  # an epoch's value -> what the epoch costs in full epochs (the whole split at full resolution)
+    does: str  # what it does to the epochs before the last rung, for a refusal
+    given: str  # what a trainer is given per epoch, for a refusal
+    axis: str  # what the report's learning curves are plotted against
+
+
+FIDELITIES: dict[str, Fidelity] = {
+    "data_fraction": Fidelity(
+        data_fractions,
+        lambda share: share,
+        does="trains the epochs before the last rung on a share of the data",
+        given="one",
+        axis="data seen (epochs of the whole training split: fidelity data_fraction)",
+    ),
+    "resolution": Fidelity(
+        resolution_scales,
+        lambda scale: scale * scale,
+        does="trains and validates the epochs before the last rung on images of a lower resolution",
+        given="a resolution",
+        axis="cost (epochs at full resolution, an epoch costing its side scale squared: fidelity resolution)",
+    ),
 }
 
 
@@ -94,8 +117,7 @@ def epoch_costs(definition: Mapping[str, Any]) -> list[float] | None:
     name = fidelity_of(definition)
     if name is None:
         return None
-    _, cost = FIDELITIES[name]
-    return [cost(value) for value in definition[name]]
+    return [FIDELITIES[name].cost(value) for value in definition[name]]
 
 
 def cost_in_epochs(costs: Sequence[float], epoch: int) -> float:

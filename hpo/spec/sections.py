@@ -391,8 +391,7 @@ class Spec:
         scheduler = self.scheduler
         if not isinstance(scheduler, ASHASection) or scheduler.fidelity == "epochs":
             return None
-        schedule, _ = FIDELITIES[scheduler.fidelity]
-        return scheduler.fidelity, schedule(scheduler.grace_period, scheduler.reduction_factor, self.epochs)
+        return scheduler.fidelity, FIDELITIES[scheduler.fidelity].schedule(scheduler.grace_period, scheduler.reduction_factor, self.epochs)
 
     @property
     def trial_objective(self) -> Literal["best", "last"]:
@@ -517,23 +516,17 @@ def _check_scheduler(scheduler: SchedulerSection, epochs: int, source: str) -> N
         )
 
 
-_FIDELITY_DOES = {  # what a cheaper fidelity asks of the trainer, and what it would be given
-    "data_fraction": ("trains the epochs before the last rung on a share of the data", "one"),
-    "resolution": ("trains and validates the epochs before the last rung on images of a lower resolution", "a resolution"),
-}
-
-
 def _check_fidelity(scheduler: SchedulerSection, trainer: str, train: Any, source: str) -> None:
     """A cheaper fidelity tells the trainer, through the keyword of its name, what each
     epoch trains on; a trainer that cannot be told would train on all of it at full
     resolution, and the rungs would cost what they cost without it."""
     if not isinstance(scheduler, ASHASection) or scheduler.fidelity == "epochs" or takes_keywords(train, (scheduler.fidelity,)):
         return
-    does, given = _FIDELITY_DOES[scheduler.fidelity]
+    fidelity = FIDELITIES[scheduler.fidelity]
     raise SpecError(
         source,
         "scheduler.fidelity",
-        f"{scheduler.fidelity} {does}, and the trainer {trainer} cannot be given {given} (its train function takes no "
+        f"{scheduler.fidelity} {fidelity.does}, and the trainer {trainer} cannot be given {fidelity.given} (its train function takes no "
         f"`{scheduler.fidelity}` keyword: see docs/trainer-contract.md): use fidelity: epochs, or a trainer that takes it",
     )
 
