@@ -268,7 +268,8 @@ def train(
     """
     # ------------------------------------------------------------------ set-up
     cfg = validate_train_config(config)
-    if resolution is not None and min(resolution) < 1:
+    smallest = min(resolution or (1.0,))  # the smallest side scale (hpo's fidelity: resolution); 1: full resolution
+    if smallest < 1:
         check_any_size(cfg)
     device, autocast, memory_format, data, pipeline, model, eval_batch_size = set_up(cfg, final)
     _, height, width = pipeline.output_shape(*data.train_x.shape[1:])
@@ -291,8 +292,8 @@ def train(
         epochs = range(0)
     # params, macs, latency_ms: measured once (they do not change as weights train), reported every epoch
     cost = model_cost(model, pipeline.eval(data.eval_x[:LATENCY_BATCH]).contiguous(memory_format=memory_format), autocast)
-    if resolution is not None and min(resolution) < 1:
-        check_smallest_size(model, pipeline.eval(data.eval_x[:2]), scaled_size(height, width, min(resolution)), autocast)
+    if smallest < 1:
+        check_smallest_size(model, pipeline.eval(data.eval_x[:2]), scaled_size(height, width, smallest), autocast)
 
     # ------------------------------------------------------------------ epochs
     for epoch in epochs:
